@@ -1,0 +1,236 @@
+//! The HTTP request inside a Lambda event: API Gateway HTTP API (v2), REST API (v1) proxy, or a
+//! function URL. We read the event ourselves rather than through `lambda_http`, whose decoding
+//! panics on a body flagged base64 that isn't, and whose typed events reject events missing
+//! fields we never use. Reading is total: any JSON yields a [`Request`] or a [`Rejected`].
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::error::Rejected;
+
+/// The largest body accepted, after base64 decoding (the contract's 128 KiB).
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+
+/// What the handler needs of an HTTP request: header lookup, query parameters, exact body bytes.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// Lower-cased header names, each with every value it arrived with.
+    headers: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// API Gateway's request id, for logs.
+    pub request_id: Option<String>,
+}
+
+impl Request {
+    /// A request built directly (for tests and tools); names are matched case-insensitively.
+    pub fn new(headers: &[(&str, &str)], query: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Self {
+        Request {
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                .collect(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.into(),
+            request_id: None,
+        }
+    }
+
+    /// The raw body bytes, exactly as the provider sent them.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The value of a header (any case). A header repeated with different values is not one
+    /// value: it yields `Err(())`, so a signature can't be smuggled in a second copy.
+    pub fn header(&self, name: &str) -> Result<Option<&str>, ()> {
+        let mut found: Option<&str> = None;
+        for (key, value) in &self.headers {
+            if key.eq_ignore_ascii_case(name) {
+                match found {
+                    Some(previous) if previous != value => return Err(()),
+                    _ => found = Some(value),
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether a header is present at all (any case, any value).
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+
+    /// Every value of a query parameter, as decoded by API Gateway.
+    pub fn query_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.query
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Reads the request out of a raw Lambda event.
+    pub fn from_event(event: &[u8]) -> Result<Request, Rejected> {
+        let event: HttpEvent =
+            serde_json::from_slice(event).map_err(|e| Rejected::NotAnHttpEvent(e.to_string()))?;
+        event.into_request()
+    }
+}
+
+/// The union of the three event formats, reduced to what we read. All optional: v1 sends
+/// `headers: null` when there are none, function URLs omit `queryStringParameters`, etc.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpEvent {
+    #[serde(default)]
+    headers: Option<HashMap<String, Option<String>>>,
+    #[serde(default)]
+    multi_value_headers: Option<HashMap<String, Option<Vec<String>>>>,
+    #[serde(default)]
+    query_string_parameters: Option<HashMap<String, Option<String>>>,
+    #[serde(default)]
+    multi_value_query_string_parameters: Option<HashMap<String, Option<Vec<String>>>>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    is_base64_encoded: Option<bool>,
+    #[serde(default)]
+    request_context: Option<RequestContext>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestContext {
+    #[serde(default)]
+    request_id: Option<String>,
+}
+
+impl HttpEvent {
+    fn into_request(self) -> Result<Request, Rejected> {
+        let mut headers = Vec::new();
+        // v1 repeats single-valued headers in multiValueHeaders: prefer the full list there.
+        if let Some(multi) = self.multi_value_headers {
+            for (name, values) in multi {
+                for value in values.into_iter().flatten() {
+                    headers.push((name.to_ascii_lowercase(), value));
+                }
+            }
+        }
+        if let Some(single) = self.headers {
+            for (name, value) in single {
+                let name = name.to_ascii_lowercase();
+                if let Some(value) = value {
+                    if !headers.iter().any(|(k, _)| *k == name) {
+                        headers.push((name, value));
+                    }
+                }
+            }
+        }
+
+        let mut query: Vec<(String, String)> = Vec::new();
+        if let Some(multi) = self.multi_value_query_string_parameters {
+            for (name, values) in multi {
+                for value in values.into_iter().flatten() {
+                    query.push((name.clone(), value));
+                }
+            }
+        }
+        if let Some(single) = self.query_string_parameters {
+            for (name, value) in single {
+                if let Some(value) = value {
+                    if !query.iter().any(|(k, _)| *k == name) {
+                        query.push((name, value));
+                    }
+                }
+            }
+        }
+
+        let text = self.body.unwrap_or_default();
+        let body = if self.is_base64_encoded.unwrap_or(false) {
+            // The decoded size is at most 3/4 of the text: refuse early without decoding.
+            if text.len() / 4 * 3 > MAX_BODY_BYTES + 3 {
+                return Err(Rejected::TooLarge(text.len() / 4 * 3));
+            }
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim_end())
+                .map_err(|_| Rejected::BadBase64)?
+        } else {
+            text.into_bytes()
+        };
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Rejected::TooLarge(body.len()));
+        }
+
+        Ok(Request {
+            headers,
+            query,
+            body,
+            request_id: self.request_context.and_then(|c| c.request_id),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_v2_events_with_lower_cased_headers() {
+        let event = br#"{"version":"2.0","headers":{"Authorization":"abc","content-type":"application/json"},
+            "rawQueryString":"token=t","queryStringParameters":{"token":"t"},
+            "requestContext":{"requestId":"r1","http":{"method":"POST"}},"body":"{\"a\":1}","isBase64Encoded":false}"#;
+        let request = Request::from_event(event).unwrap();
+        assert_eq!(request.header("authorization"), Ok(Some("abc")));
+        assert_eq!(request.header("AUTHORIZATION"), Ok(Some("abc")));
+        assert_eq!(request.query_values("token").collect::<Vec<_>>(), ["t"]);
+        assert_eq!(request.body(), br#"{"a":1}"#);
+        assert_eq!(request.request_id.as_deref(), Some("r1"));
+    }
+
+    #[test]
+    fn reads_v1_events_with_null_maps_and_repeated_headers() {
+        let event = br#"{"resource":"/","httpMethod":"POST","headers":null,"multiValueHeaders":{"X-A":["1","2"]},
+            "queryStringParameters":null,"body":null,"isBase64Encoded":false}"#;
+        let request = Request::from_event(event).unwrap();
+        assert_eq!(request.header("x-a"), Err(()));
+        assert_eq!(request.body(), b"");
+    }
+
+    #[test]
+    fn decodes_base64_bodies_to_exact_bytes() {
+        let event = br#"{"body":"/wABAg==","isBase64Encoded":true}"#;
+        assert_eq!(Request::from_event(event).unwrap().body(), [0xff, 0, 1, 2]);
+    }
+
+    #[test]
+    fn rejects_bodies_that_are_not_base64_or_too_large() {
+        let event = br#"{"body":"not base64!","isBase64Encoded":true}"#;
+        assert_eq!(Request::from_event(event).unwrap_err(), Rejected::BadBase64);
+        let big = format!(r#"{{"body":"{}"}}"#, "a".repeat(MAX_BODY_BYTES + 1));
+        assert!(matches!(
+            Request::from_event(big.as_bytes()),
+            Err(Rejected::TooLarge(_))
+        ));
+        let exact = format!(r#"{{"body":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+        assert!(Request::from_event(exact.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn rejects_events_that_are_not_http() {
+        assert!(matches!(
+            Request::from_event(b"[1,2]"),
+            Err(Rejected::NotAnHttpEvent(_))
+        ));
+        assert!(matches!(
+            Request::from_event(br#"{"headers":"x"}"#),
+            Err(Rejected::NotAnHttpEvent(_))
+        ));
+    }
+}

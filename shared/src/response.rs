@@ -1,0 +1,156 @@
+//! The one place where outcomes become HTTP answers: the contract's "HTTP behaviour" table.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{Invalid, Rejected, StoreError, Unauthorized};
+
+/// How a request ended; each variant is one row (or a pair of rows) of the contract's table.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Row 1.
+    Misconfigured,
+    /// Row 2: too large, undecodable base64, or not an HTTP event at all.
+    Rejected(Rejected),
+    /// Row 3.
+    Unauthorized(Unauthorized),
+    /// Row 4 (and 12, and updates that change nothing).
+    Ignored(&'static str),
+    /// Row 5.
+    ConnectionOk,
+    /// Row 6: the body was quarantined.
+    Invalid(Invalid),
+    /// Row 7.
+    Unavailable(StoreError),
+    /// Rows 8 and 11.
+    Stored { message_id: String },
+    /// Row 9.
+    Duplicate { message_id: String },
+    /// Row 10.
+    Updated { message_id: String },
+}
+
+impl Outcome {
+    /// The contract's outcome name, as logs and metrics report it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Misconfigured => "misconfigured",
+            Outcome::Rejected(Rejected::TooLarge(_)) => "too_large",
+            Outcome::Rejected(_) | Outcome::Invalid(_) => "invalid",
+            Outcome::Unauthorized(_) => "unauthorized",
+            Outcome::Ignored(_) | Outcome::ConnectionOk => "ignored",
+            Outcome::Unavailable(_) => "unavailable",
+            Outcome::Stored { .. } => "stored",
+            Outcome::Duplicate { .. } => "duplicate",
+            Outcome::Updated { .. } => "updated",
+        }
+    }
+
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Outcome::Misconfigured => 500,
+            Outcome::Rejected(Rejected::TooLarge(_)) => 413,
+            Outcome::Rejected(_) | Outcome::Invalid(_) => 400,
+            Outcome::Unauthorized(_) => 401,
+            Outcome::Unavailable(_) => 503,
+            Outcome::Ignored(_)
+            | Outcome::ConnectionOk
+            | Outcome::Stored { .. }
+            | Outcome::Duplicate { .. }
+            | Outcome::Updated { .. } => 200,
+        }
+    }
+
+    /// The JSON body of the answer.
+    pub fn body(&self) -> serde_json::Value {
+        match self {
+            // The detail is in the function's log, not told to whoever calls.
+            Outcome::Misconfigured => json!({"error": "function is misconfigured; see its logs"}),
+            Outcome::Rejected(e) => json!({"error": e.to_string()}),
+            Outcome::Unauthorized(e) => json!({"error": e.to_string()}),
+            Outcome::Ignored(reason) => json!({"status": "ignored", "reason": reason}),
+            Outcome::ConnectionOk => json!({"status": "ok"}),
+            Outcome::Invalid(Invalid {
+                field: Some(field),
+                reason,
+            }) => {
+                json!({"error": reason, "field": field})
+            }
+            Outcome::Invalid(Invalid {
+                field: None,
+                reason,
+            }) => json!({"error": reason}),
+            Outcome::Unavailable(_) => {
+                json!({"error": "message table unavailable; retry later"})
+            }
+            Outcome::Stored { message_id } => json!({"status": "stored", "message_id": message_id}),
+            Outcome::Duplicate { message_id } => {
+                json!({"status": "duplicate", "message_id": message_id})
+            }
+            Outcome::Updated { message_id } => {
+                json!({"status": "updated", "message_id": message_id})
+            }
+        }
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        HttpResponse::json(self.status_code(), &self.body())
+    }
+}
+
+/// A Lambda proxy response, understood alike by HTTP APIs, REST APIs and function URLs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpResponse {
+    pub status_code: u16,
+    pub headers: Headers,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Headers {
+    #[serde(rename = "content-type")]
+    pub content_type: &'static str,
+}
+
+impl HttpResponse {
+    pub fn json(status_code: u16, body: &serde_json::Value) -> Self {
+        HttpResponse {
+            status_code,
+            headers: Headers {
+                content_type: "application/json",
+            },
+            body: body.to_string(),
+            is_base64_encoded: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_serialize_as_proxy_results() {
+        let response = Outcome::Stored {
+            message_id: "m1".into(),
+        }
+        .into_response();
+        let value = serde_json::to_value(&response).unwrap();
+        assert_eq!(value["statusCode"], 200);
+        assert_eq!(value["headers"]["content-type"], "application/json");
+        assert_eq!(value["isBase64Encoded"], false);
+        let body: serde_json::Value =
+            serde_json::from_str(value["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, json!({"status": "stored", "message_id": "m1"}));
+    }
+
+    #[test]
+    fn invalid_names_its_field() {
+        let outcome = Outcome::Invalid(Invalid::missing("data.index"));
+        assert_eq!(outcome.status_code(), 400);
+        assert_eq!(outcome.body()["field"], "data.index");
+        assert_eq!(outcome.name(), "invalid");
+    }
+}

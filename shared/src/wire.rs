@@ -1,0 +1,393 @@
+//! Reading provider JSON the way providers actually send it: ids that are sometimes strings and
+//! sometimes integers, numbers inside strings, and optional fields of surprising types.
+//!
+//! Every leaf is read as a [`Scalar`], which accepts any JSON value, so a surprising optional
+//! field never costs a message. Required fields are then checked in code with their JSON path,
+//! which gives the contract's `field` in a 400 answer.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::error::Invalid;
+
+/// Any JSON value, keeping only what a leaf can be; objects and arrays are skipped over.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    /// An object or an array.
+    Composite,
+}
+
+impl<'a> Scalar<'a> {
+    /// A string or an integer, as a non-empty string: the shape of every provider id.
+    pub fn id(&self) -> Option<String> {
+        match self {
+            Scalar::Str(s) if !s.trim().is_empty() => Some(s.to_string()),
+            Scalar::Unsigned(n) => Some(n.to_string()),
+            Scalar::Signed(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A non-empty string.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Scalar::Str(s) if !s.trim().is_empty() => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A borrowed view of a string value, empty or not.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn bool(&self) -> Option<bool> {
+        match self {
+            Scalar::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// A non-negative integer, given as a JSON integer or a string of digits.
+    pub fn unsigned(&self) -> Option<u64> {
+        match self {
+            Scalar::Unsigned(n) => Some(*n),
+            Scalar::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A finite number, given as a JSON number or a numeric string.
+    pub fn number(&self) -> Option<f64> {
+        let n = match self {
+            Scalar::Unsigned(n) => *n as f64,
+            Scalar::Signed(n) => *n as f64,
+            Scalar::Float(n) => *n,
+            Scalar::Str(s) => s.trim().parse().ok()?,
+            _ => return None,
+        };
+        n.is_finite().then_some(n)
+    }
+
+    /// What this value is, for error messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Scalar::Str(s) if s.trim().is_empty() => "an empty string",
+            Scalar::Str(_) => "a string",
+            Scalar::Unsigned(_) | Scalar::Signed(_) => "an integer",
+            Scalar::Float(_) => "a fractional number",
+            Scalar::Bool(_) => "a boolean",
+            Scalar::Null => "null",
+            Scalar::Composite => "an object or array",
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Scalar::Unsigned(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(if v >= 0 {
+            Scalar::Unsigned(v as u64)
+        } else {
+            Scalar::Signed(v)
+        })
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::Float(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Composite)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Composite)
+    }
+}
+
+/// A field that should hold an object but may arrive as anything: an object is read as `T`
+/// (streaming, no buffering); any other value becomes `Object(None)` instead of failing the
+/// payload. Wrap it in `Option` to tell "absent or null" from "not an object".
+#[derive(Clone, Debug, PartialEq)]
+pub struct Object<T>(pub Option<T>);
+
+impl<T> Default for Object<T> {
+    fn default() -> Self {
+        Object(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Object(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Object(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Object(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Object(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Object(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Object(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Object(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Object(None))
+            }
+        }
+        deserializer.deserialize_any(ObjectVisitor(std::marker::PhantomData))
+    }
+}
+
+impl<T> Object<T> {
+    pub fn get(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+}
+
+/// A field that should hold an array but may arrive as anything: an array yields its elements;
+/// any other value yields none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct List<T>(pub Vec<T>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+            type Value = List<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(List(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(List(Vec::new()))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(List(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(ListVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The object in an optional field, if it is one.
+pub fn object<T>(field: &Option<Object<T>>) -> Option<&T> {
+    field.as_ref().and_then(Object::get)
+}
+
+/// A required object: present and an object, or an [`Invalid`] naming it.
+pub fn required_object<'f, T>(field: &'f Option<Object<T>>, path: &str) -> Result<&'f T, Invalid> {
+    match field {
+        None => Err(Invalid::missing(path)),
+        Some(Object(None)) => Err(Invalid::field(path, "expected an object")),
+        Some(Object(Some(t))) => Ok(t),
+    }
+}
+
+/// Reads a required field: present and of an accepted shape, or an [`Invalid`] naming it.
+pub fn required<'v, 'a: 'v, T>(
+    value: Option<&'v Scalar<'a>>,
+    field: &str,
+    read: impl Fn(&'v Scalar<'a>) -> Option<T>,
+    expected: &str,
+) -> Result<T, Invalid> {
+    match value {
+        None | Some(Scalar::Null) => Err(Invalid::missing(field)),
+        Some(v) => read(v).ok_or_else(|| {
+            Invalid::field(field, format!("expected {expected}, got {}", v.describe()))
+        }),
+    }
+}
+
+/// Parses a whole body into `T`. Payload types are built from [`Scalar`] and [`Object`], which
+/// accept any value, so the only failure left is a body that is not JSON at all.
+pub fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> {
+    serde_json::from_slice(body).map_err(|e| Invalid::body(format!("body is not valid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow)]
+        v: Option<Scalar<'a>>,
+    }
+
+    fn probe(json: &str) -> Option<Scalar<'_>> {
+        serde_json::from_str::<Probe>(json).unwrap().v
+    }
+
+    #[test]
+    fn ids_accept_strings_and_integers_only() {
+        assert_eq!(
+            probe(r#"{"v":"123"}"#).unwrap().id().as_deref(),
+            Some("123")
+        );
+        assert_eq!(probe(r#"{"v":123}"#).unwrap().id().as_deref(), Some("123"));
+        assert_eq!(probe(r#"{"v":""}"#).unwrap().id(), None);
+        assert_eq!(probe(r#"{"v":1.5}"#).unwrap().id(), None);
+        assert_eq!(probe(r#"{"v":{"a":[1,2]}}"#).unwrap(), Scalar::Composite);
+        assert_eq!(probe(r#"{"v":null}"#), None);
+    }
+
+    #[test]
+    fn numbers_inside_strings_are_numbers() {
+        assert_eq!(probe(r#"{"v":"290"}"#).unwrap().unsigned(), Some(290));
+        assert_eq!(probe(r#"{"v":"20.504"}"#).unwrap().number(), Some(20.504));
+        assert_eq!(probe(r#"{"v":"x"}"#).unwrap().number(), None);
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed() {
+        assert!(matches!(
+            probe(r#"{"v":"abc"}"#),
+            Some(Scalar::Str(Cow::Borrowed("abc")))
+        ));
+        assert!(matches!(
+            probe(r#"{"v":"a\"c"}"#),
+            Some(Scalar::Str(Cow::Owned(_)))
+        ));
+    }
+
+    #[test]
+    fn objects_of_the_wrong_shape_are_none_not_errors() {
+        #[derive(Deserialize, Debug)]
+        struct Outer<'a> {
+            #[serde(borrow)]
+            data: Option<Object<Inner<'a>>>,
+        }
+        #[derive(Deserialize, Debug)]
+        struct Inner<'a> {
+            #[serde(borrow)]
+            x: Option<Scalar<'a>>,
+        }
+        for (json, expect_object) in [
+            (r#"{"data":"nope"}"#, false),
+            (r#"{"data":[1,{"x":2}]}"#, false),
+            (r#"{"data":{"x":[1]}}"#, true),
+        ] {
+            let outer: Outer = parse_body(json.as_bytes()).unwrap();
+            assert_eq!(object(&outer.data).is_some(), expect_object, "{json}");
+            assert!(outer.data.is_some());
+        }
+        let outer: Outer = parse_body(br#"{"data":null}"#).unwrap();
+        assert!(outer.data.is_none());
+        let outer: Outer = parse_body(br#"{"data":{"x":"s"}}"#).unwrap();
+        assert_eq!(
+            object(&outer.data).unwrap().x.as_ref().unwrap().as_str(),
+            Some("s")
+        );
+        let err = required_object(
+            &Outer {
+                data: Some(Object(None)),
+            }
+            .data,
+            "data",
+        )
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("data"));
+    }
+
+    #[test]
+    fn only_syntax_errors_fail_a_body() {
+        for bad in [&b"{\"data\":"[..], b"{} trailing", b"", b"\xff"] {
+            let err = parse_body::<serde_json::Value>(bad).unwrap_err();
+            assert_eq!(err.field, None);
+            assert!(err.reason.contains("not valid JSON"), "{}", err.reason);
+        }
+    }
+}
