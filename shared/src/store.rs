@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
+use sha2::Digest;
 
 use crate::error::StoreError;
 use crate::inbound::Update;
@@ -177,6 +178,22 @@ impl DynamoDbStore {
     }
 }
 
+/// A token unique to this call: the SDK reuses it when it retries the transaction, so a retry
+/// of a write that did commit is not mistaken for a redelivery. A later redelivery gets another.
+fn request_token(body_sha256: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!(
+        "{body_sha256}/{nanos}/{}/{}",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    );
+    hex::encode(sha2::Sha256::digest(seed.as_bytes()))[..36].to_string()
+}
+
 fn string(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
@@ -217,6 +234,7 @@ impl MessageStore for DynamoDbStore {
         let result = self
             .client
             .transact_write_items()
+            .client_request_token(request_token(body_sha256))
             .transact_items(
                 TransactWriteItem::builder()
                     .put(put(message_item(message)))
