@@ -47,13 +47,13 @@ impl Request {
     }
 
     /// The value of a header (any case). A header repeated with different values is not one
-    /// value: it yields `Err(())`, so a signature can't be smuggled in a second copy.
-    pub fn header(&self, name: &str) -> Result<Option<&str>, ()> {
+    /// value, so a signature can't be smuggled in a second copy.
+    pub fn header(&self, name: &str) -> Result<Option<&str>, ConflictingHeader> {
         let mut found: Option<&str> = None;
         for (key, value) in &self.headers {
             if key.eq_ignore_ascii_case(name) {
                 match found {
-                    Some(previous) if previous != value => return Err(()),
+                    Some(previous) if previous != value => return Err(ConflictingHeader),
                     _ => found = Some(value),
                 }
             }
@@ -83,6 +83,10 @@ impl Request {
         event.into_request()
     }
 }
+
+/// A header sent more than once with different values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConflictingHeader;
 
 /// The union of the three event formats, reduced to what we read. All optional: v1 sends
 /// `headers: null` when there are none, function URLs omit `queryStringParameters`, etc.
@@ -199,7 +203,7 @@ mod tests {
         let event = br#"{"resource":"/","httpMethod":"POST","headers":null,"multiValueHeaders":{"X-A":["1","2"]},
             "queryStringParameters":null,"body":null,"isBase64Encoded":false}"#;
         let request = Request::from_event(event).unwrap();
-        assert_eq!(request.header("x-a"), Err(()));
+        assert_eq!(request.header("x-a"), Err(ConflictingHeader));
         assert_eq!(request.body(), b"");
     }
 

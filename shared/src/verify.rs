@@ -95,7 +95,7 @@ fn single_header<'r>(request: &'r Request, name: &'static str) -> Result<&'r str
     match request.header(name) {
         Ok(Some(value)) => Ok(value.trim()),
         Ok(None) => Err(Unauthorized::MissingHeader(name)),
-        Err(()) => Err(Unauthorized::MalformedHeader {
+        Err(_) => Err(Unauthorized::MalformedHeader {
             header: name,
             reason: "sent more than once with different values",
         }),

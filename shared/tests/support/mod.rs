@@ -55,12 +55,15 @@ fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Header or query name/value pairs.
+pub type Pairs = Vec<(String, String)>;
+
 /// The headers and query a provider's genuine call would carry for `body` at time `now`.
 pub fn credentials(
     provider: Provider,
     body: &[u8],
     now: i64,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Pairs, Pairs) {
     match provider {
         Provider::TiktokShop => (
             vec![(
