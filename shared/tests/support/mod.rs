@@ -59,11 +59,7 @@ fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
 pub type Pairs = Vec<(String, String)>;
 
 /// The headers and query a provider's genuine call would carry for `body` at time `now`.
-pub fn credentials(
-    provider: Provider,
-    body: &[u8],
-    now: i64,
-) -> (Pairs, Pairs) {
+pub fn credentials(provider: Provider, body: &[u8], now: i64) -> (Pairs, Pairs) {
     match provider {
         Provider::TiktokShop => (
             vec![(
