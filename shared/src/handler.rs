@@ -15,6 +15,7 @@ use crate::message::{format_timestamp, Message, Provider};
 use crate::request::Request;
 use crate::response::{HttpResponse, Outcome};
 use crate::store::{Inserted, MessageStore, Quarantined, Updated};
+use crate::telemetry::{emf_document, MetricsSink};
 
 /// How long storage may take in all before the request is answered 503. TikTok allows ~3 s.
 pub const STORAGE_DEADLINE: Duration = Duration::from_millis(2000);
@@ -26,6 +27,7 @@ pub struct Handler<S> {
     store: S,
     clock: fn() -> DateTime<Utc>,
     deadline: Duration,
+    metrics: MetricsSink,
 }
 
 /// What a request's log line reports besides its outcome; filled in as the pipeline learns it.
@@ -57,12 +59,19 @@ impl<S: MessageStore> Handler<S> {
             store,
             clock: Utc::now,
             deadline: STORAGE_DEADLINE,
+            metrics: MetricsSink::stdout(),
         }
     }
 
     /// Replaces the clock (tests pin it to check Callbell's signature window).
     pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Replaces where metrics go (stdout by default).
+    pub fn with_metrics(mut self, metrics: MetricsSink) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -81,7 +90,7 @@ impl<S: MessageStore> Handler<S> {
     }
 
     /// Answers one raw Lambda event (the JSON API Gateway or a function URL sends), and writes
-    /// the request's one summary log line.
+    /// the request's one summary log line and its metrics.
     pub async fn handle_event(&self, event: &[u8]) -> HttpResponse {
         let started = Instant::now();
         let mut facts = Facts::default();
@@ -94,6 +103,7 @@ impl<S: MessageStore> Handler<S> {
             Err(_) if self.settings.is_err() => (Outcome::Misconfigured, None),
             Err(rejected) => (Outcome::Rejected(rejected), None),
         };
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let detail = match &outcome {
             Outcome::Rejected(e) => Some(e.to_string()),
             Outcome::Unauthorized(e) => Some(e.to_string()),
@@ -110,9 +120,18 @@ impl<S: MessageStore> Handler<S> {
             message_id = facts.message_id.as_deref(),
             request_id = request_id.as_deref(),
             detail = detail.as_deref(),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms,
             "request handled"
         );
+        let emf = emf_document(
+            self.provider.function_name(),
+            outcome.name(),
+            duration_ms,
+            matches!(outcome, Outcome::Invalid(_)),
+            matches!(outcome, Outcome::Duplicate { conflict: true, .. }),
+            (self.clock)().timestamp_millis(),
+        );
+        self.metrics.write(&emf.to_string());
         outcome.into_response()
     }
 
@@ -191,7 +210,10 @@ impl<S: MessageStore> Handler<S> {
                         "conflict: a redelivery's body differs from the stored first delivery; keeping the first"
                     );
                 }
-                Outcome::Duplicate { message_id }
+                Outcome::Duplicate {
+                    message_id,
+                    conflict: !same_body,
+                }
             }
             Ok(Inserted::OrderKeyTaken) => {
                 let invalid = Invalid::field(

@@ -24,8 +24,8 @@ pub enum Outcome {
     Unavailable(StoreError),
     /// Rows 8 and 11.
     Stored { message_id: String },
-    /// Row 9.
-    Duplicate { message_id: String },
+    /// Row 9. `conflict`: the stored first delivery had a different body.
+    Duplicate { message_id: String, conflict: bool },
     /// Row 10.
     Updated { message_id: String },
 }
@@ -84,7 +84,7 @@ impl Outcome {
                 json!({"error": "message table unavailable; retry later"})
             }
             Outcome::Stored { message_id } => json!({"status": "stored", "message_id": message_id}),
-            Outcome::Duplicate { message_id } => {
+            Outcome::Duplicate { message_id, .. } => {
                 json!({"status": "duplicate", "message_id": message_id})
             }
             Outcome::Updated { message_id } => {

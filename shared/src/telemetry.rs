@@ -1,9 +1,17 @@
-//! Logs as JSON lines, one object per event, at the level Lambda's log settings ask for.
+//! What the functions tell their operators: JSON log lines at the level Lambda's log settings
+//! ask for, one summary line per request, and CloudWatch metrics in Embedded Metric Format.
 
+use std::sync::Arc;
+
+use serde_json::json;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the JSON log subscriber. The level comes from `AWS_LAMBDA_LOG_LEVEL` (set by
-/// Lambda's advanced logging controls), else `RUST_LOG`, else `info`.
+/// The CloudWatch namespace of the functions' metrics.
+pub const METRICS_NAMESPACE: &str = "MessageIngest";
+
+/// Installs the log subscriber: JSON lines unless `AWS_LAMBDA_LOG_FORMAT` is `Text`; the level
+/// from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else `RUST_LOG`, else info.
 pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .ok()
@@ -11,14 +19,114 @@ pub fn init() {
         .unwrap_or_else(|| "info".to_string())
         .to_lowercase();
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
+    let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+    // Lambda stamps every line with its time already.
+    let _ = if text {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_ansi(false)
+            .without_time()
+            .try_init()
+    } else {
+        tracing::subscriber::set_global_default(json_logs(filter, std::io::stdout))
+            .map_err(Into::into)
+    };
+}
+
+/// The JSON log format: one object per event, its fields at the top level.
+pub fn json_logs<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(false)
+        .json()
+        .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
-        .flatten_event(true)
-        .with_target(false)
         .without_time()
-        .with_ansi(false)
-        .try_init();
+        .with_writer(writer)
+        .finish()
+}
+
+/// Where Embedded Metric Format documents go: stdout (one line each) in Lambda, where
+/// CloudWatch Logs extracts the metrics; anything else in tests.
+#[derive(Clone)]
+pub struct MetricsSink(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl MetricsSink {
+    pub fn stdout() -> Self {
+        MetricsSink(Arc::new(|line| println!("{line}")))
+    }
+    pub fn new(write: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        MetricsSink(Arc::new(write))
+    }
+    pub fn write(&self, line: &str) {
+        (self.0)(line)
+    }
+}
+
+impl std::fmt::Debug for MetricsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsSink")
+    }
+}
+
+/// One request's metrics as an EMF document: `Requests` (count, per function and per function
+/// and outcome), `Latency` (ms), `Quarantined` and `Conflicts` (counts).
+pub fn emf_document(
+    function: &str,
+    outcome: &str,
+    latency_ms: f64,
+    quarantined: bool,
+    conflict: bool,
+    timestamp_ms: i64,
+) -> serde_json::Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["Function"], ["Function", "Outcome"]],
+                "Metrics": [
+                    {"Name": "Requests", "Unit": "Count"},
+                    {"Name": "Latency", "Unit": "Milliseconds"},
+                    {"Name": "Quarantined", "Unit": "Count"},
+                    {"Name": "Conflicts", "Unit": "Count"}
+                ]
+            }]
+        },
+        "Function": function,
+        "Outcome": outcome,
+        "Requests": 1,
+        "Latency": (latency_ms * 1000.0).round() / 1000.0,
+        "Quarantined": u8::from(quarantined),
+        "Conflicts": u8::from(conflict),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_documents_declare_their_metrics() {
+        let doc = emf_document("partoo", "stored", 3.14159, false, false, 1_700_000_000_000);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(doc.get(name).is_some(), "metric {name} has no value");
+        }
+        for set in directive["Dimensions"].as_array().unwrap() {
+            for dimension in set.as_array().unwrap() {
+                assert!(doc[dimension.as_str().unwrap()].is_string());
+            }
+        }
+        assert_eq!(doc["Latency"], 3.142);
+        assert_eq!(doc["Outcome"], "stored");
+    }
 }
