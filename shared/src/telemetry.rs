@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn emf_documents_declare_their_metrics() {
-        let doc = emf_document("partoo", "stored", 3.14159, false, false, 1_700_000_000_000);
+        let doc = emf_document("partoo", "stored", 2.71234, false, false, 1_700_000_000_000);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
         for metric in directive["Metrics"].as_array().unwrap() {
@@ -126,7 +126,7 @@ mod tests {
                 assert!(doc[dimension.as_str().unwrap()].is_string());
             }
         }
-        assert_eq!(doc["Latency"], 3.142);
+        assert_eq!(doc["Latency"], 2.712);
         assert_eq!(doc["Outcome"], "stored");
     }
 }
