@@ -74,7 +74,8 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
     let signed =
         |body: &str| signed_event(Format::HttpApiV2, Provider::TiktokShop, body.as_bytes());
 
-    let mut cases: Vec<(&str, u16, Vec<u8>, Option<(&str, &str)>)> = vec![
+    type Case<'a> = (&'a str, u16, Vec<u8>, Option<(&'a str, &'a str)>);
+    let mut cases: Vec<Case> = vec![
         ("stored", 200, signed(&message), Some(("conv-9", "m-1"))),
         ("duplicate", 200, signed(&message), Some(("conv-9", "m-1"))),
         ("ignored", 200, signed(r#"{"type":1,"data":{}}"#), None),
