@@ -18,7 +18,7 @@ use crate::store::{Inserted, MessageStore, Quarantined, Updated};
 use crate::telemetry::{emf_document, MetricsSink};
 
 /// How long storage may take in all before the request is answered 503. TikTok allows ~3 s.
-pub const STORAGE_DEADLINE: Duration = Duration::from_millis(2000);
+pub const STORAGE_DEADLINE: Duration = Duration::from_millis(1500);
 
 /// One provider's function: its settings (or why it has none), its store and its clock.
 pub struct Handler<S> {
@@ -94,14 +94,14 @@ impl<S: MessageStore> Handler<S> {
     pub async fn handle_event(&self, event: &[u8]) -> HttpResponse {
         let started = Instant::now();
         let mut facts = Facts::default();
-        let (outcome, request_id) = match Request::from_event(event) {
-            Ok(request) => (
-                self.handle_request(&request, &mut facts).await,
-                request.request_id,
-            ),
+        let (outcome, request_id, version) = match Request::from_event(event) {
+            Ok(request) => {
+                let outcome = self.handle_request(&request, &mut facts).await;
+                (outcome, request.request_id, request.payload_version)
+            }
             // A misconfigured function answers 500 before it reads anything.
-            Err(_) if self.settings.is_err() => (Outcome::Misconfigured, None),
-            Err(rejected) => (Outcome::Rejected(rejected), None),
+            Err(_) if self.settings.is_err() => (Outcome::Misconfigured, None, Default::default()),
+            Err(rejected) => (Outcome::Rejected(rejected), None, Default::default()),
         };
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let detail = match &outcome {
@@ -132,7 +132,7 @@ impl<S: MessageStore> Handler<S> {
             (self.clock)().timestamp_millis(),
         );
         self.metrics.write(&emf.to_string());
-        outcome.into_response()
+        outcome.into_response(version)
     }
 
     /// Answers a request already read out of its event.

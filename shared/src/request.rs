@@ -22,6 +22,16 @@ pub struct Request {
     body: Vec<u8>,
     /// API Gateway's request id, for logs.
     pub request_id: Option<String>,
+    /// The event's payload format, which decides the shape of the answer.
+    pub payload_version: PayloadVersion,
+}
+
+/// Lambda proxy payload formats: 1.0 (REST APIs) and 2.0 (HTTP APIs and function URLs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PayloadVersion {
+    V1,
+    #[default]
+    V2,
 }
 
 impl Request {
@@ -38,6 +48,7 @@ impl Request {
                 .collect(),
             body: body.into(),
             request_id: None,
+            payload_version: PayloadVersion::V2,
         }
     }
 
@@ -93,6 +104,8 @@ pub struct ConflictingHeader;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HttpEvent {
+    #[serde(default)]
+    version: Option<String>,
     #[serde(default)]
     headers: Option<HashMap<String, Option<String>>>,
     #[serde(default)]
@@ -177,6 +190,11 @@ impl HttpEvent {
             query,
             body,
             request_id: self.request_context.and_then(|c| c.request_id),
+            // REST API events carry no version; HTTP APIs and function URLs say "2.0".
+            payload_version: match self.version.as_deref() {
+                Some(v) if v.starts_with('2') => PayloadVersion::V2,
+                _ => PayloadVersion::V1,
+            },
         })
     }
 }
@@ -196,6 +214,7 @@ mod tests {
         assert_eq!(request.query_values("token").collect::<Vec<_>>(), ["t"]);
         assert_eq!(request.body(), br#"{"a":1}"#);
         assert_eq!(request.request_id.as_deref(), Some("r1"));
+        assert_eq!(request.payload_version, PayloadVersion::V2);
     }
 
     #[test]
@@ -204,6 +223,7 @@ mod tests {
             "queryStringParameters":null,"body":null,"isBase64Encoded":false}"#;
         let request = Request::from_event(event).unwrap();
         assert_eq!(request.header("x-a"), Err(ConflictingHeader));
+        assert_eq!(request.payload_version, PayloadVersion::V1);
         assert_eq!(request.body(), b"");
     }
 

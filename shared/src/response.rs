@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{Invalid, Rejected, StoreError, Unauthorized};
+use crate::request::PayloadVersion;
 
 /// How a request ended; each variant is one row (or a pair of rows) of the contract's table.
 #[derive(Debug)]
@@ -93,8 +94,8 @@ impl Outcome {
         }
     }
 
-    pub fn into_response(self) -> HttpResponse {
-        HttpResponse::json(self.status_code(), &self.body())
+    pub fn into_response(self, version: PayloadVersion) -> HttpResponse {
+        HttpResponse::json(self.status_code(), &self.body(), version)
     }
 }
 
@@ -106,6 +107,10 @@ pub struct HttpResponse {
     pub headers: Headers,
     pub body: String,
     pub is_base64_encoded: bool,
+    /// Payload 2.0 answers carry `cookies` (cargo lambda's function URL server requires the
+    /// field); REST API answers don't.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookies: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -115,7 +120,7 @@ pub struct Headers {
 }
 
 impl HttpResponse {
-    pub fn json(status_code: u16, body: &serde_json::Value) -> Self {
+    pub fn json(status_code: u16, body: &serde_json::Value, version: PayloadVersion) -> Self {
         HttpResponse {
             status_code,
             headers: Headers {
@@ -123,6 +128,7 @@ impl HttpResponse {
             },
             body: body.to_string(),
             is_base64_encoded: false,
+            cookies: (version == PayloadVersion::V2).then(Vec::new),
         }
     }
 }
@@ -136,8 +142,11 @@ mod tests {
         let response = Outcome::Stored {
             message_id: "m1".into(),
         }
-        .into_response();
+        .into_response(PayloadVersion::V2);
         let value = serde_json::to_value(&response).unwrap();
+        assert_eq!(value["cookies"], json!([]));
+        let v1 = Outcome::ConnectionOk.into_response(PayloadVersion::V1);
+        assert!(serde_json::to_value(v1).unwrap().get("cookies").is_none());
         assert_eq!(value["statusCode"], 200);
         assert_eq!(value["headers"]["content-type"], "application/json");
         assert_eq!(value["isBase64Encoded"], false);
