@@ -1,0 +1,139 @@
+//! `create-table`: the table of the contract, created once and waited for.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::error::{aws, Context, Error, Result};
+
+const TTL_ATTRIBUTE: &str = "expires_at";
+const ACTIVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .context("invalid key schema element")
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .context("invalid attribute definition")
+}
+
+/// Creates `name` (pk S HASH, sk S RANGE, on demand) unless it exists, waits until it is ACTIVE
+/// and turns TTL on for `expires_at`.
+pub async fn create(client: &Client, name: &str) -> Result<()> {
+    let created = client
+        .create_table()
+        .table_name(name)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(string_attribute("pk")?)
+        .attribute_definitions(string_attribute("sk")?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    match created {
+        Ok(_) => println!("table {name}: created"),
+        Err(err) if err.code() == Some("ResourceInUseException") => {
+            println!("table {name}: already exists");
+        }
+        Err(err) => {
+            return Err(Error::msg(format!(
+                "cannot create table {name}: {}",
+                aws(err)
+            )))
+        }
+    }
+    wait_until_active(client, name).await?;
+    enable_ttl(client, name).await
+}
+
+async fn wait_until_active(client: &Client, name: &str) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(aws)
+            .with_context(|| format!("cannot describe table {name}"))?;
+        let table = described
+            .table()
+            .ok_or_else(|| Error::msg(format!("DescribeTable {name} returned no table")))?;
+        check_key_schema(name, table.key_schema())?;
+        if table.table_status() == Some(&TableStatus::Active) {
+            return Ok(());
+        }
+        if started.elapsed() > ACTIVE_TIMEOUT {
+            return Err(Error::msg(format!(
+                "table {name} is still {:?} after {}s",
+                table.table_status(),
+                ACTIVE_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// An existing table with another key schema is an error, not "fine".
+fn check_key_schema(name: &str, schema: &[KeySchemaElement]) -> Result<()> {
+    let has = |attribute: &str, key_type: KeyType| {
+        schema
+            .iter()
+            .any(|k| k.attribute_name() == attribute && *k.key_type() == key_type)
+    };
+    if schema.len() == 2 && has("pk", KeyType::Hash) && has("sk", KeyType::Range) {
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "table {name} exists with another key schema ({schema:?}); expected pk HASH, sk RANGE"
+        )))
+    }
+}
+
+async fn enable_ttl(client: &Client, name: &str) -> Result<()> {
+    let current = client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(aws)
+        .with_context(|| format!("cannot describe TTL of table {name}"))?;
+    if let Some(description) = current.time_to_live_description() {
+        let on = matches!(
+            description.time_to_live_status(),
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        );
+        if on && description.attribute_name() == Some(TTL_ATTRIBUTE) {
+            return Ok(());
+        }
+    }
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .context("invalid TTL specification")?,
+        )
+        .send()
+        .await
+        .map_err(aws)
+        .with_context(|| format!("cannot enable TTL on {TTL_ATTRIBUTE} for table {name}"))?;
+    println!("table {name}: TTL attribute {TTL_ATTRIBUTE}");
+    Ok(())
+}

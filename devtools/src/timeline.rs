@@ -1,0 +1,387 @@
+//! `timeline`: every stored conversation, read the way the contract says readers read it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+use crate::error::{aws, Context, Result};
+
+type Item = HashMap<String, AttributeValue>;
+
+const MESSAGE_PREFIX: &str = "MSG#";
+const QUARANTINE_PREFIX: &str = "QUARANTINE#";
+const TEXT_WIDTH: usize = 80;
+
+/// The keys found by one scan: conversations (pk of message items) and quarantine counts per
+/// provider.
+#[derive(Default)]
+struct Keys {
+    conversations: BTreeSet<String>,
+    quarantine: BTreeMap<String, usize>,
+}
+
+async fn scan_keys(client: &Client, table: &str) -> Result<Keys> {
+    let mut keys = Keys::default();
+    let mut items = client
+        .scan()
+        .table_name(table)
+        .projection_expression("#pk, #sk")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_names("#sk", "sk")
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = items.next().await {
+        let item = item
+            .map_err(aws)
+            .with_context(|| format!("cannot scan table {table}"))?;
+        let (Some(pk), Some(sk)) = (string(&item, "pk"), string(&item, "sk")) else {
+            continue;
+        };
+        if let Some(provider) = pk.strip_prefix(QUARANTINE_PREFIX) {
+            *keys.quarantine.entry(provider.to_owned()).or_default() += 1;
+        } else if sk.starts_with(MESSAGE_PREFIX) {
+            keys.conversations.insert(pk.to_owned());
+        }
+    }
+    Ok(keys)
+}
+
+/// The contract's read: `pk = :pk AND begins_with(sk, "MSG#")`, in sort key order.
+async fn query_conversation(client: &Client, table: &str, pk: &str) -> Result<Vec<Item>> {
+    let mut pages = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("#pk = :pk AND begins_with(#sk, :msg)")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_names("#sk", "sk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+        .expression_attribute_values(":msg", AttributeValue::S(MESSAGE_PREFIX.to_owned()))
+        .into_paginator()
+        .items()
+        .send();
+    let mut items = Vec::new();
+    while let Some(item) = pages.next().await {
+        items.push(
+            item.map_err(aws)
+                .with_context(|| format!("cannot query conversation {pk} of table {table}"))?,
+        );
+    }
+    Ok(items)
+}
+
+pub async fn print(client: &Client, table: &str, out: &mut impl Write) -> Result<()> {
+    let keys = scan_keys(client, table).await?;
+    let mut text = String::new();
+    if keys.conversations.is_empty() {
+        text.push_str(&format!("table {table}: no messages\n"));
+    }
+    let mut messages = 0;
+    for pk in &keys.conversations {
+        let items = query_conversation(client, table, pk).await?;
+        messages += items.len();
+        text.push_str(&format_conversation(pk, &items));
+    }
+    if !keys.conversations.is_empty() {
+        text.push_str(&format!(
+            "\n{} conversations, {messages} messages\n",
+            keys.conversations.len()
+        ));
+    }
+    if !keys.quarantine.is_empty() {
+        text.push_str(&format_quarantine(&keys.quarantine));
+    }
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write the timeline")
+}
+
+fn format_quarantine(counts: &BTreeMap<String, usize>) -> String {
+    let total: usize = counts.values().sum();
+    let per_provider: Vec<String> = counts
+        .iter()
+        .map(|(provider, count)| format!("{provider}: {count}"))
+        .collect();
+    format!(
+        "quarantine: {total} {} ({})\n",
+        if total == 1 { "body" } else { "bodies" },
+        per_provider.join(", ")
+    )
+}
+
+fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+fn number<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_n().ok().map(String::as_str)
+}
+
+fn boolean(item: &Item, name: &str) -> Option<bool> {
+    item.get(name)?.as_bool().ok().copied()
+}
+
+fn map<'a>(item: &'a Item, name: &str) -> Option<&'a Item> {
+    item.get(name)?.as_m().ok()
+}
+
+/// A conversation's header line and one line per message.
+fn format_conversation(pk: &str, items: &[Item]) -> String {
+    let first = |name: &str| items.iter().find_map(|item| string(item, name));
+    let (pk_provider, pk_conversation) = pk.split_once('#').unwrap_or((pk, ""));
+    let mut header = format!(
+        "\n{} · conversation {}",
+        first("provider").unwrap_or(pk_provider),
+        first("conversation_id").unwrap_or(pk_conversation)
+    );
+    if let Some(channel) = first("channel") {
+        header.push_str(&format!(" · channel {channel}"));
+    }
+    if let Some(name) = items
+        .iter()
+        .find_map(|item| map(item, "contact").and_then(|contact| string(contact, "name")))
+    {
+        header.push_str(&format!(" · contact {name}"));
+    }
+    header.push_str(&format!(
+        " · {} message{}\n",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" }
+    ));
+    items.iter().fold(header, |mut text, item| {
+        text.push_str(&format_message(item));
+        text.push('\n');
+        text
+    })
+}
+
+fn format_message(item: &Item) -> String {
+    let arrow = match string(item, "direction") {
+        Some("inbound") => "→",
+        Some("outbound") => "←",
+        _ => "·",
+    };
+    let sender = map(item, "sender");
+    let mut who = sender
+        .and_then(|sender| string(sender, "role"))
+        .unwrap_or("?")
+        .to_owned();
+    if let Some(name) = sender.and_then(|sender| string(sender, "name")) {
+        who.push(' ');
+        who.push_str(name);
+    }
+    let mut rest: Vec<String> = string(item, "text")
+        .map(|text| truncate(text, TEXT_WIDTH))
+        .into_iter()
+        .collect();
+    rest.extend(details(item));
+    let line = format!(
+        "  {:<24} {arrow} {:<26} {:<12} {}",
+        string(item, "created_at").unwrap_or("(no time)"),
+        truncate(&who, 26),
+        string(item, "kind").unwrap_or("?"),
+        rest.join("  "),
+    );
+    line.trim_end().to_owned()
+}
+
+/// Short summaries of attachments, location, references, status and flags.
+fn details(item: &Item) -> Vec<String> {
+    let mut details = Vec::new();
+    if let Some(attachments) = item.get("attachments").and_then(|a| a.as_l().ok()) {
+        for attachment in attachments.iter().filter_map(|a| a.as_m().ok()) {
+            details.push(format_attachment(attachment));
+        }
+    }
+    if let Some(location) = map(item, "location") {
+        details.push(format!(
+            "[location {},{}]",
+            number(location, "latitude").unwrap_or("?"),
+            number(location, "longitude").unwrap_or("?")
+        ));
+    }
+    if let Some(refs) = map(item, "refs") {
+        let mut refs: Vec<String> = refs
+            .iter()
+            .filter_map(|(name, value)| Some(format!("{name}={}", value.as_s().ok()?)))
+            .collect();
+        refs.sort();
+        if !refs.is_empty() {
+            details.push(format!("[{}]", refs.join(" ")));
+        }
+    }
+    if let Some(status) = string(item, "status") {
+        details.push(format!("({status})"));
+    }
+    if boolean(item, "visible") == Some(false) {
+        details.push("hidden".to_owned());
+    }
+    if boolean(item, "automated") == Some(true) {
+        details.push("automated".to_owned());
+    }
+    if boolean(item, "deleted") == Some(true) {
+        details.push("DELETED".to_owned());
+    }
+    if string(item, "updated_at").is_some() {
+        details.push("updated".to_owned());
+    }
+    details
+}
+
+fn format_attachment(attachment: &Item) -> String {
+    let mut text = format!("[{}", string(attachment, "kind").unwrap_or("attachment"));
+    if let (Some(width), Some(height)) = (number(attachment, "width"), number(attachment, "height"))
+    {
+        text.push_str(&format!(" {width}x{height}"));
+    }
+    if let Some(duration) = number(attachment, "duration_s") {
+        text.push_str(&format!(" {duration}s"));
+    }
+    if let Some(url) = string(attachment, "url") {
+        let path = url.split(['?', '#']).next().unwrap_or(url);
+        let file = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path);
+        text.push(' ');
+        text.push_str(&truncate(file, 32));
+    }
+    text.push(']');
+    text
+}
+
+/// One line, at most `width` characters (an ellipsis marks a cut).
+fn truncate(text: &str, width: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= width {
+        flat
+    } else {
+        let mut cut: String = flat.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(value: &str) -> AttributeValue {
+        AttributeValue::S(value.to_owned())
+    }
+
+    fn n(value: &str) -> AttributeValue {
+        AttributeValue::N(value.to_owned())
+    }
+
+    fn m(entries: &[(&str, AttributeValue)]) -> AttributeValue {
+        AttributeValue::M(
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn item(entries: &[(&str, AttributeValue)]) -> Item {
+        entries
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn formats_a_conversation() {
+        let inbound = item(&[
+            ("provider", s("partoo")),
+            ("conversation_id", s("42")),
+            ("channel", s("whatsapp")),
+            ("direction", s("inbound")),
+            ("sender", m(&[("role", s("customer"))])),
+            ("kind", s("image")),
+            ("created_at", s("2025-11-20T09:14:03.512Z")),
+            ("contact", m(&[("name", s("Camille Martin"))])),
+            (
+                "attachments",
+                AttributeValue::L(vec![m(&[
+                    ("kind", s("image")),
+                    ("url", s("https://cdn.example.com/a/photo.jpg?sig=1")),
+                    ("width", n("304")),
+                    ("height", n("290")),
+                ])]),
+            ),
+        ]);
+        let outbound = item(&[
+            ("direction", s("outbound")),
+            ("sender", m(&[("role", s("agent")), ("name", s("Léa"))])),
+            ("kind", s("text")),
+            (
+                "text",
+                s(&format!("line one\nline two {}", "x".repeat(100))),
+            ),
+            ("created_at", s("2025-11-20T09:20:11.000Z")),
+            ("status", s("success")),
+            ("refs", m(&[("order_id", s("9")), ("product_id", s("7"))])),
+            ("updated_at", s("2025-11-20T09:20:12.000Z")),
+        ]);
+        let system = item(&[
+            ("direction", s("system")),
+            ("sender", m(&[("role", s("system"))])),
+            ("kind", s("location")),
+            (
+                "location",
+                m(&[("latitude", n("-23.6")), ("longitude", n("-46.6"))]),
+            ),
+            ("visible", AttributeValue::Bool(false)),
+            ("deleted", AttributeValue::Bool(true)),
+        ]);
+        let text = format_conversation("partoo#42", &[inbound, outbound, system]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "");
+        assert_eq!(
+            lines[1],
+            "partoo · conversation 42 · channel whatsapp · contact Camille Martin · 3 messages"
+        );
+        assert!(lines[2].contains("2025-11-20T09:14:03.512Z → customer"));
+        assert!(
+            lines[2].ends_with(" image        [image 304x290 photo.jpg]"),
+            "{}",
+            lines[2]
+        );
+        assert!(lines[3].contains("← agent Léa"));
+        assert!(lines[3].contains("line one line two xxx"));
+        assert!(lines[3].contains("…  [order_id=9 product_id=7]  (success)  updated"));
+        assert!(lines[4].contains("(no time)"));
+        assert!(lines[4].contains("· system"));
+        assert!(
+            lines[4].ends_with("[location -23.6,-46.6]  hidden  DELETED"),
+            "{}",
+            lines[4]
+        );
+    }
+
+    #[test]
+    fn header_falls_back_to_the_partition_key() {
+        let text = format_conversation("callbell#abc", &[item(&[])]);
+        assert!(text.contains("callbell · conversation abc · 1 message\n"));
+        assert!(text.contains("(no time)                · ?                          ?\n"));
+    }
+
+    #[test]
+    fn quarantine_summary() {
+        let counts = BTreeMap::from([("partoo".to_owned(), 2), ("tiktok_shop".to_owned(), 1)]);
+        assert_eq!(
+            format_quarantine(&counts),
+            "quarantine: 3 bodies (partoo: 2, tiktok_shop: 1)\n"
+        );
+    }
+
+    #[test]
+    fn truncates_on_characters() {
+        assert_eq!(truncate("héllo", 5), "héllo");
+        assert_eq!(truncate("héllo!", 5), "héll…");
+        assert_eq!(truncate("a\tb", 5), "a b");
+    }
+}
