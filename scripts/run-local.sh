@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Runs the three functions locally against DynamoDB Local and feeds them every sample event.
+#
+#   scripts/run-local.sh           set up, send events/, print the timeline, then keep serving
+#                                  http://127.0.0.1:<port>/lambda-url/<function>/ until Ctrl-C
+#   scripts/run-local.sh --check   the same on free ports, without serving: exit 1 unless every
+#                                  event got the answer events/expected-status.tsv names
+#
+# Environment: DYNAMODB_PORT (default 8000, or a free port when 8000 is taken), INVOKE_PORT
+# (default 9000, likewise). The functions get local.env plus AWS_ENDPOINT_URL_DYNAMODB.
+# Everything this script starts is stopped when it exits.
+# shellcheck disable=SC2317 # cleanup and its helpers run from the EXIT trap
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MODE=serve
+case "${1:-}" in
+  "") ;;
+  --check) MODE=check ;;
+  -h | --help)
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *) die "unknown argument '$1' (see --help)" ;;
+esac
+
+FUNCTIONS=(tiktok-shop partoo callbell)
+MANIFEST="events/expected-status.tsv"
+WATCH_START_TIMEOUT_S="${WATCH_START_TIMEOUT_S:-120}"
+INVOKE_TIMEOUT_S="${INVOKE_TIMEOUT_S:-600}"
+
+DDB_PORT=""
+WATCH_PID=""
+WATCH_LOG=""
+TAIL_PID=""
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [[ -n "$TAIL_PID" ]]; then kill "$TAIL_PID" 2>/dev/null || true; fi
+  if [[ -n "$WATCH_PID" ]] && kill -0 "$WATCH_PID" 2>/dev/null; then
+    # cargo lambda watch runs in its own process group (setsid); the function processes it
+    # spawned run in groups of their own, and it stops them when it gets SIGTERM. Should it not
+    # within 5 s, they are killed by pid.
+    local spawned
+    spawned="$(descendants "$WATCH_PID")"
+    kill -TERM -- "-$WATCH_PID" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$WATCH_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$WATCH_PID" 2>/dev/null || true
+    for pid in $spawned; do kill -KILL "$pid" 2>/dev/null || true; done
+    info "cargo lambda watch stopped"
+  fi
+  if [[ -n "$DDB_PORT" ]]; then
+    bash scripts/dynamodb-local.sh stop "$DDB_PORT" || true
+  fi
+  # A passing check leaves no logs behind; anything else keeps them for a look.
+  if [[ "$MODE" == check && "$status" == 0 ]]; then
+    rm -f "$WATCH_LOG" "$TOOLS_DIR/dynamodb-$DDB_PORT.log"
+  fi
+  exit "$status"
+}
+
+# The pids of every process below <pid> (none where pgrep is missing).
+descendants() {
+  command -v pgrep >/dev/null 2>&1 || return 0
+  local child
+  for child in $(pgrep -P "$1"); do
+    printf '%s\n' "$child"
+    descendants "$child"
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# <wanted port or empty> <default> <what>: the port to use, free on 127.0.0.1.
+choose_port() {
+  local wanted="$1" default="$2" what="$3" port
+  if [[ "$MODE" == check ]]; then
+    free_port
+  elif [[ -n "$wanted" ]]; then
+    port_open "$wanted" && die "$what port $wanted (from the environment) is already in use"
+    printf '%s\n' "$wanted"
+  elif port_open "$default"; then
+    port="$(free_port)"
+    info "$what: port $default is taken, using $port" >&2
+    printf '%s\n' "$port"
+  else
+    printf '%s\n' "$default"
+  fi
+}
+
+section "Tools"
+bash scripts/setup.sh
+info "$(cargo lambda --version)"
+
+load_local_env
+[[ -n "${TABLE_NAME:-}" ]] || die "local.env does not set TABLE_NAME"
+
+section "DynamoDB Local"
+port="$(choose_port "${DYNAMODB_PORT:-}" 8000 "DynamoDB Local")"
+bash scripts/dynamodb-local.sh start "$port"
+DDB_PORT="$port"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
+build_ingest_dev
+"$INGEST_DEV" create-table "$TABLE_NAME"
+
+section "Functions"
+present=()
+for function in "${FUNCTIONS[@]}"; do
+  if [[ -f "functions/$function/Cargo.toml" ]]; then
+    present+=("$function")
+  else
+    info "function $function is missing (no functions/$function/Cargo.toml): its events are skipped"
+  fi
+done
+((${#present[@]} > 0)) || die "no function to run"
+build_args=()
+for function in "${present[@]}"; do build_args+=(--bin "$function"); done
+# Build first, the way cargo lambda watch runs them (cargo run --bin <function>), so that compile
+# errors show here and the first invocation does not wait for a build.
+info "building ${present[*]} (the first build takes a few minutes)"
+cargo build --quiet "${build_args[@]}" || die "the functions do not build (cargo build ${build_args[*]})"
+
+INVOKE_PORT="$(choose_port "${INVOKE_PORT:-}" 9000 "cargo lambda watch")"
+WATCH_LOG="$TOOLS_DIR/cargo-lambda-watch-$INVOKE_PORT.log"
+watch_args=(--env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"
+  --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" --timeout "$INVOKE_TIMEOUT_S")
+# A check runs what it built; while serving, code changes reload the functions.
+[[ "$MODE" == check ]] && watch_args+=(--ignore-changes)
+setsid cargo lambda watch "${watch_args[@]}" >"$WATCH_LOG" 2>&1 </dev/null &
+WATCH_PID=$!
+deadline=$((SECONDS + WATCH_START_TIMEOUT_S))
+until port_open "$INVOKE_PORT"; do
+  if ! kill -0 "$WATCH_PID" 2>/dev/null; then
+    WATCH_PID=""
+    show_log_tail "$WATCH_LOG"
+    die "cargo lambda watch exited before serving on 127.0.0.1:$INVOKE_PORT"
+  fi
+  if ((SECONDS >= deadline)); then
+    show_log_tail "$WATCH_LOG"
+    die "cargo lambda watch did not serve on 127.0.0.1:$INVOKE_PORT within ${WATCH_START_TIMEOUT_S}s"
+  fi
+  sleep 0.3
+done
+info "cargo lambda watch serving on 127.0.0.1:$INVOKE_PORT (log ${WATCH_LOG#"$ROOT"/})"
+
+# Prints one result line and counts it: <label> <code> <outcome> <body> <expected code> <outcome>.
+passed=0
+failed=0
+record() {
+  local label="$1" code="$2" outcome="$3" body="$4" want_code="$5" want_outcome="$6" mark
+  if [[ "$code" == "$want_code" && "$outcome" == "$want_outcome" ]]; then
+    mark="✓"
+    passed=$((passed + 1))
+  else
+    mark="✗ expected $want_code $want_outcome"
+    failed=$((failed + 1))
+  fi
+  printf '  %-58s  %s %s  %s\n' "$label" "$code" "$body" "$mark"
+}
+fail() {
+  printf '  %-58s  ✗ %s\n' "$1" "$2"
+  failed=$((failed + 1))
+}
+function_present() { [[ " ${present[*]} " == *" $1 "* ]]; }
+
+section "Sending events ($MANIFEST)"
+while IFS=$'\t' read -r event want_code want_outcome; do
+  [[ -z "$event" || "$event" == \#* ]] && continue
+  function="${event%%/*}"
+  if ! function_present "$function"; then
+    fail "$event" "skipped: function $function is missing"
+    continue
+  fi
+  [[ -f "events/$event" ]] || die "$MANIFEST names events/$event, which does not exist"
+  rc=0
+  raw="$(timeout "$INVOKE_TIMEOUT_S" cargo lambda invoke "$function" --data-file "events/$event" \
+    --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" --output-format json 2>&1)" || rc=$?
+  if ((rc != 0)); then
+    fail "$event" "cargo lambda invoke failed (exit $rc): $(printf '%s' "$raw" | tr -s '\n' ' ' | cut -c1-300)"
+    continue
+  fi
+  IFS=$'\t' read -r code outcome body < <(printf '%s' "$raw" | python3 scripts/lambda-answer.py summarize)
+  record "$event" "$code" "$outcome" "$body" "$want_code" "$want_outcome"
+done <"$MANIFEST"
+
+# Every generated event must be in the manifest, or it would silently never be sent.
+while IFS= read -r event; do
+  cut -f1 "$MANIFEST" | grep -qxF "$event" || fail "$event" "not listed in $MANIFEST"
+done < <(cd events && for f in "${FUNCTIONS[@]}"; do [[ -d "$f" ]] && ls "$f"/*.json; done)
+
+section "Function URLs (the same events over HTTP: redeliveries by now)"
+for spec in "tiktok-shop/text.json 200 duplicate" "partoo/whatsapp-consumer-text.json 200 duplicate" \
+  "callbell/connection-check.json 200 ok"; do
+  read -r event want_code want_outcome <<<"$spec"
+  function="${event%%/*}"
+  function_present "$function" || continue
+  url="http://127.0.0.1:$INVOKE_PORT/lambda-url/$function/"
+  IFS=$'\t' read -r code outcome body < <(python3 scripts/lambda-answer.py post "$url" "events/$event")
+  record "POST $url" "$code" "$outcome" "$body" "$want_code" "$want_outcome"
+done
+
+section "Timeline of table $TABLE_NAME"
+"$INGEST_DEV" timeline "$TABLE_NAME"
+
+if [[ "$MODE" == check ]]; then
+  section "Result"
+  printf 'run-local: %s passed, %s failed\n' "$passed" "$failed"
+  ((failed == 0)) || {
+    show_log_tail "$WATCH_LOG" 60
+    exit 1
+  }
+  exit 0
+fi
+
+section "Serving"
+((failed == 0)) || info "$failed answers differ from what is expected (marked ✗ above)"
+for function in "${present[@]}"; do
+  info "http://127.0.0.1:$INVOKE_PORT/lambda-url/$function/"
+done
+info "DynamoDB Local: AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)"
+info "send a sample: PATH=\"\$PWD/.tools/venv/bin:\$PATH\" cargo lambda invoke tiktok-shop --data-file events/tiktok-shop/text.json --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT"
+info "function logs follow. Press Ctrl-C to stop everything."
+tail -n 0 -F "$WATCH_LOG" &
+TAIL_PID=$!
+wait "$WATCH_PID" || true
+WATCH_PID=""
+show_log_tail "$WATCH_LOG"
+die "cargo lambda watch stopped unexpectedly"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The project's test command (CI runs it through .ci/run):
+# tools, formatting, lints, unit and DynamoDB integration tests, sample events, and an end-to-end
+# run of the three functions under cargo lambda watch (scripts/run-local.sh --check).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DDB_PORT=""
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [[ -n "$DDB_PORT" ]]; then
+    bash scripts/dynamodb-local.sh stop "$DDB_PORT" || true
+    # Its log is kept when something failed.
+    if [[ "$status" == 0 ]]; then rm -f "$TOOLS_DIR/dynamodb-$DDB_PORT.log"; fi
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+started=$SECONDS
+step() { section "$* [$((SECONDS - started))s]"; }
+
+step "Tools (scripts/setup.sh)"
+bash scripts/setup.sh
+info "$(cargo --version); $(cargo lambda --version); $(java -version 2>&1 | head -n 1)"
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "DynamoDB Local for the integration tests"
+port="$(free_port)"
+bash scripts/dynamodb-local.sh start "$port"
+DDB_PORT="$port"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
+export AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test
+export AWS_SECRET_ACCESS_KEY=test
+export INGEST_TEST_DYNAMODB=1
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "cargo build --bins (ingest-dev and the functions, as cargo lambda watch builds them)"
+cargo build --bins
+
+step "ingest-dev sign-events --check"
+"$INGEST_DEV" sign-events --check
+
+step "scripts/run-local.sh --check"
+bash scripts/run-local.sh --check
+
+step "All checks passed"
