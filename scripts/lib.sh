@@ -11,6 +11,11 @@ cd "$ROOT" || exit 1
 # Pinned tool versions (the npm pin lives in tools/package.json and tools/package-lock.json).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CARGO_LAMBDA_VERSION="1.9.2"
+# Deployment tooling, checked by the test command (template lint, validate, build).
+# shellcheck disable=SC2034
+SAM_CLI_VERSION="1.170.0"
+# shellcheck disable=SC2034
+CFN_LINT_VERSION="1.58.0"
 
 section() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }

