@@ -14,7 +14,7 @@ use crate::inbound::{IfUnknown, Inbound, Update};
 use crate::message::{format_timestamp, Message, Provider};
 use crate::request::Request;
 use crate::response::{HttpResponse, Outcome};
-use crate::store::{Inserted, MessageStore, Quarantined, Updated};
+use crate::store::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
 use crate::telemetry::{emf_document, MetricsSink};
 
 /// How long storage may take in all before the request is answered 503. TikTok allows ~3 s.
@@ -192,27 +192,34 @@ impl<S: MessageStore> Handler<S> {
             let invalid = Invalid::body("body is not UTF-8");
             return self.quarantine(body, received_at, invalid, deadline).await;
         };
+        // What the message says, before delivery details are added to it.
+        let content_sha256 = hex::encode(Sha256::digest(
+            serde_json::to_vec(&message).expect("a Message always serializes"),
+        ));
+        let fingerprint = Fingerprint {
+            body_sha256: hex::encode(Sha256::digest(body)),
+            content_sha256,
+        };
         message.raw = raw.to_string();
         message.received_at = received_at.to_string();
-        let body_sha256 = hex::encode(Sha256::digest(body));
         let message_id = message.message_id.clone();
         match self
-            .within(deadline, self.store.insert(&message, &body_sha256))
+            .within(deadline, self.store.insert(&message, &fingerprint))
             .await
         {
             Ok(Inserted::Stored) => Outcome::Stored { message_id },
-            Ok(Inserted::Duplicate { same_body }) => {
-                if !same_body {
+            Ok(Inserted::Duplicate { same_content }) => {
+                if !same_content {
                     tracing::warn!(
                         provider = self.provider.as_str(),
                         conversation_id = %message.conversation_id,
                         message_id = %message_id,
-                        "conflict: a redelivery's body differs from the stored first delivery; keeping the first"
+                        "conflict: a delivery reuses a stored message's id with other content; keeping the first"
                     );
                 }
                 Outcome::Duplicate {
                     message_id,
-                    conflict: !same_body,
+                    conflict: !same_content,
                 }
             }
             Ok(Inserted::OrderKeyTaken) => {

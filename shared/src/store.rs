@@ -24,9 +24,10 @@ use crate::message::{conversation_key, id_sort_key, Message, Provider};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
     Stored,
-    /// Its id item already exists. `same_body` is false when the first delivery's body differs.
+    /// Its id item already exists. `same_content` is false when the stored first delivery says
+    /// something else under the same id (a conflict, not a redelivery).
     Duplicate {
-        same_body: bool,
+        same_content: bool,
     },
     /// Another message already holds this order key (a different id with the same TikTok index).
     OrderKeyTaken,
@@ -51,12 +52,22 @@ pub struct Quarantined {
     pub error: String,
 }
 
+/// What identifies a delivery's bytes and a message's content, kept in its id item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// SHA-256 of the exact body, hex (the contract's `body_sha256`).
+    pub body_sha256: String,
+    /// SHA-256 of the normalized message without delivery details (envelope ids, signatures,
+    /// receipt times): equal for every redelivery of one message, whatever its envelope.
+    pub content_sha256: String,
+}
+
 pub trait MessageStore: Send + Sync {
     /// Writes the message item and its id item together, only if the id item is new.
     fn insert(
         &self,
         message: &Message,
-        body_sha256: &str,
+        fingerprint: &Fingerprint,
     ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
     /// Applies an update to the stored message it names, never moving its status backwards.
     fn update(
@@ -77,7 +88,7 @@ pub fn message_item(message: &Message) -> HashMap<String, AttributeValue> {
     item
 }
 
-fn id_item(message: &Message, body_sha256: &str) -> HashMap<String, AttributeValue> {
+fn id_item(message: &Message, fingerprint: &Fingerprint) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("pk".to_string(), AttributeValue::S(message.partition_key())),
         (
@@ -90,7 +101,11 @@ fn id_item(message: &Message, body_sha256: &str) -> HashMap<String, AttributeVal
         ),
         (
             "body_sha256".to_string(),
-            AttributeValue::S(body_sha256.to_string()),
+            AttributeValue::S(fingerprint.body_sha256.clone()),
+        ),
+        (
+            "content_sha256".to_string(),
+            AttributeValue::S(fingerprint.content_sha256.clone()),
         ),
     ])
 }
@@ -170,13 +185,17 @@ impl DynamoDbStore {
         Ok(output.item)
     }
 
-    async fn body_hash_of(&self, message: &Message) -> Result<Option<String>, StoreError> {
+    /// The content digest in a message's id item, if the item exists.
+    async fn stored_content_of(&self, message: &Message) -> Result<Option<String>, StoreError> {
         let item = self
             .get(&message.partition_key(), &id_sort_key(&message.message_id))
             .await?;
-        Ok(item.as_ref().and_then(|i| string(i, "body_sha256")))
+        Ok(item.map(|i| string(&i, "content_sha256").unwrap_or_default()))
     }
 }
+
+/// How often a transaction cancelled by a concurrent one is tried.
+const TRANSACTION_ATTEMPTS: u32 = 4;
 
 /// A token unique to this call: the SDK reuses it when it retries the transaction, so a retry
 /// of a write that did commit is not mistaken for a redelivery. A later redelivery gets another.
@@ -219,7 +238,11 @@ fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
 }
 
 impl MessageStore for DynamoDbStore {
-    async fn insert(&self, message: &Message, body_sha256: &str) -> Result<Inserted, StoreError> {
+    async fn insert(
+        &self,
+        message: &Message,
+        fingerprint: &Fingerprint,
+    ) -> Result<Inserted, StoreError> {
         let put = |item: HashMap<String, AttributeValue>| {
             Put::builder()
                 .table_name(&self.table)
@@ -231,61 +254,67 @@ impl MessageStore for DynamoDbStore {
                 .build()
                 .expect("table, item and condition are set")
         };
-        let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(request_token(body_sha256))
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(put(message_item(message)))
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(put(id_item(message, body_sha256)))
-                    .build(),
-            )
-            .send()
-            .await;
-        let error = match result {
-            Ok(_) => return Ok(Inserted::Stored),
-            Err(error) => error,
+        let duplicate = |stored: Option<String>| Inserted::Duplicate {
+            same_content: stored.as_deref() == Some(fingerprint.content_sha256.as_str()),
         };
-        let reasons = match &error {
-            SdkError::ServiceError(e) => match e.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancel) => {
-                    cancel.cancellation_reasons().to_vec()
-                }
-                _ => return Err(unavailable(error)),
-            },
-            _ => return Err(unavailable(error)),
-        };
-        let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
-        if code(1) == "ConditionalCheckFailed" {
-            let stored_hash = match reasons[1].item().and_then(|i| string(i, "body_sha256")) {
-                Some(hash) => Some(hash),
-                None => self.body_hash_of(message).await?,
+        // Deliveries of one message racing each other make DynamoDB cancel all but one
+        // transaction with TransactionConflict: try again shortly, when the winner is visible.
+        for attempt in 1..=TRANSACTION_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .client_request_token(request_token(&fingerprint.body_sha256))
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(put(message_item(message)))
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(put(id_item(message, fingerprint)))
+                        .build(),
+                )
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(Inserted::Stored),
+                Err(error) => error,
             };
-            return Ok(Inserted::Duplicate {
-                same_body: stored_hash.as_deref() == Some(body_sha256),
-            });
-        }
-        if code(0) == "ConditionalCheckFailed" {
-            return Ok(Inserted::OrderKeyTaken);
-        }
-        // A concurrent delivery of the same message may hold the items: if its write won, this
-        // one is a duplicate; otherwise let the provider retry.
-        if reasons
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict"))
-        {
-            if let Some(hash) = self.body_hash_of(message).await? {
-                return Ok(Inserted::Duplicate {
-                    same_body: hash == body_sha256,
-                });
+            let reasons = match &error {
+                SdkError::ServiceError(e) => match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(cancel) => {
+                        cancel.cancellation_reasons().to_vec()
+                    }
+                    _ => return Err(unavailable(error)),
+                },
+                _ => return Err(unavailable(error)),
+            };
+            let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+            if code(1) == "ConditionalCheckFailed" {
+                let stored = match reasons[1].item() {
+                    Some(item) => Some(string(item, "content_sha256").unwrap_or_default()),
+                    None => self.stored_content_of(message).await?,
+                };
+                return Ok(duplicate(stored));
             }
+            if code(0) == "ConditionalCheckFailed" {
+                return Ok(Inserted::OrderKeyTaken);
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict {
+                return Err(unavailable(error));
+            }
+            if let Some(stored) = self.stored_content_of(message).await? {
+                return Ok(duplicate(Some(stored)));
+            }
+            if attempt == TRANSACTION_ATTEMPTS {
+                return Err(unavailable(error));
+            }
+            tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
         }
-        Err(unavailable(error))
+        unreachable!("the loop returns on its last attempt")
     }
 
     async fn update(&self, update: &Update, now: &str) -> Result<Updated, StoreError> {
@@ -394,20 +423,25 @@ impl MemoryStore {
 }
 
 impl MessageStore for MemoryStore {
-    async fn insert(&self, message: &Message, body_sha256: &str) -> Result<Inserted, StoreError> {
+    async fn insert(
+        &self,
+        message: &Message,
+        fingerprint: &Fingerprint,
+    ) -> Result<Inserted, StoreError> {
         self.check()?;
         let mut items = self.items.lock().expect("not poisoned");
         let id_key = (message.partition_key(), id_sort_key(&message.message_id));
         if let Some(existing) = items.get(&id_key) {
-            let same_body = string(existing, "body_sha256").as_deref() == Some(body_sha256);
-            return Ok(Inserted::Duplicate { same_body });
+            let same_content = string(existing, "content_sha256").as_deref()
+                == Some(fingerprint.content_sha256.as_str());
+            return Ok(Inserted::Duplicate { same_content });
         }
         let message_key = (message.partition_key(), message.sort_key());
         if items.contains_key(&message_key) {
             return Ok(Inserted::OrderKeyTaken);
         }
         items.insert(message_key, message_item(message));
-        items.insert(id_key, id_item(message, body_sha256));
+        items.insert(id_key, id_item(message, fingerprint));
         Ok(Inserted::Stored)
     }
 

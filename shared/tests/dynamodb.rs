@@ -269,25 +269,36 @@ async fn callbell_statuses_and_redeliveries() {
     }
 }
 
-/// Row 9's conflict: the same id with a different body keeps the first item.
+/// Row 9's conflict: the same id with other content keeps the first item and is counted as a
+/// conflict; a redelivery in a new envelope is a plain duplicate.
 #[tokio::test]
 async fn a_different_body_for_a_stored_id_keeps_the_first() {
     let (handler, client, table) = handler(Provider::TiktokShop).await;
+    let conflicts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = {
+        let conflicts = std::sync::Arc::clone(&conflicts);
+        ingest::telemetry::MetricsSink::new(move |line| {
+            let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+            conflicts
+                .lock()
+                .unwrap()
+                .push(doc["Conflicts"].as_u64().unwrap());
+        })
+    };
+    let handler = handler.with_metrics(sink);
     let first = tiktok_body("m-1", 1, "original", "n1");
+    let new_envelope = tiktok_body("m-1", 1, "original", "n1-again");
     let changed = tiktok_body("m-1", 1, "tampered", "n1");
-    send(
-        &handler,
-        &signed_event(Format::HttpApiV2, Provider::TiktokShop, first.as_bytes()),
-    )
-    .await;
-    let (code, a) = send(
-        &handler,
-        &signed_event(Format::HttpApiV2, Provider::TiktokShop, changed.as_bytes()),
-    )
-    .await;
-    assert_eq!((code, a["status"].as_str()), (200, Some("duplicate")));
+    for body in [&first, &new_envelope, &changed] {
+        let event = signed_event(Format::HttpApiV2, Provider::TiktokShop, body.as_bytes());
+        let (code, _) = send(&handler, &event).await;
+        assert_eq!(code, 200);
+    }
+    assert_eq!(*conflicts.lock().unwrap(), [0, 0, 1]);
     let messages = conversation(&client, &table, "tiktok_shop#conv-1").await;
+    assert_eq!(messages.len(), 1);
     assert_eq!(s(&messages[0], "text"), "original");
+    assert_eq!(s(&messages[0], "raw"), first);
 }
 
 /// Rows 1–5: nothing is stored for misconfiguration, bad events, forgeries, other events and
