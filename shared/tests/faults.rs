@@ -1,0 +1,223 @@
+//! The table misbehaving: DynamoDB Local behind a loopback proxy that slows every exchange past
+//! the deadline or resets connections, and a table that isn't there at all. Each function then
+//! answers 503 within its deadline — for a message and for a quarantine write alike — stores
+//! nothing half-way, and stores the message when the provider retries after the fault.
+
+mod support;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use ingest::handler::Handler;
+use ingest::store::DynamoDbStore;
+use ingest::telemetry::MetricsSink;
+use ingest::Provider;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const PASS: u8 = 0;
+/// Every chunk from the client waits this long before it is forwarded.
+const SLOW: u8 = 1;
+const RESET: u8 = 2;
+const SLOW_BY: Duration = Duration::from_secs(4);
+/// The providers' deadline: TikTok wants an answer within about 3 s.
+const PROVIDER_DEADLINE: Duration = Duration::from_secs(3);
+
+/// A TCP proxy on 127.0.0.1 in front of DynamoDB Local whose behaviour can be switched at any
+/// time, also for connections the SDK already pooled.
+struct Proxy {
+    address: String,
+    mode: Arc<AtomicU8>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let mode = Arc::new(AtomicU8::new(PASS));
+        let accept_mode = Arc::clone(&mode);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let mode = Arc::clone(&accept_mode);
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let _ = pump(client, &upstream, mode).await;
+                });
+            }
+        });
+        Proxy { address, mode }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+}
+
+async fn pump(client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) -> std::io::Result<()> {
+    // A reset, not a polite close, when the proxy drops a connection.
+    client.set_linger(Some(Duration::ZERO))?;
+    if mode.load(Ordering::SeqCst) == RESET {
+        return Ok(());
+    }
+    let server = TcpStream::connect(upstream).await?;
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let back =
+        tokio::spawn(async move { tokio::io::copy(&mut server_read, &mut client_write).await });
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = client_read.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        match mode.load(Ordering::SeqCst) {
+            RESET => break,
+            SLOW => tokio::time::sleep(SLOW_BY).await,
+            _ => {}
+        }
+        server_write.write_all(&buffer[..n]).await?;
+    }
+    back.abort();
+    Ok(())
+}
+
+fn message_body(provider: Provider, n: u32) -> String {
+    match provider {
+        Provider::TiktokShop => {
+            let content = serde_json::to_string(r#"{"content":"hi"}"#).unwrap();
+            format!(
+                r#"{{"type":14,"shop_id":"s","data":{{"content":{content},"conversation_id":"c","create_time":1700000000,"message_id":"m{n}","index":"{n}","type":"TEXT","sender":{{"role":"BUYER"}}}}}}"#
+            )
+        }
+        Provider::Partoo => format!(
+            r#"{{"type":"message_created","payload":{{"message":{{"id":{n},"conversation_id":1,"date":"2024-05-01 10:00:00+00:00","content_type":"Text","sender_type":"Consumer","content":"hi"}}}}}}"#
+        ),
+        Provider::Callbell => format!(
+            r#"{{"event":"message_created","payload":{{"uuid":"u{n}","text":"hi","status":"received","contact":{{"uuid":"k","conversationHref":"https://dash.callbell.eu/chat/c"}},"createdAt":"2024-05-01T10:00:00Z"}}}}"#
+        ),
+    }
+}
+
+/// A body that is authentic but can't be a message: it goes to quarantine.
+const NOT_A_MESSAGE: &str =
+    r#"{"type":14,"event":"message_created","payload":{"message":{}},"data":{}}"#;
+
+async fn timed(
+    handler: &Handler<DynamoDbStore>,
+    provider: Provider,
+    body: &str,
+) -> (u16, serde_json::Value, Duration) {
+    let event = signed_event(Format::HttpApiV2, provider, body.as_bytes());
+    let started = Instant::now();
+    let (status, answer) = answer(&handler.handle_event(&event).await);
+    (status, answer, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_or_resetting_table_answers_503_in_time_and_retries_store() {
+    let admin = admin_client().await;
+    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    for provider in Provider::ALL {
+        let table = create_table(&admin, &format!("faults-{}", provider.function_name())).await;
+        let proxy = Proxy::start(upstream.clone()).await;
+        let config = local_client()
+            .await
+            .config()
+            .to_builder()
+            .endpoint_url(&proxy.address)
+            .build();
+        let handler = Handler::new(
+            provider,
+            Ok(settings(provider, &table)),
+            DynamoDbStore::new(Client::from_conf(config), &table),
+        )
+        .with_clock(pinned_now)
+        .with_metrics(MetricsSink::new(|_| {}));
+
+        let mut n = 0;
+        for (fault, mode) in [("slow", SLOW), ("resetting", RESET)] {
+            n += 1;
+            let body = message_body(provider, n);
+            proxy.set(mode);
+            let (status, answer, took) = timed(&handler, provider, &body).await;
+            assert_eq!(status, 503, "{provider}, {fault} table: {answer}");
+            assert!(
+                took < PROVIDER_DEADLINE,
+                "{provider}, {fault} table: answered after {took:?}"
+            );
+            let (status, answer, took) = timed(&handler, provider, NOT_A_MESSAGE).await;
+            assert_eq!(
+                status, 503,
+                "{provider}, {fault} table, quarantine write: {answer}"
+            );
+            assert!(
+                took < PROVIDER_DEADLINE,
+                "{provider}, {fault} quarantine: answered after {took:?}"
+            );
+
+            // The provider retries once the table is back.
+            proxy.set(PASS);
+            let (status, answer, _) = timed(&handler, provider, &body).await;
+            assert_eq!(
+                (status, answer["status"].as_str()),
+                (200, Some("stored")),
+                "{provider}, after {fault}: {answer}"
+            );
+        }
+        let (status, _, _) = timed(&handler, provider, NOT_A_MESSAGE).await;
+        assert_eq!(status, 400);
+
+        let items = scan(&admin, &table).await;
+        let count = |prefix: &str| {
+            items
+                .iter()
+                .filter(|i| s(i, "sk").starts_with(prefix) || s(i, "pk").starts_with(prefix))
+                .count()
+        };
+        assert_eq!(count("MSG#"), 2, "{provider}: both messages, once each");
+        assert_eq!(count("ID#"), 2, "{provider}");
+        assert_eq!(
+            count("QUARANTINE#"),
+            1,
+            "{provider}: only the quarantine write that could succeed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_table_server_answers_503_in_time() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    for provider in Provider::ALL {
+        let config = local_client()
+            .await
+            .config()
+            .to_builder()
+            .endpoint_url(format!("http://{closed}"))
+            .build();
+        let handler = Handler::new(
+            provider,
+            Ok(settings(provider, "absent")),
+            DynamoDbStore::new(Client::from_conf(config), "absent"),
+        )
+        .with_clock(pinned_now)
+        .with_metrics(MetricsSink::new(|_| {}));
+        for body in [message_body(provider, 1), NOT_A_MESSAGE.to_string()] {
+            let (status, answer, took) = timed(&handler, provider, &body).await;
+            assert_eq!(status, 503, "{provider}: {answer}");
+            assert!(
+                took < PROVIDER_DEADLINE,
+                "{provider}: answered after {took:?}"
+            );
+        }
+    }
+}
