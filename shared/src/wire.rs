@@ -296,6 +296,15 @@ pub fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> 
     serde_json::from_slice(body).map_err(|e| Invalid::body(format!("body is not valid JSON: {e}")))
 }
 
+/// Parses a body that must be one JSON object into `T`. An array, string, number or null is
+/// not read positionally into `T` (as serde would read an array into a struct): it is invalid.
+pub fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> {
+    match parse_body::<Object<T>>(body)? {
+        Object(Some(t)) => Ok(t),
+        Object(None) => Err(Invalid::body("expected a JSON object")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

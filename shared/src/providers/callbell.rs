@@ -12,7 +12,7 @@ use crate::message::{
     time_order_key, Attachment, Contact, Direction, Kind, Location, Message, Provider, Role, Sender,
 };
 use crate::providers::attachment_kind_from_url;
-use crate::wire::{object, parse_body, required, required_object, List, Object, Scalar};
+use crate::wire::{object, parse_object, required, required_object, List, Object, Scalar};
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -111,9 +111,7 @@ pub fn parse(body: &[u8]) -> Result<Inbound, Invalid> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Inbound::ConnectionCheck);
     }
-    let Object(Some(envelope)) = parse_body::<Object<Envelope>>(body)? else {
-        return Err(Invalid::body("expected a JSON object"));
-    };
+    let envelope: Envelope = parse_object(body)?;
     let event = match envelope.event.as_ref() {
         None | Some(Scalar::Null) => return Ok(Inbound::ConnectionCheck),
         Some(scalar) => scalar.text().ok_or_else(|| {

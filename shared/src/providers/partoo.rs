@@ -11,7 +11,7 @@ use crate::message::{
     Sender,
 };
 use crate::providers::attachment_kind_from_url;
-use crate::wire::{object, parse_body, required, required_object, Object, Scalar};
+use crate::wire::{object, parse_object, required, required_object, Object, Scalar};
 
 /// The header a test delivery from Partoo's dashboard carries.
 pub const TRYOUT_HEADER: &str = "x-partoo-webhook-tryout";
@@ -76,7 +76,7 @@ struct Conversation<'a> {
 
 /// Reads an authentic Partoo webhook body (tryouts are answered before this, by header).
 pub fn parse(body: &[u8]) -> Result<Inbound, Invalid> {
-    let envelope: Envelope = parse_body(body)?;
+    let envelope: Envelope = parse_object(body)?;
     let event = required(
         envelope.kind.as_ref(),
         "type",

@@ -10,7 +10,7 @@ use crate::inbound::Inbound;
 use crate::message::{
     is_digits, Attachment, AttachmentKind, Direction, Kind, Message, Provider, Role, Sender,
 };
-use crate::wire::{parse_body, required, required_object, Object, Scalar};
+use crate::wire::{parse_object, required, required_object, Object, Scalar};
 
 /// The webhook type that announces a new customer-service message.
 pub const NEW_MESSAGE_TYPE: u64 = 14;
@@ -84,7 +84,7 @@ struct Content<'a> {
 
 /// Reads an authentic TikTok Shop webhook body.
 pub fn parse(body: &[u8]) -> Result<Inbound, Invalid> {
-    let envelope: Envelope = parse_body(body)?;
+    let envelope: Envelope = parse_object(body)?;
     let webhook_type = required(
         envelope.kind.as_ref(),
         "type",
@@ -516,5 +516,10 @@ mod tests {
             assert_eq!(err.field.as_deref(), Some(field), "{body}: {err}");
         }
         assert_eq!(parse(b"not json").unwrap_err().field, None);
+        // An array is not read positionally as the envelope (`[1]` is not "type 1").
+        for body in ["[1,2,3]", "[14]", "null", "\"x\"", "7"] {
+            let err = parse(body.as_bytes()).unwrap_err();
+            assert_eq!(err.reason, "expected a JSON object", "{body}");
+        }
     }
 }
