@@ -57,7 +57,9 @@ impl Proxy {
 }
 
 async fn pump(client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) -> std::io::Result<()> {
-    // A reset, not a polite close, when the proxy drops a connection.
+    // A reset, not a polite close, when the proxy drops a connection. (Deprecated because a
+    // non-zero linger blocks on drop; a zero linger resets at once.)
+    #[allow(deprecated)]
     client.set_linger(Some(Duration::ZERO))?;
     if mode.load(Ordering::SeqCst) == RESET {
         return Ok(());
