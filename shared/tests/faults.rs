@@ -154,6 +154,7 @@ async fn slow_or_resetting_table_answers_503_in_time_and_retries_store() {
                 took < PROVIDER_DEADLINE,
                 "{provider}, {fault} table: answered after {took:?}"
             );
+            println!("{provider}, {fault} table: 503 in {} ms", took.as_millis());
             let (status, answer, took) = timed(&handler, provider, NOT_A_MESSAGE).await;
             assert_eq!(
                 status, 503,
@@ -162,6 +163,10 @@ async fn slow_or_resetting_table_answers_503_in_time_and_retries_store() {
             assert!(
                 took < PROVIDER_DEADLINE,
                 "{provider}, {fault} quarantine: answered after {took:?}"
+            );
+            println!(
+                "{provider}, {fault} quarantine: 503 in {} ms",
+                took.as_millis()
             );
 
             // The provider retries once the table is back.
@@ -220,6 +225,7 @@ async fn missing_table_server_answers_503_in_time() {
                 took < PROVIDER_DEADLINE,
                 "{provider}: answered after {took:?}"
             );
+            println!("{provider}: 503 in {} ms", took.as_millis());
         }
     }
 }
