@@ -8,9 +8,6 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 
 use base64::Engine;
-use ingest::handler::Handler;
-use ingest::store::DynamoDbStore;
-use ingest::telemetry::MetricsSink;
 use ingest::Provider;
 use serde_json::{json, Value};
 use support::*;
@@ -785,13 +782,7 @@ async fn bad_input_corpus() {
     let mut totals = Vec::new();
     for provider in Provider::ALL {
         let table = create_table(&admin, &format!("corpus-{}", provider.function_name())).await;
-        let handler = Handler::new(
-            provider,
-            Ok(settings(provider, &table)),
-            DynamoDbStore::new(local_client().await, &table),
-        )
-        .with_clock(pinned_now)
-        .with_metrics(MetricsSink::new(|_| {}));
+        let handler = table_handler(provider, &table, local_client().await);
         let cases = corpus(provider);
         let mut seen: HashSet<(String, String)> = HashSet::new();
         let mut categories: BTreeMap<&str, usize> = BTreeMap::new();

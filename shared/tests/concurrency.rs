@@ -8,9 +8,6 @@ mod support;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ingest::handler::Handler;
-use ingest::store::DynamoDbStore;
-use ingest::telemetry::MetricsSink;
 use ingest::Provider;
 use support::*;
 
@@ -65,13 +62,7 @@ async fn concurrent_shuffled_redeliveries_store_each_message_once() {
     for provider in Provider::ALL {
         let table =
             create_table(&admin, &format!("concurrency-{}", provider.function_name())).await;
-        let handler = Handler::new(
-            provider,
-            Ok(settings(provider, &table)),
-            DynamoDbStore::new(local_client().await, &table),
-        )
-        .with_clock(pinned_now)
-        .with_metrics(MetricsSink::new(|_| {}));
+        let handler = table_handler(provider, &table, local_client().await);
         handlers.insert(provider, Arc::new(handler));
         tables.insert(provider, table);
         for i in 0..MESSAGES_PER_PROVIDER {

@@ -498,12 +498,7 @@ async fn unreachable_table_answers_503_and_the_retry_stores() {
         .to_builder()
         .endpoint_url(format!("http://{closed}"))
         .build();
-    let down = Handler::new(
-        Provider::TiktokShop,
-        Ok(settings(Provider::TiktokShop, &table)),
-        DynamoDbStore::new(Client::from_conf(config), &table),
-    )
-    .with_clock(pinned_now);
+    let down = table_handler(Provider::TiktokShop, &table, Client::from_conf(config));
     let body = tiktok_body("m-1", 1, "hello", "n1");
     let event = signed_event(Format::HttpApiV2, Provider::TiktokShop, body.as_bytes());
     let (code, answer) = send(&down, &event).await;
@@ -515,12 +510,7 @@ async fn unreachable_table_answers_503_and_the_retry_stores() {
         "a failed quarantine write is a 503 too"
     );
 
-    let up = Handler::new(
-        Provider::TiktokShop,
-        Ok(settings(Provider::TiktokShop, &table)),
-        DynamoDbStore::new(client.clone(), &table),
-    )
-    .with_clock(pinned_now);
+    let up = table_handler(Provider::TiktokShop, &table, client.clone());
     let (code, answer) = send(&up, &event).await;
     assert_eq!((code, answer["status"].as_str()), (200, Some("stored")));
     assert_eq!(

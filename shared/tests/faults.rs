@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use ingest::handler::Handler;
 use ingest::store::DynamoDbStore;
-use ingest::telemetry::MetricsSink;
 use ingest::Provider;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -135,13 +134,7 @@ async fn slow_or_resetting_table_answers_503_in_time_and_retries_store() {
             .to_builder()
             .endpoint_url(&proxy.address)
             .build();
-        let handler = Handler::new(
-            provider,
-            Ok(settings(provider, &table)),
-            DynamoDbStore::new(Client::from_conf(config), &table),
-        )
-        .with_clock(pinned_now)
-        .with_metrics(MetricsSink::new(|_| {}));
+        let handler = table_handler(provider, &table, Client::from_conf(config));
 
         let mut n = 0;
         for (fault, mode) in [("slow", SLOW), ("resetting", RESET)] {
@@ -211,13 +204,7 @@ async fn missing_table_server_answers_503_in_time() {
             .to_builder()
             .endpoint_url(format!("http://{closed}"))
             .build();
-        let handler = Handler::new(
-            provider,
-            Ok(settings(provider, "absent")),
-            DynamoDbStore::new(Client::from_conf(config), "absent"),
-        )
-        .with_clock(pinned_now)
-        .with_metrics(MetricsSink::new(|_| {}));
+        let handler = table_handler(provider, "absent", Client::from_conf(config));
         for body in [message_body(provider, 1), NOT_A_MESSAGE.to_string()] {
             let (status, answer, took) = timed(&handler, provider, &body).await;
             assert_eq!(status, 503, "{provider}: {answer}");

@@ -192,6 +192,22 @@ pub fn answer(response: &ingest::response::HttpResponse) -> (u16, serde_json::Va
     )
 }
 
+/// A function's handler on `table` through `client`, with the tests' secrets, the pinned clock
+/// and metrics discarded.
+pub fn table_handler(
+    provider: Provider,
+    table: &str,
+    client: Client,
+) -> ingest::handler::Handler<ingest::store::DynamoDbStore> {
+    ingest::handler::Handler::new(
+        provider,
+        Ok(settings(provider, table)),
+        ingest::store::DynamoDbStore::new(client, table),
+    )
+    .with_clock(pinned_now)
+    .with_metrics(ingest::telemetry::MetricsSink::new(|_| {}))
+}
+
 /// DynamoDB Local, as the test command starts it. Integration tests refuse to pass without it.
 pub async fn local_client() -> Client {
     assert!(
