@@ -76,4 +76,7 @@ pub enum StoreError {
     Timeout(u128),
     #[error("table unavailable: {0}")]
     Unavailable(String),
+    /// The table refused the item itself (DynamoDB's ValidationException): retrying can't help.
+    #[error("table refused the item: {0}")]
+    Refused(String),
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Settings;
 use crate::error::{Invalid, Misconfigured, StoreError};
 use crate::inbound::{IfUnknown, Inbound, Update};
-use crate::message::{format_timestamp, Message, Provider};
+use crate::message::{check_key_sizes, format_timestamp, id_sort_key, Message, Provider};
 use crate::request::Request;
 use crate::response::{HttpResponse, Outcome};
 use crate::store::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
@@ -187,9 +187,9 @@ impl<S: MessageStore> Handler<S> {
         received_at: &str,
         deadline: tokio::time::Instant,
     ) -> Outcome {
-        // A parsed message body is JSON, hence UTF-8.
+        // Provider parsing refused any body that is not UTF-8.
         let Ok(raw) = std::str::from_utf8(body) else {
-            let invalid = Invalid::body("body is not UTF-8");
+            let invalid = Invalid::body("body is not valid UTF-8, so not JSON");
             return self.quarantine(body, received_at, invalid, deadline).await;
         };
         // What the message says, before delivery details are added to it.
@@ -200,6 +200,11 @@ impl<S: MessageStore> Handler<S> {
             body_sha256: hex::encode(Sha256::digest(body)),
             content_sha256,
         };
+        let sort_keys = [message.sort_key(), id_sort_key(&message.message_id)];
+        let sort_keys = [sort_keys[0].as_str(), sort_keys[1].as_str()];
+        if let Err(invalid) = check_key_sizes(self.provider, &message.conversation_id, &sort_keys) {
+            return self.quarantine(body, received_at, invalid, deadline).await;
+        }
         message.raw = raw.to_string();
         message.received_at = received_at.to_string();
         let message_id = message.message_id.clone();
@@ -232,7 +237,28 @@ impl<S: MessageStore> Handler<S> {
                 );
                 self.quarantine(body, received_at, invalid, deadline).await
             }
-            Err(e) => Outcome::Unavailable(e),
+            Err(e) => {
+                self.refused_or_unavailable(e, body, received_at, deadline)
+                    .await
+            }
+        }
+    }
+
+    /// A table that refuses an item will refuse it on every retry: keep the body and answer
+    /// 400. Anything else is passing: 503, so that the provider retries.
+    async fn refused_or_unavailable(
+        &self,
+        error: StoreError,
+        body: &[u8],
+        received_at: &str,
+        deadline: tokio::time::Instant,
+    ) -> Outcome {
+        match error {
+            StoreError::Refused(detail) => {
+                let invalid = Invalid::body(format!("the table refused the message: {detail}"));
+                self.quarantine(body, received_at, invalid, deadline).await
+            }
+            other => Outcome::Unavailable(other),
         }
     }
 
@@ -243,6 +269,10 @@ impl<S: MessageStore> Handler<S> {
         received_at: &str,
         deadline: tokio::time::Instant,
     ) -> Outcome {
+        let id_key = id_sort_key(&update.message_id);
+        if let Err(invalid) = check_key_sizes(self.provider, &update.conversation_id, &[&id_key]) {
+            return self.quarantine(body, received_at, invalid, deadline).await;
+        }
         let message_id = update.message_id.clone();
         let answer = |result: Result<Updated, StoreError>| match result {
             Ok(Updated::Updated) => Some(Outcome::Updated {
@@ -252,11 +282,20 @@ impl<S: MessageStore> Handler<S> {
             Ok(Updated::NotFound) => None,
             Err(e) => Some(Outcome::Unavailable(e)),
         };
-        if let Some(outcome) = answer(
-            self.within(deadline, self.store.update(&update, received_at))
-                .await,
-        ) {
-            return outcome;
+        match self
+            .within(deadline, self.store.update(&update, received_at))
+            .await
+        {
+            Err(error @ StoreError::Refused(_)) => {
+                return self
+                    .refused_or_unavailable(error, body, received_at, deadline)
+                    .await
+            }
+            result => {
+                if let Some(outcome) = answer(result) {
+                    return outcome;
+                }
+            }
         }
         let Update { if_unknown, .. } = &update;
         let IfUnknown::StoreAsNew(message) = if_unknown else {

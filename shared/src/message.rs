@@ -2,8 +2,10 @@
 //! "The normalized message" table describes it. Absent means "the provider did not say";
 //! an empty string is never stored.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::Serialize;
+
+use crate::error::Invalid;
 
 /// The `schema_version` every item written by this code carries.
 pub const SCHEMA_VERSION: u8 = 1;
@@ -310,6 +312,39 @@ pub fn id_sort_key(message_id: &str) -> String {
     format!("ID#{message_id}")
 }
 
+/// A message time the contract's timestamp format can carry: years 0000 to 9999 (beyond, RFC
+/// 3339 has no form, and the text order of order keys would stop being time order).
+pub fn checked_time(at: DateTime<Utc>, field: &str) -> Result<DateTime<Utc>, Invalid> {
+    if (0..=9999).contains(&at.year()) {
+        Ok(at)
+    } else {
+        Err(Invalid::field(
+            field,
+            "date is outside the years 0000 to 9999",
+        ))
+    }
+}
+
+/// DynamoDB's key limits: 2048 bytes for a partition key, 1024 for a sort key. A message whose
+/// ids don't fit can never be stored, so it is invalid rather than a reason to retry forever.
+pub fn check_key_sizes(
+    provider: Provider,
+    conversation_id: &str,
+    sort_keys: &[&str],
+) -> Result<(), Invalid> {
+    if conversation_key(provider, conversation_id).len() > 2048 {
+        return Err(Invalid::body(
+            "conversation id is too long to be stored (over 2 KB)",
+        ));
+    }
+    if sort_keys.iter().any(|k| k.len() > 1024) {
+        return Err(Invalid::body(
+            "message id or order key is too long to be stored (over 1 KB)",
+        ));
+    }
+    Ok(())
+}
+
 /// RFC 3339 in UTC with milliseconds, truncating anything finer (`2023-01-31T16:22:17.327Z`).
 pub fn format_timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -360,6 +395,24 @@ mod tests {
         );
         assert_eq!(time_order_key("t", "derived-abc"), "t#derived-abc");
         assert!(time_order_key("t", "9") < time_order_key("t", "10"));
+    }
+
+    #[test]
+    fn times_beyond_year_9999_are_invalid() {
+        let last = Utc.timestamp_opt(253_402_300_799, 0).unwrap();
+        assert!(checked_time(last, "t").is_ok());
+        let beyond = Utc.timestamp_opt(253_402_300_800, 0).unwrap();
+        assert_eq!(
+            checked_time(beyond, "t").unwrap_err().field.as_deref(),
+            Some("t")
+        );
+    }
+
+    #[test]
+    fn keys_over_dynamodb_limits_are_invalid() {
+        assert!(check_key_sizes(Provider::Callbell, "c", &["MSG#x"]).is_ok());
+        assert!(check_key_sizes(Provider::Callbell, &"c".repeat(2100), &["MSG#x"]).is_err());
+        assert!(check_key_sizes(Provider::Callbell, "c", &[&"i".repeat(1025)]).is_err());
     }
 
     #[test]

@@ -140,11 +140,14 @@ impl HttpEvent {
                 }
             }
         }
+        // Every single-valued header counts — two spellings of one name with different values
+        // are a conflict, not a coin toss — except those multiValueHeaders already listed.
+        let listed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
         if let Some(single) = self.headers {
             for (name, value) in single {
                 let name = name.to_ascii_lowercase();
                 if let Some(value) = value {
-                    if !headers.iter().any(|(k, _)| *k == name) {
+                    if !listed.contains(&name) {
                         headers.push((name, value));
                     }
                 }
@@ -225,6 +228,20 @@ mod tests {
         assert_eq!(request.header("x-a"), Err(ConflictingHeader));
         assert_eq!(request.payload_version, PayloadVersion::V1);
         assert_eq!(request.body(), b"");
+    }
+
+    #[test]
+    fn two_spellings_of_one_header_with_different_values_conflict() {
+        let event =
+            br#"{"version":"2.0","headers":{"Authorization":"good","authorization":"bad"}}"#;
+        let request = Request::from_event(event).unwrap();
+        assert_eq!(request.header("authorization"), Err(ConflictingHeader));
+        let same =
+            br#"{"version":"2.0","headers":{"Authorization":"good","authorization":"good"}}"#;
+        assert_eq!(
+            Request::from_event(same).unwrap().header("authorization"),
+            Ok(Some("good"))
+        );
     }
 
     #[test]

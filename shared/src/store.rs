@@ -221,6 +221,9 @@ fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
     error: SdkError<E, R>,
 ) -> StoreError {
     let detail = match &error {
+        SdkError::ServiceError(service) if service.err().code() == Some("ValidationException") => {
+            return StoreError::Refused(service.err().message().unwrap_or("").to_string());
+        }
         SdkError::ServiceError(service) => {
             let e = service.err();
             format!(

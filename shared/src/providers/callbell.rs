@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use crate::error::Invalid;
 use crate::inbound::{IfUnknown, Inbound, Update};
 use crate::message::{
-    time_order_key, Attachment, Contact, Direction, Kind, Location, Message, Provider, Role, Sender,
+    checked_time, time_order_key, Attachment, Contact, Direction, Kind, Location, Message,
+    Provider, Role, Sender,
 };
 use crate::providers::attachment_kind_from_url;
 use crate::wire::{object, parse_object, required, required_object, List, Object, Scalar};
@@ -197,7 +198,8 @@ fn normalize(payload: &Payload) -> Result<Message, Invalid> {
                 "payload.createdAt",
                 "expected an ISO 8601 date like 2022-10-18T12:06:29.000+02:00",
             )
-        })?;
+        })
+        .and_then(|at| checked_time(at, "payload.createdAt"))?;
     let status = required(
         payload.status.as_ref(),
         "payload.status",
@@ -266,9 +268,18 @@ fn normalize(payload: &Payload) -> Result<Message, Invalid> {
     message.location = object(&payload.message_location)
         .and_then(|l| object(&l.coordinates))
         .and_then(|c| {
+            // Degrees, or it is not a location.
             Some(Location {
-                latitude: c.x.as_ref().and_then(Scalar::number)?,
-                longitude: c.y.as_ref().and_then(Scalar::number)?,
+                latitude: c
+                    .x
+                    .as_ref()
+                    .and_then(Scalar::number)
+                    .filter(|x| x.abs() <= 90.0)?,
+                longitude: c
+                    .y
+                    .as_ref()
+                    .and_then(Scalar::number)
+                    .filter(|y| y.abs() <= 180.0)?,
             })
         });
     message.attachments = attachment_urls

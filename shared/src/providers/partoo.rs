@@ -7,8 +7,8 @@ use serde::Deserialize;
 use crate::error::Invalid;
 use crate::inbound::{IfUnknown, Inbound, Update};
 use crate::message::{
-    non_empty, time_order_key, Attachment, Contact, Direction, Kind, Message, Provider, Role,
-    Sender,
+    checked_time, non_empty, time_order_key, Attachment, Contact, Direction, Kind, Message,
+    Provider, Role, Sender,
 };
 use crate::providers::attachment_kind_from_url;
 use crate::wire::{object, parse_object, required, required_object, Object, Scalar};
@@ -123,12 +123,14 @@ fn normalize(payload: &Payload) -> Result<Message, Invalid> {
         Scalar::text,
         "a date string",
     )?;
-    let created_at = parse_partoo_date(&date).ok_or_else(|| {
-        Invalid::field(
-            "payload.message.date",
-            "expected a date like 2023-01-31 16:22:17.327878+00:00",
-        )
-    })?;
+    let created_at = parse_partoo_date(&date)
+        .ok_or_else(|| {
+            Invalid::field(
+                "payload.message.date",
+                "expected a date like 2023-01-31 16:22:17.327878+00:00",
+            )
+        })
+        .and_then(|at| checked_time(at, "payload.message.date"))?;
     let sender_type = required(
         wire.sender_type.as_ref(),
         "payload.message.sender_type",

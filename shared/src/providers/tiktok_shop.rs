@@ -8,9 +8,13 @@ use serde::Deserialize;
 use crate::error::Invalid;
 use crate::inbound::Inbound;
 use crate::message::{
-    is_digits, Attachment, AttachmentKind, Direction, Kind, Message, Provider, Role, Sender,
+    checked_time, is_digits, Attachment, AttachmentKind, Direction, Kind, Message, Provider, Role,
+    Sender,
 };
 use crate::wire::{parse_object, required, required_object, Object, Scalar};
+
+/// Longer than any video a chat carries; beyond it a "duration" is noise DynamoDB may refuse.
+const MAX_DURATION_S: f64 = 1e7;
 
 /// The webhook type that announces a new customer-service message.
 pub const NEW_MESSAGE_TYPE: u64 = 14;
@@ -128,7 +132,8 @@ pub fn parse(body: &[u8]) -> Result<Inbound, Invalid> {
     let created_at = i64::try_from(create_time)
         .ok()
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
-        .ok_or_else(|| Invalid::field("data.create_time", "not a representable Unix time"))?;
+        .ok_or_else(|| Invalid::field("data.create_time", "not a representable Unix time"))
+        .and_then(|at| checked_time(at, "data.create_time"))?;
     let message_type = required(
         data.kind.as_ref(),
         "data.type",
@@ -206,7 +211,11 @@ fn apply_content(message: &mut Message, message_type: &str, content: &Content) {
                 let mut video = Attachment::new(AttachmentKind::Video, url);
                 video.width = content.width.as_ref().and_then(Scalar::unsigned);
                 video.height = content.height.as_ref().and_then(Scalar::unsigned);
-                video.duration_s = content.duration.as_ref().and_then(Scalar::number);
+                video.duration_s = content
+                    .duration
+                    .as_ref()
+                    .and_then(Scalar::number)
+                    .filter(|d| (0.0..=MAX_DURATION_S).contains(d));
                 video.size_bytes = content.size.as_ref().and_then(Scalar::unsigned);
                 video.cover_url = content.cover.as_ref().and_then(Scalar::text);
                 video.mime_type = content
