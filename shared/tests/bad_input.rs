@@ -719,6 +719,79 @@ fn corpus(provider: Provider) -> Vec<Case> {
         c.push("signature failures", label, e, body, 401, Nothing, true);
     }
 
+    // Beyond what the table or the timestamp format can hold: invalid rather than retried
+    // forever; numbers out of their range are dropped and the message kept.
+    let conversation_path: &[&str] = match provider {
+        Provider::TiktokShop => &["data", "conversation_id"],
+        Provider::Partoo => &["payload", "message", "conversation_id"],
+        Provider::Callbell => &["payload", "contact", "conversationHref"],
+    };
+    let mut v = c.message();
+    set(&mut v, conversation_path, json!("c".repeat(2100)));
+    c.signed(
+        "beyond the table's limits",
+        "conversation id over 2 KB",
+        bytes(&v),
+        400,
+        Quarantine,
+    );
+    let mut v = c.message();
+    set(&mut v, id_path, json!("i".repeat(1100)));
+    c.signed(
+        "beyond the table's limits",
+        "message id over 1 KB",
+        bytes(&v),
+        400,
+        Quarantine,
+    );
+    let mut v = c.message();
+    match provider {
+        Provider::TiktokShop => set(&mut v, &["data", "create_time"], json!(253_402_300_800u64)),
+        Provider::Partoo => set(
+            &mut v,
+            &["payload", "message", "date"],
+            json!("+10000-01-01 00:00:00.000000+00:00"),
+        ),
+        Provider::Callbell => set(
+            &mut v,
+            &["payload", "createdAt"],
+            json!("+10000-01-01T00:00:00Z"),
+        ),
+    }
+    c.signed(
+        "beyond the table's limits",
+        "a date after 9999",
+        bytes(&v),
+        400,
+        Quarantine,
+    );
+    let mut v = c.message();
+    match provider {
+        Provider::TiktokShop => {
+            set(&mut v, &["data", "type"], json!("VIDEO"));
+            set(
+                &mut v,
+                &["data", "content"],
+                json!(r#"{"url":"https://v/1","duration":"1e300","width":1e300}"#),
+            );
+        }
+        Provider::Partoo => set(&mut v, &["payload", "org_id"], json!(1e300)),
+        Provider::Callbell => {
+            set(
+                &mut v,
+                &["payload", "messageLocation"],
+                json!({"coordinates": {"x": 1e300, "y": "1e-300"}}),
+            );
+        }
+    }
+    c.signed(
+        "beyond the table's limits",
+        "numbers DynamoDB can't hold",
+        bytes(&v),
+        200,
+        Message,
+    );
+
     // Valid JSON that is not the provider's shape.
     for (name, body) in [
         ("array", "[1,2,3]"),
