@@ -2,6 +2,8 @@
 //! each API Gateway format, and tables on DynamoDB Local.
 #![allow(dead_code)]
 
+pub mod fuzz_checks;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
