@@ -292,8 +292,14 @@ pub fn required<'v, 'a: 'v, T>(
 
 /// Parses a whole body into `T`. Payload types are built from [`Scalar`] and [`Object`], which
 /// accept any value, so the only failure left is a body that is not JSON at all.
+///
+/// JSON is UTF-8 (RFC 8259), but serde_json checks only the strings it reads, so the whole body
+/// is checked first: a body with invalid bytes anywhere is refused whatever event it claims to
+/// be. Parsing the checked text then skips serde_json's own per-string check.
 pub fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> {
-    serde_json::from_slice(body).map_err(|e| Invalid::body(format!("body is not valid JSON: {e}")))
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Invalid::body("body is not valid UTF-8, so not JSON"))?;
+    serde_json::from_str(text).map_err(|e| Invalid::body(format!("body is not valid JSON: {e}")))
 }
 
 /// Parses a body that must be one JSON object into `T`. An array, string, number or null is
@@ -393,10 +399,15 @@ mod tests {
 
     #[test]
     fn only_syntax_errors_fail_a_body() {
-        for bad in [&b"{\"data\":"[..], b"{} trailing", b"", b"\xff"] {
+        for bad in [&b"{\"data\":"[..], b"{} trailing", b""] {
             let err = parse_body::<serde_json::Value>(bad).unwrap_err();
             assert_eq!(err.field, None);
             assert!(err.reason.contains("not valid JSON"), "{}", err.reason);
+        }
+        // Invalid UTF-8 anywhere, even inside a string nothing reads.
+        for bad in [&b"\xff"[..], b"{\"ignored\":\"\xc3\x28\"}"] {
+            let err = parse_body::<IgnoredAny>(bad).unwrap_err();
+            assert_eq!(err.reason, "body is not valid UTF-8, so not JSON");
         }
     }
 }

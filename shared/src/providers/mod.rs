@@ -14,11 +14,7 @@ pub fn parse(provider: Provider, request: &Verified<'_>) -> Result<Inbound, Inva
     if provider == Provider::Partoo && request.request().has_header(partoo::TRYOUT_HEADER) {
         return Ok(Inbound::Ignored("tryout"));
     }
-    // JSON is UTF-8 (RFC 8259), but serde_json only checks the parts it reads: check it all,
-    // so that a body with invalid bytes anywhere is refused whatever event it claims to be.
-    if std::str::from_utf8(request.body()).is_err() {
-        return Err(Invalid::body("body is not valid UTF-8, so not JSON"));
-    }
+    // Each provider reads its body with wire::parse_body, which refuses invalid UTF-8 anywhere.
     match provider {
         Provider::TiktokShop => tiktok_shop::parse(request.body()),
         Provider::Partoo => partoo::parse(request.body()),
