@@ -77,6 +77,7 @@ fn parse_args(args: &[String]) -> Result<Command> {
 
 async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(ingest::store::https_client())
         .load()
         .await;
     aws_sdk_dynamodb::Client::new(&config)

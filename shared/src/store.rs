@@ -20,6 +20,9 @@ use crate::error::StoreError;
 use crate::inbound::Update;
 use crate::message::{conversation_key, id_sort_key, Message, Provider};
 
+/// The key read by [`DynamoDbStore::warm_up`]: no provider's partition key looks like it.
+const WARM_UP_KEY: &str = "ingest#warm-up";
+
 /// What happened to a message we tried to store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -132,13 +135,31 @@ fn quarantine_item(q: &Quarantined) -> HashMap<String, AttributeValue> {
     ])
 }
 
-/// A DynamoDB client for the functions: the standard AWS configuration chain (including
-/// `AWS_ENDPOINT_URL_DYNAMODB`), with timeouts short enough that a slow table still gets a 503
-/// answered well inside a provider's 3 s.
-pub async fn dynamodb_client() -> Client {
+/// A DynamoDB client for the functions, with timeouts short enough that a slow table still gets
+/// a 503 answered well inside a provider's 3 s.
+///
+/// It is configured from the environment Lambda gives every function (`AWS_REGION`, the
+/// credentials in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) plus the
+/// SDK's standard `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` overrides, rather than through
+/// aws-config's whole provider chain: profiles, SSO, STS web identity and IMDS are never used
+/// in Lambda, and leaving them out takes their code out of the binary (docs/PERFORMANCE.md).
+/// TLS is rustls on *ring*, for the same reason.
+pub fn dynamodb_client() -> Client {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(
+            env("AWS_REGION")
+                .or_else(|| env("AWS_DEFAULT_REGION"))
+                .map(Region::new),
+        )
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+        .http_client(https_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(500))
@@ -146,10 +167,29 @@ pub async fn dynamodb_client() -> Client {
                 .operation_timeout(Duration::from_millis(1500))
                 .build(),
         )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await;
-    Client::new(&config)
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    if let Some(url) = env("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| env("AWS_ENDPOINT_URL")) {
+        config = config.endpoint_url(url);
+    }
+    Client::from_conf(config.build())
+}
+
+/// The SDK's hyper client over rustls with the *ring* crypto provider (the SDK's default HTTPS
+/// client brings aws-lc, over a megabyte of code for the same handshake).
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// `DYNAMODB_WARM_UP`: whether a function readies its DynamoDB client during init (the default)
+/// or on its first message (`false`).
+pub fn warm_up_enabled(value: Option<&str>) -> bool {
+    !matches!(
+        value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
+        Some("false" | "0" | "no" | "off")
+    )
 }
 
 /// The real store: one DynamoDB table as the contract lays it out.
@@ -164,6 +204,42 @@ impl DynamoDbStore {
         DynamoDbStore {
             client,
             table: table.into(),
+        }
+    }
+
+    /// The store for a function: the client, readied during init unless `DYNAMODB_WARM_UP` is
+    /// `false` (see [`DynamoDbStore::warm_up`]).
+    pub async fn for_function(client: Client, table: impl Into<String>) -> Self {
+        let store = DynamoDbStore::new(client, table);
+        if warm_up_enabled(std::env::var("DYNAMODB_WARM_UP").ok().as_deref()) {
+            store.warm_up().await;
+        }
+        store
+    }
+
+    /// Readies the client before the first message: one eventually consistent GetItem of a key
+    /// no message has resolves the credentials and the endpoint, builds the SDK's lazily made
+    /// parts and opens the connection (in AWS, the TLS handshake), all of which the first
+    /// message would otherwise wait for. Lambda runs init at full CPU before any caller waits.
+    /// Failure is only logged: the message that needs the table reports it properly.
+    pub async fn warm_up(&self) {
+        let started = std::time::Instant::now();
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(WARM_UP_KEY.to_string()))
+            .key("sk", AttributeValue::S(WARM_UP_KEY.to_string()))
+            .send()
+            .await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok(_) => tracing::debug!(elapsed_ms, "DynamoDB client ready"),
+            Err(error) => tracing::warn!(
+                elapsed_ms,
+                error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error),
+                "DynamoDB warm-up failed; the first message will connect"
+            ),
         }
     }
 
@@ -487,5 +563,20 @@ impl MessageStore for MemoryStore {
         );
         self.items.lock().expect("not poisoned").insert(key, item);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_up_is_on_unless_switched_off() {
+        for on in [None, Some(""), Some("true"), Some("1"), Some("yes")] {
+            assert!(warm_up_enabled(on), "{on:?}");
+        }
+        for off in ["false", "FALSE", " 0 ", "no", "off"] {
+            assert!(!warm_up_enabled(Some(off)), "{off:?}");
+        }
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 /// The CloudWatch namespace of the functions' metrics.
 pub const METRICS_NAMESPACE: &str = "MessageIngest";
@@ -18,29 +19,48 @@ pub fn init() {
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_string())
         .to_lowercase();
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(&level);
     let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
     // Lambda stamps every line with its time already.
     let _ = if text {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_target(false)
-            .with_ansi(false)
-            .without_time()
-            .try_init()
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_target(false)
+                .with_ansi(false)
+                .without_time()
+                .finish()
+                .with(filter),
+        )
     } else {
         tracing::subscriber::set_global_default(json_logs(filter, std::io::stdout))
-            .map_err(Into::into)
     };
 }
 
+/// A level (`info`) or per-target levels (`ingest=debug,warn`), as Lambda's log level or
+/// `RUST_LOG` give it. Lambda's `FATAL` is tracing's `error`; anything unreadable is `info`.
+pub fn log_filter(level: &str) -> Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = level.trim().to_ascii_lowercase();
+    let level = if level == "fatal" {
+        "error"
+    } else {
+        level.as_str()
+    };
+    if let Ok(level) = level.parse::<LevelFilter>() {
+        return Targets::new().with_default(level);
+    }
+    match level.parse::<Targets>() {
+        Ok(targets) if level.contains('=') => targets,
+        _ => Targets::new().with_default(LevelFilter::INFO),
+    }
+}
+
 /// The JSON log format: one object per event, its fields at the top level.
-pub fn json_logs<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+pub fn json_logs<W>(filter: Targets, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_target(false)
         .with_ansi(false)
         .json()
@@ -50,6 +70,7 @@ where
         .without_time()
         .with_writer(writer)
         .finish()
+        .with(filter)
 }
 
 /// Where Embedded Metric Format documents go: stdout (one line each) in Lambda, where
@@ -128,5 +149,20 @@ mod tests {
         }
         assert_eq!(doc["Latency"], 2.712);
         assert_eq!(doc["Outcome"], "stored");
+    }
+
+    #[test]
+    fn log_levels_read_like_lambdas_and_rust_log() {
+        use tracing::Level;
+        use tracing_subscriber::filter::LevelFilter;
+        let default = |level: &str| log_filter(level).default_level();
+        assert_eq!(default("info"), Some(LevelFilter::INFO));
+        assert_eq!(default("DEBUG"), Some(LevelFilter::DEBUG));
+        assert_eq!(default("FATAL"), Some(LevelFilter::ERROR));
+        assert_eq!(default("not a level"), Some(LevelFilter::INFO));
+        let targets = log_filter("ingest=debug,warn");
+        assert!(targets.would_enable("ingest::store", &Level::DEBUG));
+        assert!(!targets.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(targets.would_enable("aws_smithy_runtime", &Level::WARN));
     }
 }

@@ -14,7 +14,6 @@ use ingest::telemetry::{json_logs, MetricsSink};
 use ingest::{Provider, Settings};
 use serde_json::Value;
 use support::*;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -48,8 +47,10 @@ const SECRET_MARKERS: [&str; 3] = [TIKTOK_APP_SECRET, CALLBELL_SECRET, CALLBELL_
 async fn one_summary_line_and_one_metrics_document_per_request() {
     let logs = Captured::default();
     let writer = logs.clone();
-    let _guard =
-        tracing::subscriber::set_default(json_logs(EnvFilter::new("info"), move || writer.clone()));
+    let _guard = tracing::subscriber::set_default(json_logs(
+        ingest::telemetry::log_filter("info"),
+        move || writer.clone(),
+    ));
     let metrics: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = {
         let metrics = Arc::clone(&metrics);

@@ -16,6 +16,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .as_ref()
         .map(|s| s.table_name.clone())
         .unwrap_or_default();
-    let store = DynamoDbStore::new(dynamodb_client().await, table);
+    let store = DynamoDbStore::for_function(dynamodb_client(), table).await;
     ingest::lambda::serve(Handler::new(PROVIDER, settings, store)).await
 }

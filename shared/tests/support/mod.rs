@@ -218,13 +218,17 @@ pub async fn local_client() -> Client {
         "integration tests need DynamoDB Local: run them with scripts/test.sh \
          (or set INGEST_TEST_DYNAMODB=1 and AWS_ENDPOINT_URL_DYNAMODB)"
     );
-    ingest::store::dynamodb_client().await
+    ingest::store::dynamodb_client()
 }
 
 /// A client for setting up and reading tables, without the functions' tight timeouts.
 pub async fn admin_client() -> Client {
     local_client().await;
-    Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(ingest::store::https_client())
+        .load()
+        .await;
+    Client::new(&config)
 }
 
 /// A fresh table with the contract's key schema.
