@@ -183,12 +183,14 @@ pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
         .build_https()
 }
 
-/// `DYNAMODB_WARM_UP`: whether a function readies its DynamoDB client during init (the default)
-/// or on its first message (`false`).
+/// `DYNAMODB_WARM_UP`: whether a function readies its DynamoDB client during init. Off unless
+/// `true`: measured, the warm-up's extra round trip costs a cold start more than the first
+/// message saves (docs/PERFORMANCE.md). It pays where init is off the request path
+/// (provisioned concurrency).
 pub fn warm_up_enabled(value: Option<&str>) -> bool {
-    !matches!(
+    matches!(
         value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
-        Some("false" | "0" | "no" | "off")
+        Some("true" | "1" | "yes" | "on")
     )
 }
 
@@ -207,8 +209,8 @@ impl DynamoDbStore {
         }
     }
 
-    /// The store for a function: the client, readied during init unless `DYNAMODB_WARM_UP` is
-    /// `false` (see [`DynamoDbStore::warm_up`]).
+    /// The store for a function: the client, readied during init when `DYNAMODB_WARM_UP` is
+    /// `true` (see [`DynamoDbStore::warm_up`] and [`warm_up_enabled`]).
     pub async fn for_function(client: Client, table: impl Into<String>) -> Self {
         let store = DynamoDbStore::new(client, table);
         if warm_up_enabled(std::env::var("DYNAMODB_WARM_UP").ok().as_deref()) {
@@ -220,8 +222,8 @@ impl DynamoDbStore {
     /// Readies the client before the first message: one eventually consistent GetItem of a key
     /// no message has resolves the credentials and the endpoint, builds the SDK's lazily made
     /// parts and opens the connection (in AWS, the TLS handshake), all of which the first
-    /// message would otherwise wait for. Lambda runs init at full CPU before any caller waits.
-    /// Failure is only logged: the message that needs the table reports it properly.
+    /// message would otherwise wait for. Failure is only logged: the message that needs the
+    /// table reports it properly.
     pub async fn warm_up(&self) {
         let started = std::time::Instant::now();
         let result = self
@@ -571,12 +573,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn warm_up_is_on_unless_switched_off() {
-        for on in [None, Some(""), Some("true"), Some("1"), Some("yes")] {
-            assert!(warm_up_enabled(on), "{on:?}");
+    fn warm_up_is_off_unless_switched_on() {
+        for on in ["true", "TRUE", " 1 ", "yes", "on"] {
+            assert!(warm_up_enabled(Some(on)), "{on:?}");
         }
-        for off in ["false", "FALSE", " 0 ", "no", "off"] {
-            assert!(!warm_up_enabled(Some(off)), "{off:?}");
+        for off in [
+            None,
+            Some(""),
+            Some("false"),
+            Some("0"),
+            Some("no"),
+            Some("treu"),
+        ] {
+            assert!(!warm_up_enabled(off), "{off:?}");
         }
     }
 }
