@@ -61,7 +61,7 @@ def main() -> int:
     w("come from figures taken side by side in the same run.\n")
     w(f"- **Run:** {meta['date']}, commit `{meta['commit']}`")
     w(f"- **Machine:** {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
-      f"Linux {machine['kernel']} (a Firecracker VM shared with other work)")
+      f"Linux {machine['kernel']}")
     w(f"- **Tools:** {meta['rustc']}; {meta['cargo_lambda']}; peer: Python {machine['python']}, "
       f"{meta['peer_packages']}; DynamoDB Local {meta['dynamodb_local']} on {meta['java']}")
     w("")
