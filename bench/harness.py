@@ -54,6 +54,10 @@ PARTOO_SECRET_KEY = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326
 PARTOO_PUBLIC_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 
 
+class Failed(Exception):
+    """A function did not work: the run stops, since its figures would mean nothing."""
+
+
 # ---------------------------------------------------------------------------------------------
 # The Runtime API
 
@@ -83,6 +87,7 @@ class RuntimeApi:
         self.first_next = threading.Event()
         self.first_next_at = 0.0
         self.init_error: bytes | None = None
+        self.process_alive = lambda: True  # set once the process is started
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -167,8 +172,12 @@ class RuntimeApi:
         invocation = Invocation(event)
         invocation.enqueued_at = time.perf_counter()
         self.pending.put(invocation)
-        if not invocation.done.wait(timeout):
-            raise RuntimeError(f"no answer to an invocation within {timeout} s")
+        give_up = time.monotonic() + timeout
+        while not invocation.done.wait(0.25):
+            if not self.process_alive():
+                raise Failed("the function process exited (its output is in functions.log)")
+            if time.monotonic() > give_up:
+                raise Failed(f"no answer to an invocation within {timeout} s")
         return invocation
 
     def close(self):
@@ -316,14 +325,17 @@ class Process:
                 self.popen.wait()
 
 
-class Failed(Exception):
-    pass
-
-
 def start(variant: Variant, log) -> tuple[RuntimeApi, Process]:
     api = RuntimeApi()
     process = Process(variant, api, log)
-    if not api.first_next.wait(60):
+    api.process_alive = process.alive
+    give_up = time.monotonic() + 60
+    while not api.first_next.wait(0.05) and process.alive() and time.monotonic() < give_up:
+        pass
+    if not process.alive():
+        api.close()
+        raise Failed(f"{variant.name}: the process exited during init (see functions.log)")
+    if not api.first_next.is_set():
         process.stop()
         api.close()
         raise Failed(f"{variant.name}: no first `next` within 60 s")
@@ -384,7 +396,11 @@ def throughput_run(variant: Variant, events: Events, conversation: int, clients:
             for event in per_client[c]:
                 if time.perf_counter() >= stop_at:
                     return
-                invocation = api.invoke(event)
+                try:
+                    invocation = api.invoke(event)
+                except Failed as e:
+                    failures.append(str(e))
+                    return
                 if not stored(invocation):
                     failures.append((invocation.response or invocation.error or b"")[:200].decode(errors="replace"))
                     return
