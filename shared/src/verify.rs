@@ -226,7 +226,12 @@ fn same_secret(secret: &Secret, given: &str) -> bool {
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
+/// Exactly 64 hex digits (either case) as 32 bytes. The length is checked first: the decoder
+/// would also accept a `0x` prefix, which no provider sends.
 fn decode_hex_tag(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
     let mut tag = [0u8; 32];
     hex::decode_to_slice(text, &mut tag).ok()?;
     Some(tag)
@@ -234,9 +239,12 @@ fn decode_hex_tag(text: &str) -> Option<[u8; 32]> {
 
 /// Parses one `PARTOO_PUBLIC_KEYS` entry: 64 hex digits of a raw Ed25519 public key.
 pub fn parse_ed25519_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
+    let not_hex = || format!("public key {:?} is not 64 hex digits", hex_key.trim());
+    if hex_key.trim().len() != 64 {
+        return Err(not_hex());
+    }
     let mut bytes = [0u8; 32];
-    hex::decode_to_slice(hex_key.trim(), &mut bytes)
-        .map_err(|_| format!("public key {:?} is not 64 hex digits", hex_key.trim()))?;
+    hex::decode_to_slice(hex_key.trim(), &mut bytes).map_err(|_| not_hex())?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| {
         format!(
             "public key {:?} is not a valid Ed25519 point",
@@ -324,6 +332,27 @@ mod tests {
         let bearer = format!("Bearer {TIKTOK_SIGNATURE}");
         let req = Request::new(&[("authorization", &bearer)], &[], TIKTOK_BODY);
         assert!(tiktok().verify(&req, 0).is_err());
+    }
+
+    #[test]
+    fn hex_with_a_0x_prefix_is_malformed() {
+        // The hex decoder would strip a `0x`; signatures and keys are exactly 64 digits.
+        let prefixed = format!("0x{TIKTOK_SIGNATURE}");
+        let req = Request::new(&[("authorization", &prefixed)], &[], TIKTOK_BODY);
+        assert!(matches!(
+            tiktok().verify(&req, 0),
+            Err(Unauthorized::MalformedHeader { .. })
+        ));
+        let short_prefixed = format!("0x{}", &TIKTOK_SIGNATURE[2..]);
+        let req = Request::new(&[("authorization", &short_prefixed)], &[], TIKTOK_BODY);
+        assert!(matches!(
+            tiktok().verify(&req, 0),
+            Err(Unauthorized::MalformedHeader { .. })
+        ));
+        let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        assert!(parse_ed25519_public_key(key).is_ok());
+        assert!(parse_ed25519_public_key(&format!("0x{key}")).is_err());
+        assert!(parse_ed25519_public_key(&format!("0x{}", &key[2..])).is_err());
     }
 
     #[test]
