@@ -94,7 +94,7 @@ def main() -> int:
                         if group.startswith(f"parse/{provider}/")}, key=lambda s: int(s[:-3]))
         for size in sizes:
             floor = medians[(f"parse/{provider}/{size}", "floor: serde_json IgnoredAny")]
-            parse = medians[(f"parse/{provider}/{size}", "providers::parse")]
+            parse = medians[(f"parse/{provider}/{size}", "Provider::read")]
             primitive_name = ("primitive: Ed25519 verify_strict" if provider == "partoo"
                               else "primitive: HMAC-SHA256 verify")
             primitive = medians[(f"verify/{provider}/{size}", primitive_name)]

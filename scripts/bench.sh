@@ -31,7 +31,7 @@ done
 
 [[ -f "$PEER_DIR/handler.py" ]] || die "the Python peer is not at $PEER_DIR (give --peer-dir)"
 WORK="$ROOT/target/bench"
-FUNCTIONS=(tiktok-shop partoo callbell)
+mapfile -t FUNCTIONS < <(webhook_functions)
 
 DDB_PORT=""
 cleanup() {

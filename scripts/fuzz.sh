@@ -40,26 +40,40 @@ all_targets() {
   done
 }
 
+# The seeds of a target: fuzz/seeds/<target>/ for event_decoding; for webhook_body, each
+# provider's fuzz/seeds/<provider>/ bodies, prefixed with the provider's name and a newline (the
+# target's input format).
+seed_files() {
+  local target="$1" provider seed
+  if [[ "$target" != webhook_body ]]; then
+    find "$FUZZ_DIR/seeds/$target" -maxdepth 1 -type f | sort | sed 's/^/copy\t/'
+    return
+  fi
+  while IFS= read -r provider; do
+    for seed in "$FUZZ_DIR/seeds/$provider"/*; do
+      [[ -f "$seed" ]] && printf 'prefix\t%s\t%s\n' "$seed" "$provider"
+    done
+  done < <(webhook_functions | tr '-' '_')
+}
+
 refresh_seeds() {
-  local target function file
-  for target in tiktok_shop partoo callbell; do
-    function="${target//_/-}"
-    mkdir -p "$FUZZ_DIR/seeds/$target"
-    rm -f "$FUZZ_DIR/seeds/$target"/body-* "$FUZZ_DIR/seeds/$target"/golden-*
+  local function provider file
+  while IFS= read -r function; do
+    provider="${function//-/_}"
+    mkdir -p "$FUZZ_DIR/seeds/$provider"
+    rm -f "$FUZZ_DIR/seeds/$provider"/body-* "$FUZZ_DIR/seeds/$provider"/golden-*
     for file in "$ROOT/events/bodies/$function"/*.json; do
-      cp "$file" "$FUZZ_DIR/seeds/$target/body-$(basename "$file")"
+      cp "$file" "$FUZZ_DIR/seeds/$provider/body-$(basename "$file")"
     done
     for file in "$ROOT/shared/tests/data/golden/$function"-*.body.json; do
-      cp "$file" "$FUZZ_DIR/seeds/$target/golden-$(basename "$file")"
+      [[ -f "$file" ]] && cp "$file" "$FUZZ_DIR/seeds/$provider/golden-$(basename "$file")"
     done
-  done
-  mkdir -p "$FUZZ_DIR/seeds/event_decoding"
-  rm -f "$FUZZ_DIR/seeds/event_decoding"/event-*
-  for function in tiktok-shop partoo callbell; do
+    mkdir -p "$FUZZ_DIR/seeds/event_decoding"
+    rm -f "$FUZZ_DIR/seeds/event_decoding/event-$function"-*
     for file in "$ROOT/events/$function"/*.json; do
       cp "$file" "$FUZZ_DIR/seeds/event_decoding/event-$function-$(basename "$file")"
     done
-  done
+  done < <(webhook_functions)
   info "seeds: $(find "$FUZZ_DIR/seeds" -type f | wc -l) files in fuzz/seeds/"
 }
 
@@ -152,9 +166,14 @@ for target in "${targets[@]}"; do
   log="$artifacts/fuzz.log"
   mkdir -p "$corpus" "$artifacts"
   # Seeds join the working corpus (files already there are kept).
-  for seed in "$FUZZ_DIR/seeds/$target"/*; do
-    if [[ -f "$seed" && ! -e "$corpus/$(basename "$seed")" ]]; then cp "$seed" "$corpus/"; fi
-  done
+  while IFS=$'\t' read -r how seed provider; do
+    if [[ "$how" == prefix ]]; then
+      copy="$corpus/$provider-$(basename "$seed")"
+      [[ -e "$copy" ]] || { printf '%s\n' "$provider"; cat "$seed"; } >"$copy"
+    elif [[ ! -e "$corpus/$(basename "$seed")" ]]; then
+      cp "$seed" "$corpus/"
+    fi
+  done < <(seed_files "$target")
   before="$(find "$artifacts" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | sort)"
 
   section "Fuzzing $target for ${seconds} s ($(find "$corpus" -type f | wc -l) corpus files)"

@@ -83,3 +83,18 @@ build_ingest_dev() {
     die "could not build ingest-dev (cargo build --bin ingest-dev)"
   fi
 }
+
+# The webhook functions, one per registered provider (shared/src/providers/mod.rs), as
+# `ingest-dev providers` lists them. Builds ingest-dev first.
+webhook_functions() {
+  build_ingest_dev
+  "$INGEST_DEV" providers
+}
+
+# Every function of the workspace: the directories under functions/.
+all_functions() {
+  local manifest
+  for manifest in "$ROOT"/functions/*/Cargo.toml; do
+    basename "$(dirname "$manifest")"
+  done
+}

@@ -25,7 +25,6 @@ case "${1:-}" in
   *) die "unknown argument '$1' (see --help)" ;;
 esac
 
-FUNCTIONS=(tiktok-shop partoo callbell)
 MANIFEST="events/expected-status.tsv"
 WATCH_START_TIMEOUT_S="${WATCH_START_TIMEOUT_S:-120}"
 INVOKE_TIMEOUT_S="${INVOKE_TIMEOUT_S:-600}"
@@ -110,6 +109,7 @@ build_ingest_dev
 "$INGEST_DEV" create-table "$TABLE_NAME"
 
 section "Functions"
+mapfile -t FUNCTIONS < <(webhook_functions)
 present=()
 for function in "${FUNCTIONS[@]}"; do
   if [[ -f "functions/$function/Cargo.toml" ]]; then
@@ -194,16 +194,20 @@ while IFS= read -r event; do
   cut -f1 "$MANIFEST" | grep -qxF "$event" || fail "$event" "not listed in $MANIFEST"
 done < <(cd events && for f in "${FUNCTIONS[@]}"; do [[ -d "$f" ]] && ls "$f"/*.json; done)
 
-section "Function URLs (the same events over HTTP: redeliveries by now)"
-for spec in "tiktok-shop/text.json 200 duplicate" "partoo/whatsapp-consumer-text.json 200 duplicate" \
-  "callbell/connection-check.json 200 ok"; do
-  read -r event want_code want_outcome <<<"$spec"
+section "Function URLs (each function's first event again, over HTTP)"
+# The first message each function stored, sent again: a redelivery by now.
+declare -A resent=()
+while IFS=$'\t' read -r event want_code want_outcome; do
+  [[ -z "$event" || "$event" == \#* || "$want_outcome" != stored ]] && continue
   function="${event%%/*}"
+  [[ -n "${resent[$function]:-}" ]] && continue
+  resent[$function]=1
   function_present "$function" || continue
+  want_outcome=duplicate
   url="http://127.0.0.1:$INVOKE_PORT/lambda-url/$function/"
   IFS=$'\t' read -r code outcome body < <(python3 scripts/lambda-answer.py post "$url" "events/$event")
   record "POST $url" "$code" "$outcome" "$body" "$want_code" "$want_outcome"
-done
+done <"$MANIFEST"
 
 section "Timeline of table $TABLE_NAME"
 "$INGEST_DEV" timeline "$TABLE_NAME"
@@ -224,7 +228,7 @@ for function in "${present[@]}"; do
   info "http://127.0.0.1:$INVOKE_PORT/lambda-url/$function/"
 done
 info "DynamoDB Local: AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)"
-info "send a sample: PATH=\"\$PWD/.tools/venv/bin:\$PATH\" cargo lambda invoke tiktok-shop --data-file events/tiktok-shop/text.json --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT"
+info "send a sample: PATH=\"\$PWD/.tools/venv/bin:\$PATH\" cargo lambda invoke ${present[0]} --data-file events/${present[0]}/<name>.json --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT"
 info "function logs follow. Press Ctrl-C to stop everything."
 tail -n 0 -F "$WATCH_LOG" &
 TAIL_PID=$!

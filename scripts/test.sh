@@ -66,11 +66,15 @@ sam validate --lint --template-file template.yaml
 step "sam build (x86_64: builds all three functions with cargo lambda, release)"
 # rust-cargolambda is a SAM beta build method. x86_64 is this machine's own target: no extra
 # Rust target to download.
+rm -rf .aws-sam/build
 sam build --beta-features --template-file template.yaml --build-dir .aws-sam/build \
   --parameter-overrides Architecture=x86_64
-for function in TikTokShopFunction PartooFunction CallbellFunction; do
-  [[ -x ".aws-sam/build/$function/bootstrap" ]] || die "sam build produced no bootstrap for $function"
-  info "$function: $(du -h ".aws-sam/build/$function/bootstrap" | cut -f1) bootstrap"
+built=(.aws-sam/build/*/bootstrap)
+[[ -x "${built[0]}" ]] || die "sam build produced no bootstrap"
+((${#built[@]} == $(all_functions | wc -l))) ||
+  die "sam build produced ${#built[@]} bootstraps for $(all_functions | wc -l) functions"
+for bootstrap in "${built[@]}"; do
+  info "$(basename "$(dirname "$bootstrap")"): $(du -h "$bootstrap" | cut -f1) bootstrap"
 done
 
 step "All checks passed"

@@ -2,10 +2,8 @@
 //!
 //! Not deployed. See `ingest-dev help`.
 
-mod env_file;
 mod error;
 mod events;
-mod sign;
 mod table;
 mod timeline;
 
@@ -23,9 +21,12 @@ Usage:
       exists, and wait until it is ACTIVE.
   ingest-dev timeline <table>
       Print every stored conversation as a timeline, and the number of quarantined bodies.
+  ingest-dev providers
+      Print the function name of every registered provider, one per line (the scripts' list
+      of webhook functions).
   ingest-dev sign-events [--check] [--root <dir>]
-      Regenerate events/<provider>/<name>.json (API Gateway HTTP API v2 events, signed with the
-      secrets of local.env) from events/bodies/<provider>/<name>.json. With --check, change
+      Regenerate events/<function>/<name>.json (API Gateway HTTP API v2 events, signed with the
+      secrets of local.env) from events/bodies/<function>/<name>.json. With --check, change
       nothing and exit 1 when a committed event differs from what would be generated.
       <dir> is the repository root (default: the current directory).
 
@@ -36,6 +37,7 @@ enum Command {
     CreateTable { name: String },
     Timeline { table: String },
     SignEvents { check: bool, root: PathBuf },
+    Providers,
     Help,
 }
 
@@ -46,6 +48,7 @@ fn parse_args(args: &[String]) -> Result<Command> {
         ["create-table", name] => Ok(Command::CreateTable {
             name: (*name).to_owned(),
         }),
+        ["providers"] => Ok(Command::Providers),
         ["timeline", table] => Ok(Command::Timeline {
             table: (*table).to_owned(),
         }),
@@ -77,7 +80,7 @@ fn parse_args(args: &[String]) -> Result<Command> {
 
 async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(ingest::store::https_client())
+        .http_client(ingest::storage::https_client())
         .load()
         .await;
     aws_sdk_dynamodb::Client::new(&config)
@@ -86,6 +89,11 @@ async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
 async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Help => println!("{USAGE}"),
+        Command::Providers => {
+            for id in ingest::ProviderId::ALL {
+                println!("{}", id.function());
+            }
+        }
         Command::CreateTable { name } => table::create(&dynamodb_client().await, &name).await?,
         Command::Timeline { table } => {
             let mut out = std::io::stdout().lock();
@@ -137,6 +145,7 @@ mod tests {
             parse(&["sign-events", "--check", "--root", "/x"]),
             Ok(Command::SignEvents { check: true, root }) if root == std::path::Path::new("/x")
         ));
+        assert!(matches!(parse(&["providers"]), Ok(Command::Providers)));
         assert!(parse(&["timeline"]).is_err());
         assert!(parse(&["sign-events", "--bogus"]).is_err());
         assert!(parse(&["sign-events", "--root"]).is_err());

@@ -1,6 +1,6 @@
-//! The request pipeline, in the contract's order of checks: configuration, size and encoding,
-//! authentication, meaning, storage. Every path ends in an [`Outcome`]; nothing here panics on
-//! input or returns an error to the Lambda runtime.
+//! The request pipeline, in the order of checks of docs/CONTRACT.md ("HTTP behaviour"):
+//! configuration, size and encoding, authentication, meaning, storage. Every path ends in an
+//! [`Outcome`]; nothing here panics on input or returns an error to the Lambda runtime.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -10,51 +10,87 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
 use crate::error::{Invalid, Misconfigured, StoreError};
-use crate::inbound::{IfUnknown, Inbound, Update};
-use crate::message::{check_key_sizes, format_timestamp, id_sort_key, Message, Provider};
+use crate::message::{format_timestamp, Message};
+use crate::providers::Provider;
 use crate::request::Request;
 use crate::response::{HttpResponse, Outcome};
-use crate::store::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
+use crate::storage::keys::{check_sizes, conversation_key, id_sort_key, MessageKeys};
+use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
 use crate::telemetry::{emf_document, MetricsSink};
+use crate::verify::verify;
+use crate::webhook::{IfUnknown, Update, Webhook};
 
 /// How long storage may take in all before the request is answered 503. TikTok allows ~3 s.
 pub const STORAGE_DEADLINE: Duration = Duration::from_millis(1500);
 
 /// One provider's function: its settings (or why it has none), its store and its clock.
-pub struct Handler<S> {
-    provider: Provider,
-    settings: Result<Settings, Misconfigured>,
+pub struct Handler<P: Provider, S> {
+    settings: Result<Settings<P>, Misconfigured>,
     store: S,
     clock: fn() -> DateTime<Utc>,
     deadline: Duration,
     metrics: MetricsSink,
 }
 
-/// What a request's log line reports besides its outcome; filled in as the pipeline learns it.
-#[derive(Debug, Default)]
-pub struct Facts {
-    pub conversation_id: Option<String>,
-    pub message_id: Option<String>,
+/// How a request ended, and which message it was about (for its log line).
+#[derive(Debug)]
+pub struct Handled {
+    pub outcome: Outcome,
+    pub message: Option<MessageRef>,
 }
 
-impl Facts {
-    fn note(&mut self, conversation_id: &str, message_id: &str) {
-        self.conversation_id = Some(conversation_id.to_string());
-        self.message_id = Some(message_id.to_string());
+/// The conversation and message a request was about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRef {
+    pub conversation_id: String,
+    pub message_id: String,
+}
+
+impl From<Outcome> for Handled {
+    fn from(outcome: Outcome) -> Self {
+        Handled {
+            outcome,
+            message: None,
+        }
     }
 }
 
-impl<S: MessageStore> Handler<S> {
-    pub fn new(provider: Provider, settings: Result<Settings, Misconfigured>, store: S) -> Self {
+/// When a request's storage calls must be done by.
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: tokio::time::Instant,
+    budget: Duration,
+}
+
+impl Deadline {
+    /// Runs a storage call, giving up at the deadline.
+    async fn within<T>(
+        self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout_at(self.at, call)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.budget.as_millis())))
+    }
+}
+
+/// An authentic body on its way into the table.
+struct Delivery<'b> {
+    body: &'b [u8],
+    received_at: String,
+    deadline: Deadline,
+}
+
+impl<P: Provider, S: MessageStore> Handler<P, S> {
+    pub fn new(settings: Result<Settings<P>, Misconfigured>, store: S) -> Self {
         if let Err(why) = &settings {
             tracing::error!(
-                provider = provider.as_str(),
+                provider = P::NAME,
                 error = %why,
                 "function misconfigured; answering 500 to every request"
             );
         }
         Handler {
-            provider,
             settings,
             store,
             clock: Utc::now,
@@ -81,10 +117,6 @@ impl<S: MessageStore> Handler<S> {
         self
     }
 
-    pub fn provider(&self) -> Provider {
-        self.provider
-    }
-
     pub fn store(&self) -> &S {
         &self.store
     }
@@ -93,38 +125,38 @@ impl<S: MessageStore> Handler<S> {
     /// the request's one summary log line and its metrics.
     pub async fn handle_event(&self, event: &[u8]) -> HttpResponse {
         let started = Instant::now();
-        let mut facts = Facts::default();
-        let (outcome, request_id, version) = match Request::from_event(event) {
+        let (handled, request_id, version) = match Request::from_event(event) {
             Ok(request) => {
-                let outcome = self.handle_request(&request, &mut facts).await;
-                (outcome, request.request_id, request.payload_version)
+                let handled = self.handle_request(&request).await;
+                (handled, request.request_id, request.payload_version)
             }
             // A misconfigured function answers 500 before it reads anything.
-            Err(_) if self.settings.is_err() => (Outcome::Misconfigured, None, Default::default()),
-            Err(rejected) => (Outcome::Rejected(rejected), None, Default::default()),
+            Err(_) if self.settings.is_err() => {
+                (Outcome::Misconfigured.into(), None, Default::default())
+            }
+            Err(rejected) => (Outcome::Rejected(rejected).into(), None, Default::default()),
         };
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let detail = match &outcome {
-            Outcome::Rejected(e) => Some(e.to_string()),
-            Outcome::Unauthorized(e) => Some(e.to_string()),
-            Outcome::Invalid(e) => Some(e.to_string()),
-            Outcome::Unavailable(e) => Some(e.to_string()),
-            Outcome::Ignored(reason) => Some(reason.to_string()),
-            _ => None,
-        };
+        self.report(&handled, request_id.as_deref(), duration_ms);
+        handled.outcome.into_response(version)
+    }
+
+    /// The request's summary log line and metrics document.
+    fn report(&self, handled: &Handled, request_id: Option<&str>, duration_ms: f64) {
+        let outcome = &handled.outcome;
         tracing::info!(
-            provider = self.provider.as_str(),
+            provider = P::NAME,
             outcome = outcome.name(),
             status = outcome.status_code(),
-            conversation_id = facts.conversation_id.as_deref(),
-            message_id = facts.message_id.as_deref(),
-            request_id = request_id.as_deref(),
-            detail = detail.as_deref(),
+            conversation_id = handled.message.as_ref().map(|m| m.conversation_id.as_str()),
+            message_id = handled.message.as_ref().map(|m| m.message_id.as_str()),
+            request_id,
+            detail = outcome.detail().as_deref(),
             duration_ms,
             "request handled"
         );
         let emf = emf_document(
-            self.provider.function_name(),
+            P::FUNCTION,
             outcome.name(),
             duration_ms,
             matches!(outcome, Outcome::Invalid(_)),
@@ -132,91 +164,70 @@ impl<S: MessageStore> Handler<S> {
             (self.clock)().timestamp_millis(),
         );
         self.metrics.write(&emf.to_string());
-        outcome.into_response(version)
     }
 
     /// Answers a request already read out of its event.
-    pub async fn handle_request(&self, request: &Request, facts: &mut Facts) -> Outcome {
+    pub async fn handle_request(&self, request: &Request) -> Handled {
         let Ok(settings) = &self.settings else {
-            return Outcome::Misconfigured;
+            return Outcome::Misconfigured.into();
         };
         let now = (self.clock)();
-        let verified = match settings.verifier.verify(request, now.timestamp()) {
+        let verified = match verify::<P>(&settings.verifier, request, now.timestamp()) {
             Ok(verified) => verified,
-            Err(unauthorized) => return Outcome::Unauthorized(unauthorized),
+            Err(unauthorized) => return Outcome::Unauthorized(unauthorized).into(),
         };
-        let received_at = format_timestamp(now);
-        let deadline = tokio::time::Instant::now() + self.deadline;
-        let body = verified.body();
-
-        let inbound = match crate::providers::parse(self.provider, &verified) {
-            Ok(inbound) => inbound,
-            Err(invalid) => return self.quarantine(body, &received_at, invalid, deadline).await,
+        let delivery = Delivery {
+            body: verified.body(),
+            received_at: format_timestamp(now),
+            deadline: Deadline {
+                at: tokio::time::Instant::now() + self.deadline,
+                budget: self.deadline,
+            },
         };
-        match inbound {
-            Inbound::Ignored(reason) => Outcome::Ignored(reason),
-            Inbound::ConnectionCheck => Outcome::ConnectionOk,
-            Inbound::Message(message) => {
-                facts.note(&message.conversation_id, &message.message_id);
-                self.store_message(*message, body, &received_at, deadline)
-                    .await
-            }
-            Inbound::Update(update) => {
-                facts.note(&update.conversation_id, &update.message_id);
-                self.apply_update(*update, body, &received_at, deadline)
-                    .await
-            }
+        let webhook = match P::read(&verified) {
+            Ok(webhook) => webhook,
+            Err(invalid) => return self.quarantine(&delivery, invalid).await.into(),
+        };
+        match webhook {
+            Webhook::Ignored(reason) => Outcome::Ignored(reason).into(),
+            Webhook::ConnectionCheck => Outcome::ConnectionOk.into(),
+            Webhook::NewMessage(message) => Handled {
+                message: Some(MessageRef::of(
+                    &message.conversation_id,
+                    &message.message_id,
+                )),
+                outcome: self.store_message(*message, &delivery).await,
+            },
+            Webhook::Update(update) => Handled {
+                message: Some(MessageRef::of(&update.conversation_id, &update.message_id)),
+                outcome: self.apply_update(*update, &delivery).await,
+            },
         }
     }
 
-    /// Runs a storage call, giving up at the request's storage deadline.
-    async fn within<T>(
-        &self,
-        deadline: tokio::time::Instant,
-        call: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        tokio::time::timeout_at(deadline, call)
-            .await
-            .unwrap_or(Err(StoreError::Timeout(self.deadline.as_millis())))
-    }
-
-    async fn store_message(
-        &self,
-        mut message: Message,
-        body: &[u8],
-        received_at: &str,
-        deadline: tokio::time::Instant,
-    ) -> Outcome {
-        // Provider parsing refused any body that is not UTF-8.
-        let Ok(raw) = std::str::from_utf8(body) else {
+    async fn store_message(&self, mut message: Message, delivery: &Delivery<'_>) -> Outcome {
+        // Providers read bodies with wire::parse_body, which refuses any that is not UTF-8.
+        let Ok(raw) = std::str::from_utf8(delivery.body) else {
             let invalid = Invalid::body("body is not valid UTF-8, so not JSON");
-            return self.quarantine(body, received_at, invalid, deadline).await;
+            return self.quarantine(delivery, invalid).await;
         };
-        // What the message says, before delivery details are added to it.
-        let content_sha256 = hex::encode(Sha256::digest(
-            serde_json::to_vec(&message).expect("a Message always serializes"),
-        ));
-        let fingerprint = Fingerprint {
-            body_sha256: hex::encode(Sha256::digest(body)),
-            content_sha256,
-        };
-        let sort_keys = [message.sort_key(), id_sort_key(&message.message_id)];
-        let sort_keys = [sort_keys[0].as_str(), sort_keys[1].as_str()];
-        if let Err(invalid) = check_key_sizes(self.provider, &message.conversation_id, &sort_keys) {
-            return self.quarantine(body, received_at, invalid, deadline).await;
+        if let Err(invalid) = MessageKeys::of(&message).check_sizes() {
+            return self.quarantine(delivery, invalid).await;
         }
+        let fingerprint = fingerprint(&message, delivery.body);
         message.raw = raw.to_string();
-        message.received_at = received_at.to_string();
+        message.received_at = delivery.received_at.clone();
+        let inserted = delivery
+            .deadline
+            .within(self.store.insert(&message, &fingerprint))
+            .await;
         let message_id = message.message_id.clone();
-        match self
-            .within(deadline, self.store.insert(&message, &fingerprint))
-            .await
-        {
+        match inserted {
             Ok(Inserted::Stored) => Outcome::Stored { message_id },
             Ok(Inserted::Duplicate { same_content }) => {
                 if !same_content {
                     tracing::warn!(
-                        provider = self.provider.as_str(),
+                        provider = P::NAME,
                         conversation_id = %message.conversation_id,
                         message_id = %message_id,
                         "conflict: a delivery reuses a stored message's id with other content; keeping the first"
@@ -228,112 +239,114 @@ impl<S: MessageStore> Handler<S> {
                 }
             }
             Ok(Inserted::OrderKeyTaken) => {
-                let invalid = Invalid::field(
-                    "data.index",
-                    format!(
-                        "another message already holds order key {}",
-                        message.order_key
-                    ),
-                );
-                self.quarantine(body, received_at, invalid, deadline).await
+                let invalid = Invalid::body(format!(
+                    "another message already holds order key {}",
+                    message.order_key
+                ));
+                self.quarantine(delivery, invalid).await
             }
-            Err(e) => {
-                self.refused_or_unavailable(e, body, received_at, deadline)
-                    .await
-            }
+            Err(e) => self.refused_or_unavailable(e, delivery).await,
         }
     }
 
     /// A table that refuses an item will refuse it on every retry: keep the body and answer
     /// 400. Anything else is passing: 503, so that the provider retries.
-    async fn refused_or_unavailable(
-        &self,
-        error: StoreError,
-        body: &[u8],
-        received_at: &str,
-        deadline: tokio::time::Instant,
-    ) -> Outcome {
+    async fn refused_or_unavailable(&self, error: StoreError, delivery: &Delivery<'_>) -> Outcome {
         match error {
             StoreError::Refused(detail) => {
                 let invalid = Invalid::body(format!("the table refused the message: {detail}"));
-                self.quarantine(body, received_at, invalid, deadline).await
+                self.quarantine(delivery, invalid).await
             }
             other => Outcome::Unavailable(other),
         }
     }
 
-    async fn apply_update(
+    /// Applies an update to its stored message; when there is none, stores the message the
+    /// update carries (Partoo) or ignores it (Callbell).
+    async fn apply_update(&self, update: Update, delivery: &Delivery<'_>) -> Outcome {
+        let pk = conversation_key(update.provider, &update.conversation_id);
+        if let Err(invalid) = check_sizes(&pk, &[&id_sort_key(&update.message_id)]) {
+            return self.quarantine(delivery, invalid).await;
+        }
+        match self.update_stored(&update, delivery).await {
+            Err(error) => self.refused_or_unavailable(error, delivery).await,
+            Ok(Updated::NotFound) => self.store_update_as_new(&update, delivery).await,
+            Ok(updated) => update_outcome(&update, updated),
+        }
+    }
+
+    async fn update_stored(
         &self,
-        update: Update,
-        body: &[u8],
-        received_at: &str,
-        deadline: tokio::time::Instant,
-    ) -> Outcome {
-        let id_key = id_sort_key(&update.message_id);
-        if let Err(invalid) = check_key_sizes(self.provider, &update.conversation_id, &[&id_key]) {
-            return self.quarantine(body, received_at, invalid, deadline).await;
-        }
-        let message_id = update.message_id.clone();
-        let answer = |result: Result<Updated, StoreError>| match result {
-            Ok(Updated::Updated) => Some(Outcome::Updated {
-                message_id: message_id.clone(),
-            }),
-            Ok(Updated::Unchanged) => Some(Outcome::Ignored("no_change")),
-            Ok(Updated::NotFound) => None,
-            Err(e) => Some(Outcome::Unavailable(e)),
-        };
-        match self
-            .within(deadline, self.store.update(&update, received_at))
+        update: &Update,
+        delivery: &Delivery<'_>,
+    ) -> Result<Updated, StoreError> {
+        delivery
+            .deadline
+            .within(
+                self.store
+                    .update(update, &P::STATUS_ORDER, &delivery.received_at),
+            )
             .await
-        {
-            Err(error @ StoreError::Refused(_)) => {
-                return self
-                    .refused_or_unavailable(error, body, received_at, deadline)
-                    .await
-            }
-            result => {
-                if let Some(outcome) = answer(result) {
-                    return outcome;
-                }
-            }
-        }
-        let Update { if_unknown, .. } = &update;
-        let IfUnknown::StoreAsNew(message) = if_unknown else {
+    }
+
+    async fn store_update_as_new(&self, update: &Update, delivery: &Delivery<'_>) -> Outcome {
+        let IfUnknown::StoreAsNew(message) = &update.if_unknown else {
             return Outcome::Ignored("unknown_message");
         };
-        match self
-            .store_message((**message).clone(), body, received_at, deadline)
-            .await
-        {
+        match self.store_message((**message).clone(), delivery).await {
             // A concurrent delivery stored it first: apply the update to that one.
-            Outcome::Duplicate { .. } => answer(
-                self.within(deadline, self.store.update(&update, received_at))
-                    .await,
-            )
-            .unwrap_or(Outcome::Ignored("unknown_message")),
+            Outcome::Duplicate { .. } => match self.update_stored(update, delivery).await {
+                Err(error) => Outcome::Unavailable(error),
+                Ok(Updated::NotFound) => Outcome::Ignored("unknown_message"),
+                Ok(updated) => update_outcome(update, updated),
+            },
             other => other,
         }
     }
 
     /// Keeps an authentic body that cannot be a message, then answers 400 — or 503 when it
     /// could not be kept, so that the provider's retry brings it back.
-    async fn quarantine(
-        &self,
-        body: &[u8],
-        received_at: &str,
-        invalid: Invalid,
-        deadline: tokio::time::Instant,
-    ) -> Outcome {
+    async fn quarantine(&self, delivery: &Delivery<'_>, invalid: Invalid) -> Outcome {
         let item = Quarantined {
-            provider: self.provider,
-            received_at: received_at.to_string(),
-            body_sha256: hex::encode(Sha256::digest(body)),
-            raw: body.to_vec(),
+            provider: P::NAME,
+            received_at: delivery.received_at.clone(),
+            body_sha256: hex::encode(Sha256::digest(delivery.body)),
+            raw: delivery.body.to_vec(),
             error: invalid.to_string(),
         };
-        match self.within(deadline, self.store.quarantine(&item)).await {
+        match delivery.deadline.within(self.store.quarantine(&item)).await {
             Ok(()) => Outcome::Invalid(invalid),
             Err(e) => Outcome::Unavailable(e),
         }
+    }
+}
+
+impl MessageRef {
+    fn of(conversation_id: &str, message_id: &str) -> Self {
+        MessageRef {
+            conversation_id: conversation_id.to_string(),
+            message_id: message_id.to_string(),
+        }
+    }
+}
+
+/// What identifies the delivery's bytes, and what the message says before delivery details
+/// (raw body, receipt time) are added to it.
+fn fingerprint(message: &Message, body: &[u8]) -> Fingerprint {
+    let content = serde_json::to_vec(message).expect("a Message always serializes");
+    Fingerprint {
+        body_sha256: hex::encode(Sha256::digest(body)),
+        content_sha256: hex::encode(Sha256::digest(content)),
+    }
+}
+
+/// The answer to an update that found its message.
+fn update_outcome(update: &Update, updated: Updated) -> Outcome {
+    match updated {
+        Updated::Updated => Outcome::Updated {
+            message_id: update.message_id.clone(),
+        },
+        Updated::Unchanged => Outcome::Ignored("no_change"),
+        Updated::NotFound => Outcome::Ignored("unknown_message"),
     }
 }

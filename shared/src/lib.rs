@@ -1,30 +1,36 @@
 //! Customer messages from TikTok Shop, Partoo and Callbell webhooks, verified, normalized into
 //! one message record and stored once per message in DynamoDB, keyed by conversation.
 //!
-//! The functions in `functions/` are thin: they call [`telemetry::init`], build [`Settings`]
-//! and a [`store::DynamoDbStore`], and [`lambda::serve`] a [`Handler`]. Everything else is here:
+//! A function is one line: `ingest::lambda::run::<ingest::providers::Partoo>()`. The pipeline
+//! is generic over the [`providers::Provider`] it serves:
 //!
 //! - [`request`]: the HTTP request inside an API Gateway or function URL event;
-//! - [`verify`]: each provider's signature or token, on the raw bytes;
-//! - [`providers`]: one module per provider, its payloads and its mapping;
-//! - [`message`]: the normalized message; [`inbound`]: what a webhook means;
-//! - [`store`]: DynamoDB behind a small trait; [`response`]: outcomes as HTTP answers;
-//! - [`handler`]: the pipeline that ties them together in the contract's order.
+//! - [`providers`]: one module per provider: settings, verification, payloads, mapping;
+//! - [`verify`]: what a verified request is, and the primitives the providers' checks share;
+//! - [`wire`]: reading provider JSON leniently; [`message`]: the normalized message;
+//! - [`webhook`]: what a webhook means, and how updates change a message;
+//! - [`storage`]: DynamoDB behind a small trait, and the table's key layout;
+//! - [`response`]: outcomes as HTTP answers; [`handler`]: the pipeline, in order;
+//! - [`config`], [`telemetry`], [`lambda`]: settings, logs and metrics, the runtime glue;
+//! - `testkit` (feature): signing like each provider, sample events, the in-memory store.
 
 pub mod config;
 pub mod error;
 pub mod handler;
-pub mod inbound;
 pub mod lambda;
 pub mod message;
 pub mod providers;
 pub mod request;
 pub mod response;
-pub mod store;
+pub mod storage;
 pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod verify;
+pub mod webhook;
 pub mod wire;
 
 pub use config::Settings;
 pub use handler::Handler;
-pub use message::{Message, Provider};
+pub use message::Message;
+pub use providers::{Provider, ProviderId};

@@ -1,6 +1,5 @@
-//! The normalized message: one shape for every provider, exactly as the contract's
-//! "The normalized message" table describes it. Absent means "the provider did not say";
-//! an empty string is never stored.
+//! The normalized message: one shape for every provider, as the README's "The table" section
+//! describes it. Absent means "the provider did not say"; an empty string is never stored.
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::Serialize;
@@ -9,43 +8,6 @@ use crate::error::Invalid;
 
 /// The `schema_version` every item written by this code carries.
 pub const SCHEMA_VERSION: u8 = 1;
-
-/// Which provider a message came from; its `as_str` is the contract's provider value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provider {
-    TiktokShop,
-    Partoo,
-    Callbell,
-}
-
-impl Provider {
-    pub const ALL: [Provider; 3] = [Provider::TiktokShop, Provider::Partoo, Provider::Callbell];
-
-    /// The provider value used in items and keys (`tiktok_shop`, `partoo`, `callbell`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::TiktokShop => "tiktok_shop",
-            Provider::Partoo => "partoo",
-            Provider::Callbell => "callbell",
-        }
-    }
-
-    /// The function (binary) name that receives this provider's webhooks.
-    pub fn function_name(self) -> &'static str {
-        match self {
-            Provider::TiktokShop => "tiktok-shop",
-            Provider::Partoo => "partoo",
-            Provider::Callbell => "callbell",
-        }
-    }
-}
-
-impl std::fmt::Display for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -96,6 +58,26 @@ pub enum AttachmentKind {
     Video,
     Audio,
     Document,
+}
+
+impl AttachmentKind {
+    /// The kind of a media file from its URL's path extension (query and fragment ignored):
+    /// .jpg .jpeg .png .gif .webp are images, .mp4 .3gp .mov videos, .ogg .oga .opus .mp3 .m4a
+    /// .aac .amr audio, anything else a document.
+    pub fn from_url(url: &str) -> AttachmentKind {
+        let path = url.split(['?', '#']).next().unwrap_or("");
+        let file = path.rsplit('/').next().unwrap_or("");
+        let extension = file
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        match extension.as_str() {
+            "jpg" | "jpeg" | "png" | "gif" | "webp" => AttachmentKind::Image,
+            "mp4" | "3gp" | "mov" => AttachmentKind::Video,
+            "ogg" | "oga" | "opus" | "mp3" | "m4a" | "aac" | "amr" => AttachmentKind::Audio,
+            _ => AttachmentKind::Document,
+        }
+    }
 }
 
 impl From<AttachmentKind> for Kind {
@@ -209,11 +191,12 @@ impl Contact {
     }
 }
 
-/// A message as stored, minus its keys (see [`crate::store::MessageRecord`]).
+/// A message as stored, minus its keys (see [`crate::storage::keys`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Message {
     pub schema_version: u8,
-    pub provider: Provider,
+    /// The provider value (`tiktok_shop`), [`crate::providers::Provider::NAME`].
+    pub provider: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     pub conversation_id: String,
@@ -249,7 +232,8 @@ pub struct Message {
     pub updated_at: Option<String>,
     /// The body of the first delivery, exactly as received (the handler fills it in).
     pub raw: String,
-    /// The key within the conversation: see [`order_key`] helpers. Not an attribute.
+    /// Where the message sits in its conversation (`crate::storage::keys` makes them). Not
+    /// an attribute: it is in the item's sort key.
     #[serde(skip)]
     pub order_key: String,
 }
@@ -257,7 +241,7 @@ pub struct Message {
 impl Message {
     /// A message with the identity and defaults filled in; providers set the rest.
     pub fn new(
-        provider: Provider,
+        provider: &'static str,
         conversation_id: String,
         message_id: String,
         created_at: DateTime<Utc>,
@@ -290,26 +274,6 @@ impl Message {
             order_key: String::new(),
         }
     }
-
-    /// The partition key of the conversation this message belongs to.
-    pub fn partition_key(&self) -> String {
-        conversation_key(self.provider, &self.conversation_id)
-    }
-
-    /// The sort key of the message item (`MSG#<order key>`).
-    pub fn sort_key(&self) -> String {
-        format!("MSG#{}", self.order_key)
-    }
-}
-
-/// `<provider>#<conversation_id>`: the partition key of a conversation.
-pub fn conversation_key(provider: Provider, conversation_id: &str) -> String {
-    format!("{}#{}", provider.as_str(), conversation_id)
-}
-
-/// `ID#<message_id>`: the sort key of a message's id item.
-pub fn id_sort_key(message_id: &str) -> String {
-    format!("ID#{message_id}")
 }
 
 /// A message time the contract's timestamp format can carry: years 0000 to 9999 (beyond, RFC
@@ -325,39 +289,9 @@ pub fn checked_time(at: DateTime<Utc>, field: &str) -> Result<DateTime<Utc>, Inv
     }
 }
 
-/// DynamoDB's key limits: 2048 bytes for a partition key, 1024 for a sort key. A message whose
-/// ids don't fit can never be stored, so it is invalid rather than a reason to retry forever.
-pub fn check_key_sizes(
-    provider: Provider,
-    conversation_id: &str,
-    sort_keys: &[&str],
-) -> Result<(), Invalid> {
-    if conversation_key(provider, conversation_id).len() > 2048 {
-        return Err(Invalid::body(
-            "conversation id is too long to be stored (over 2 KB)",
-        ));
-    }
-    if sort_keys.iter().any(|k| k.len() > 1024) {
-        return Err(Invalid::body(
-            "message id or order key is too long to be stored (over 1 KB)",
-        ));
-    }
-    Ok(())
-}
-
 /// RFC 3339 in UTC with milliseconds, truncating anything finer (`2023-01-31T16:22:17.327Z`).
 pub fn format_timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Order key for providers ordered by time: `<created_at>#<message_id>`, with a digits-only id
-/// left-padded to 20 so that text order is numeric order.
-pub fn time_order_key(created_at: &str, message_id: &str) -> String {
-    if is_digits(message_id) && message_id.len() < 20 {
-        format!("{created_at}#{message_id:0>20}")
-    } else {
-        format!("{created_at}#{message_id}")
-    }
 }
 
 pub(crate) fn is_digits(s: &str) -> bool {
@@ -388,16 +322,6 @@ mod tests {
     }
 
     #[test]
-    fn digit_ids_are_padded_in_time_order_keys() {
-        assert_eq!(
-            time_order_key("2023-01-31T16:22:17.327Z", "123"),
-            "2023-01-31T16:22:17.327Z#00000000000000000123"
-        );
-        assert_eq!(time_order_key("t", "derived-abc"), "t#derived-abc");
-        assert!(time_order_key("t", "9") < time_order_key("t", "10"));
-    }
-
-    #[test]
     fn times_beyond_year_9999_are_invalid() {
         let last = Utc.timestamp_opt(253_402_300_799, 0).unwrap();
         assert!(checked_time(last, "t").is_ok());
@@ -409,10 +333,30 @@ mod tests {
     }
 
     #[test]
-    fn keys_over_dynamodb_limits_are_invalid() {
-        assert!(check_key_sizes(Provider::Callbell, "c", &["MSG#x"]).is_ok());
-        assert!(check_key_sizes(Provider::Callbell, &"c".repeat(2100), &["MSG#x"]).is_err());
-        assert!(check_key_sizes(Provider::Callbell, "c", &[&"i".repeat(1025)]).is_err());
+    fn attachment_kinds_from_url_extensions() {
+        let cases = [
+            ("https://x/a.jpg", AttachmentKind::Image),
+            ("https://x/a.JPEG", AttachmentKind::Image),
+            ("https://x/a.png?x=1", AttachmentKind::Image),
+            ("https://x/a.gif", AttachmentKind::Image),
+            ("https://x/a.webp#f", AttachmentKind::Image),
+            ("https://x/a.mp4", AttachmentKind::Video),
+            ("https://x/a.3gp", AttachmentKind::Video),
+            ("https://x/a.mov", AttachmentKind::Video),
+            ("https://x/a.ogg", AttachmentKind::Audio),
+            ("https://x/a.oga", AttachmentKind::Audio),
+            ("https://x/a.opus", AttachmentKind::Audio),
+            ("https://x/a.mp3", AttachmentKind::Audio),
+            ("https://x/a.m4a", AttachmentKind::Audio),
+            ("https://x/a.aac", AttachmentKind::Audio),
+            ("https://x/a.amr", AttachmentKind::Audio),
+            ("https://x/a.pdf", AttachmentKind::Document),
+            ("https://x/download?file=a.png", AttachmentKind::Document),
+            ("https://x.png/file", AttachmentKind::Document),
+        ];
+        for (url, kind) in cases {
+            assert_eq!(AttachmentKind::from_url(url), kind, "{url}");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The one place where outcomes become HTTP answers: the contract's "HTTP behaviour" table.
+//! The one place where outcomes become HTTP answers: docs/CONTRACT.md's "HTTP behaviour"
+//! table, whose row numbers the variants name.
 
 use serde::Serialize;
 use serde_json::json;
@@ -44,6 +45,18 @@ impl Outcome {
             Outcome::Stored { .. } => "stored",
             Outcome::Duplicate { .. } => "duplicate",
             Outcome::Updated { .. } => "updated",
+        }
+    }
+
+    /// Why, for the log line of a request that did not simply succeed.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Outcome::Rejected(e) => Some(e.to_string()),
+            Outcome::Unauthorized(e) => Some(e.to_string()),
+            Outcome::Invalid(e) => Some(e.to_string()),
+            Outcome::Unavailable(e) => Some(e.to_string()),
+            Outcome::Ignored(reason) => Some(reason.to_string()),
+            _ => None,
         }
     }
 

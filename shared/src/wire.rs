@@ -1,9 +1,10 @@
 //! Reading provider JSON the way providers actually send it: ids that are sometimes strings and
 //! sometimes integers, numbers inside strings, and optional fields of surprising types.
 //!
-//! Every leaf is read as a [`Scalar`], which accepts any JSON value, so a surprising optional
-//! field never costs a message. Required fields are then checked in code with their JSON path,
-//! which gives the contract's `field` in a 400 answer.
+//! Every field a provider module reads is a [`Value`] (any JSON value, an object or array only
+//! noted as one) or an [`Object`] (an object read as a struct, anything else as absent), so a
+//! surprising optional field never costs a message. Required fields are then checked in code
+//! with their JSON path, which becomes the `field` of a 400 answer.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,9 +13,10 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAcces
 
 use crate::error::Invalid;
 
-/// Any JSON value, keeping only what a leaf can be; objects and arrays are skipped over.
+/// A field's JSON value as a provider sent it. Strings, numbers, booleans and null are kept;
+/// an object or array is only noted as one, its contents skipped.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Scalar<'a> {
+pub enum Value<'a> {
     Str(Cow<'a, str>),
     Unsigned(u64),
     Signed(i64),
@@ -22,16 +24,16 @@ pub enum Scalar<'a> {
     Bool(bool),
     Null,
     /// An object or an array.
-    Composite,
+    ObjectOrArray,
 }
 
-impl<'a> Scalar<'a> {
+impl<'a> Value<'a> {
     /// A string or an integer, as a non-empty string: the shape of every provider id.
     pub fn id(&self) -> Option<String> {
         match self {
-            Scalar::Str(s) if !s.trim().is_empty() => Some(s.to_string()),
-            Scalar::Unsigned(n) => Some(n.to_string()),
-            Scalar::Signed(n) => Some(n.to_string()),
+            Value::Str(s) if !s.trim().is_empty() => Some(s.to_string()),
+            Value::Unsigned(n) => Some(n.to_string()),
+            Value::Signed(n) => Some(n.to_string()),
             _ => None,
         }
     }
@@ -39,7 +41,7 @@ impl<'a> Scalar<'a> {
     /// A non-empty string.
     pub fn text(&self) -> Option<String> {
         match self {
-            Scalar::Str(s) if !s.trim().is_empty() => Some(s.to_string()),
+            Value::Str(s) if !s.trim().is_empty() => Some(s.to_string()),
             _ => None,
         }
     }
@@ -47,14 +49,14 @@ impl<'a> Scalar<'a> {
     /// A borrowed view of a string value, empty or not.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Scalar::Str(s) => Some(s),
+            Value::Str(s) => Some(s),
             _ => None,
         }
     }
 
     pub fn bool(&self) -> Option<bool> {
         match self {
-            Scalar::Bool(b) => Some(*b),
+            Value::Bool(b) => Some(*b),
             _ => None,
         }
     }
@@ -62,8 +64,8 @@ impl<'a> Scalar<'a> {
     /// A non-negative integer, given as a JSON integer or a string of digits.
     pub fn unsigned(&self) -> Option<u64> {
         match self {
-            Scalar::Unsigned(n) => Some(*n),
-            Scalar::Str(s) => s.trim().parse().ok(),
+            Value::Unsigned(n) => Some(*n),
+            Value::Str(s) => s.trim().parse().ok(),
             _ => None,
         }
     }
@@ -71,10 +73,10 @@ impl<'a> Scalar<'a> {
     /// A finite number, given as a JSON number or a numeric string.
     pub fn number(&self) -> Option<f64> {
         let n = match self {
-            Scalar::Unsigned(n) => *n as f64,
-            Scalar::Signed(n) => *n as f64,
-            Scalar::Float(n) => *n,
-            Scalar::Str(s) => s.trim().parse().ok()?,
+            Value::Unsigned(n) => *n as f64,
+            Value::Signed(n) => *n as f64,
+            Value::Float(n) => *n,
+            Value::Str(s) => s.trim().parse().ok()?,
             _ => return None,
         };
         n.is_finite().then_some(n)
@@ -83,72 +85,72 @@ impl<'a> Scalar<'a> {
     /// What this value is, for error messages.
     pub fn describe(&self) -> &'static str {
         match self {
-            Scalar::Str(s) if s.trim().is_empty() => "an empty string",
-            Scalar::Str(_) => "a string",
-            Scalar::Unsigned(_) | Scalar::Signed(_) => "an integer",
-            Scalar::Float(_) => "a fractional number",
-            Scalar::Bool(_) => "a boolean",
-            Scalar::Null => "null",
-            Scalar::Composite => "an object or array",
+            Value::Str(s) if s.trim().is_empty() => "an empty string",
+            Value::Str(_) => "a string",
+            Value::Unsigned(_) | Value::Signed(_) => "an integer",
+            Value::Float(_) => "a fractional number",
+            Value::Bool(_) => "a boolean",
+            Value::Null => "null",
+            Value::ObjectOrArray => "an object or array",
         }
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for Value<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ScalarVisitor)
+        deserializer.deserialize_any(ValueVisitor)
     }
 }
 
-struct ScalarVisitor;
+struct ValueVisitor;
 
-impl<'de> Visitor<'de> for ScalarVisitor {
-    type Value = Scalar<'de>;
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Cow::Borrowed(v)))
+        Ok(Value::Str(Cow::Borrowed(v)))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+        Ok(Value::Str(Cow::Owned(v.to_owned())))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Cow::Owned(v)))
+        Ok(Value::Str(Cow::Owned(v)))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Scalar::Unsigned(v))
+        Ok(Value::Unsigned(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
         Ok(if v >= 0 {
-            Scalar::Unsigned(v as u64)
+            Value::Unsigned(v as u64)
         } else {
-            Scalar::Signed(v)
+            Value::Signed(v)
         })
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Scalar::Float(v))
+        Ok(Value::Float(v))
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Scalar::Bool(v))
+        Ok(Value::Bool(v))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Scalar::Null)
+        Ok(Value::Null)
     }
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Scalar::Null)
+        Ok(Value::Null)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Composite)
+        Ok(Value::ObjectOrArray)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Composite)
+        Ok(Value::ObjectOrArray)
     }
 }
 
@@ -277,20 +279,20 @@ pub fn required_object<'f, T>(field: &'f Option<Object<T>>, path: &str) -> Resul
 
 /// Reads a required field: present and of an accepted shape, or an [`Invalid`] naming it.
 pub fn required<'v, 'a: 'v, T>(
-    value: Option<&'v Scalar<'a>>,
+    value: Option<&'v Value<'a>>,
     field: &str,
-    read: impl Fn(&'v Scalar<'a>) -> Option<T>,
+    read: impl Fn(&'v Value<'a>) -> Option<T>,
     expected: &str,
 ) -> Result<T, Invalid> {
     match value {
-        None | Some(Scalar::Null) => Err(Invalid::missing(field)),
+        None | Some(Value::Null) => Err(Invalid::missing(field)),
         Some(v) => read(v).ok_or_else(|| {
             Invalid::field(field, format!("expected {expected}, got {}", v.describe()))
         }),
     }
 }
 
-/// Parses a whole body into `T`. Payload types are built from [`Scalar`] and [`Object`], which
+/// Parses a whole body into `T`. Payload types are built from [`Value`] and [`Object`], which
 /// accept any value, so the only failure left is a body that is not JSON at all.
 ///
 /// JSON is UTF-8 (RFC 8259), but serde_json checks only the strings it reads, so the whole body
@@ -319,10 +321,10 @@ mod tests {
     #[derive(Deserialize)]
     struct Probe<'a> {
         #[serde(borrow)]
-        v: Option<Scalar<'a>>,
+        v: Option<Value<'a>>,
     }
 
-    fn probe(json: &str) -> Option<Scalar<'_>> {
+    fn probe(json: &str) -> Option<Value<'_>> {
         serde_json::from_str::<Probe>(json).unwrap().v
     }
 
@@ -335,7 +337,7 @@ mod tests {
         assert_eq!(probe(r#"{"v":123}"#).unwrap().id().as_deref(), Some("123"));
         assert_eq!(probe(r#"{"v":""}"#).unwrap().id(), None);
         assert_eq!(probe(r#"{"v":1.5}"#).unwrap().id(), None);
-        assert_eq!(probe(r#"{"v":{"a":[1,2]}}"#).unwrap(), Scalar::Composite);
+        assert_eq!(probe(r#"{"v":{"a":[1,2]}}"#).unwrap(), Value::ObjectOrArray);
         assert_eq!(probe(r#"{"v":null}"#), None);
     }
 
@@ -350,11 +352,11 @@ mod tests {
     fn strings_without_escapes_are_borrowed() {
         assert!(matches!(
             probe(r#"{"v":"abc"}"#),
-            Some(Scalar::Str(Cow::Borrowed("abc")))
+            Some(Value::Str(Cow::Borrowed("abc")))
         ));
         assert!(matches!(
             probe(r#"{"v":"a\"c"}"#),
-            Some(Scalar::Str(Cow::Owned(_)))
+            Some(Value::Str(Cow::Owned(_)))
         ));
     }
 
@@ -368,7 +370,7 @@ mod tests {
         #[derive(Deserialize, Debug)]
         struct Inner<'a> {
             #[serde(borrow)]
-            x: Option<Scalar<'a>>,
+            x: Option<Value<'a>>,
         }
         for (json, expect_object) in [
             (r#"{"data":"nope"}"#, false),

@@ -7,20 +7,9 @@ mod support;
 
 use std::collections::{BTreeMap, HashSet};
 
-use base64::Engine;
-use ingest::Provider;
+use ingest::testkit::{Credentials, HostileCase, Samples, Shape, Stores};
 use serde_json::{json, Value};
 use support::*;
-
-/// What a case may leave in the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stores {
-    Nothing,
-    /// One quarantine item holding the exact body.
-    Quarantine,
-    /// One message item and its id item.
-    Message,
-}
 
 struct Case {
     category: &'static str,
@@ -35,99 +24,38 @@ struct Case {
 }
 
 struct Corpus {
-    provider: Provider,
+    id: ProviderId,
     cases: Vec<Case>,
-    next_id: u32,
+    next_id: u64,
 }
 
 impl Corpus {
-    fn fresh_id(&mut self) -> u32 {
-        self.next_id += 1;
-        self.next_id
+    fn samples(&self) -> &'static dyn Samples {
+        self.id.samples()
+    }
+
+    fn shape(&self) -> &'static Shape {
+        self.samples().shape()
     }
 
     /// A valid message body with a fresh id, as a JSON value.
     fn message(&mut self) -> Value {
-        let n = self.fresh_id();
-        match self.provider {
-            Provider::TiktokShop => json!({
-                "type": 14, "tts_notification_id": format!("n{n}"), "shop_id": "7494049642642441621",
-                "timestamp": 1644412885,
-                "data": {
-                    "content": "{\"content\":\"hello\"}", "conversation_id": "conv", "create_time": 1681790246,
-                    "is_visible": true, "message_id": format!("m{n}"), "index": format!("{}", 1000 + n),
-                    "type": "TEXT", "sender": {"im_user_id": "u1", "role": "BUYER"}
-                }
-            }),
-            Provider::Partoo => json!({
-                "type": "message_created",
-                "payload": {
-                    "message": {
-                        "id": n, "conversation_id": 77, "date": "2023-01-31 16:22:17.327878+00:00",
-                        "content_type": "Text", "sender_type": "Consumer", "status": "Success",
-                        "is_deleted": false, "is_automated": false, "content": "hello"
-                    },
-                    "conversation": {"id": 77, "consumer_name": "John", "messaging_partner": "Whatsapp"},
-                    "org_id": 5
-                }
-            }),
-            Provider::Callbell => json!({
-                "event": "message_created",
-                "payload": {
-                    "uuid": format!("u{n}"), "to": "1", "from": "2", "text": "hello", "status": "received",
-                    "channel": "whatsapp", "createdAt": "2022-10-18T12:06:29.000+02:00",
-                    "contact": {"uuid": "c1", "conversationHref": "https://dash.callbell.eu/chat/conv", "name": "John"}
-                }
-            }),
-        }
+        self.next_id += 1;
+        self.samples().message("conv", self.next_id, "hello")
     }
 
-    /// The JSON paths of the required fields (contract, "Required fields").
-    fn required(&self) -> &'static [&'static [&'static str]] {
-        match self.provider {
-            Provider::TiktokShop => &[
-                &["type"],
-                &["data", "conversation_id"],
-                &["data", "message_id"],
-                &["data", "index"],
-                &["data", "create_time"],
-                &["data", "type"],
-                &["data", "sender", "role"],
-            ],
-            Provider::Partoo => &[
-                &["type"],
-                &["payload", "message", "id"],
-                &["payload", "message", "conversation_id"],
-                &["payload", "message", "date"],
-                &["payload", "message", "sender_type"],
-            ],
-            Provider::Callbell => &[
-                &["payload", "contact"],
-                &["payload", "createdAt"],
-                &["payload", "status"],
-            ],
-        }
+    fn credentials(&self, body: &[u8]) -> Credentials {
+        self.samples().sign(body, NOW)
     }
 
-    /// Optional fields, by path, for wrong-type cases that must still store the message.
-    fn optional(&self) -> &'static [&'static [&'static str]] {
-        match self.provider {
-            Provider::TiktokShop => &[
-                &["data", "is_visible"],
-                &["shop_id"],
-                &["data", "sender", "im_user_id"],
-            ],
-            Provider::Partoo => &[
-                &["payload", "message", "is_automated"],
-                &["payload", "conversation"],
-                &["payload", "message", "content"],
-            ],
-            Provider::Callbell => &[
-                &["payload", "text"],
-                &["payload", "attachments"],
-                &["payload", "channel"],
-            ],
-        }
+    fn event(
+        &self,
+        format: Format,
+        credentials: &Credentials,
+        body: &[u8],
+        base64: bool,
+    ) -> Vec<u8> {
+        event(format, self.id.function(), credentials, body, base64)
     }
 
     /// Adds a case whose body is signed as the provider would sign it.
@@ -139,17 +67,24 @@ impl Corpus {
         status: u16,
         stores: Stores,
     ) {
-        let (headers, query) = credentials(self.provider, &body, NOW);
+        let credentials = self.credentials(&body);
+        self.with_credentials(category, name, body, &credentials, status, stores, false);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn with_credentials(
+        &mut self,
+        category: &'static str,
+        name: impl Into<String>,
+        body: Vec<u8>,
+        credentials: &Credentials,
+        status: u16,
+        stores: Stores,
+        forged: bool,
+    ) {
         let base64 = std::str::from_utf8(&body).is_err();
-        let event = event(
-            Format::HttpApiV2,
-            self.provider,
-            &headers,
-            &query,
-            &body,
-            base64,
-        );
-        self.push(category, name, event, body, status, stores, false);
+        let event = self.event(Format::HttpApiV2, credentials, &body, base64);
+        self.push(category, name, event, body, status, stores, forged);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -197,14 +132,14 @@ fn bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap()
 }
 
-fn corpus(provider: Provider) -> Vec<Case> {
+fn corpus(id: ProviderId) -> Vec<Case> {
     use Stores::*;
     let mut c = Corpus {
-        provider,
+        id,
         cases: Vec::new(),
         next_id: 0,
     };
-    let callbell = provider == Provider::Callbell;
+    let shape = c.shape();
 
     // Malformed and truncated JSON.
     let valid = bytes(&c.message());
@@ -225,7 +160,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
 
     // Wrong types: a required field of the wrong type is rejected by name; an optional one is
     // tolerated and the message stored.
-    for path in c.required() {
+    for path in shape.required {
         for (label, wrong) in [("object", json!({"x": 1})), ("boolean", json!(true))] {
             let mut v = c.message();
             set(&mut v, path, wrong);
@@ -238,7 +173,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
             );
         }
     }
-    for path in c.optional() {
+    for path in shape.optional {
         let mut v = c.message();
         set(&mut v, path, json!([1, {"a": null}]));
         c.signed(
@@ -251,7 +186,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
     }
 
     // Missing and null required fields.
-    for path in c.required() {
+    for path in shape.required {
         let mut v = c.message();
         remove(&mut v, path);
         c.signed(
@@ -274,7 +209,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
 
     // Empty bodies: a Callbell connection check, anything else's mistake.
     for (name, body) in [("empty", ""), ("spaces", "   "), ("newline", "\n")] {
-        let (status, stores) = if callbell {
+        let (status, stores) = if shape.connection_checks {
             (200, Nothing)
         } else {
             (400, Quarantine)
@@ -319,8 +254,8 @@ fn corpus(provider: Provider) -> Vec<Case> {
         Quarantine,
     );
     let deep_objects = format!("{}1{}", "{\"a\":".repeat(300), "}".repeat(300));
-    // For Callbell a JSON object without `event` is a connection check, however deep.
-    let (status, stores) = if callbell {
+    // Where an object without the event field is a connection check, it is one however deep.
+    let (status, stores) = if shape.connection_checks {
         (200, Nothing)
     } else {
         (400, Quarantine)
@@ -344,7 +279,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
     let mut v = c.message();
     set(
         &mut v,
-        c.optional()[0],
+        shape.optional[0],
         serde_json::from_str(&deep(100)).unwrap(),
     );
     c.signed(
@@ -356,11 +291,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
     );
 
     // Huge numbers.
-    let id_path: &[&str] = match provider {
-        Provider::TiktokShop => &["data", "message_id"],
-        Provider::Partoo => &["payload", "message", "id"],
-        Provider::Callbell => &["payload", "uuid"],
-    };
+    let id_path = shape.message_id;
     let mut v = c.message();
     set(&mut v, id_path, json!("__HUGE__"));
     let huge_literal = String::from_utf8(bytes(&v))
@@ -379,8 +310,8 @@ fn corpus(provider: Provider) -> Vec<Case> {
         id_path,
         serde_json::from_str::<Value>("123456789012345678901234567890").unwrap(),
     );
-    // Callbell's uuid is optional: an unusable one falls back to the derived id.
-    let (status, stores) = if callbell {
+    // Where the message id is optional, an unusable one falls back to a derived id.
+    let (status, stores) = if shape.message_id_optional {
         (200, Message)
     } else {
         (400, Quarantine)
@@ -403,7 +334,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
         Message,
     );
     let mut v = c.message();
-    set(&mut v, c.optional()[0], json!(1.7e308));
+    set(&mut v, shape.optional[0], json!(1.7e308));
     c.signed(
         "huge numbers",
         "optional field near f64::MAX",
@@ -414,11 +345,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
 
     // Duplicate keys: ambiguous, so not a message; the body is kept.
     let text = String::from_utf8(bytes(&c.message())).unwrap();
-    let first_key = if provider == Provider::Callbell {
-        "event"
-    } else {
-        "type"
-    };
+    let first_key = shape.event_field;
     let dup_top = text.replacen('{', &format!("{{\"{first_key}\":\"other\","), 1);
     c.signed(
         "duplicate keys",
@@ -466,7 +393,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
         413,
         Nothing,
     );
-    let e = event(Format::HttpApiV2, provider, &[], &[], &big, false);
+    let e = c.event(Format::HttpApiV2, &Credentials::default(), &big, false);
     c.push(
         "oversized bodies",
         "128 KiB + 1, unsigned",
@@ -476,11 +403,9 @@ fn corpus(provider: Provider) -> Vec<Case> {
         Nothing,
         true,
     );
-    let e = event(
+    let e = c.event(
         Format::HttpApiV2,
-        provider,
-        &[],
-        &[],
+        &Credentials::default(),
         &vec![b'x'; 400_000],
         true,
     );
@@ -499,11 +424,12 @@ fn corpus(provider: Provider) -> Vec<Case> {
 
     // Base64-encoded bodies.
     let body = bytes(&c.message());
-    let (h, q) = credentials(provider, &body, NOW);
+    let credentials = c.credentials(&body);
+    let encoded = c.event(Format::HttpApiV2, &credentials, &body, true);
     c.push(
         "base64 bodies",
         "valid base64",
-        event(Format::HttpApiV2, provider, &h, &q, &body, true),
+        encoded.clone(),
         body.clone(),
         200,
         Message,
@@ -514,9 +440,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
         ("url-safe alphabet", "_-_-".to_string()),
         ("cut short", "eyJ0eXBlIjo".to_string()),
     ] {
-        let mut e: Value =
-            serde_json::from_slice(&event(Format::HttpApiV2, provider, &h, &q, &body, true))
-                .unwrap();
+        let mut e: Value = serde_json::from_slice(&encoded).unwrap();
         e["body"] = text.into();
         c.push(
             "base64 bodies",
@@ -529,205 +453,151 @@ fn corpus(provider: Provider) -> Vec<Case> {
         );
     }
 
-    // Header case and repeated headers.
+    // Header case and repeats.
     let body = bytes(&c.message());
-    let (h, q) = credentials(provider, &body, NOW);
-    let header_name = h.first().map(|(k, _)| k.clone());
-    if let Some(name) = header_name {
-        let value = h[0].1.clone();
-        for (label, variant) in [
-            ("upper case", name.to_uppercase()),
-            ("lower case", name.to_lowercase()),
-        ] {
-            let body = bytes(&c.message());
-            let (h, q) = credentials(provider, &body, NOW);
-            let e = event(
-                Format::RestApiV1,
-                provider,
-                &[(variant, h[0].1.clone())],
-                &q,
-                &body,
-                false,
-            );
-            c.push(
-                "header case and repeats",
-                format!("signature header in {label}"),
-                e,
-                body,
-                200,
-                Message,
-                false,
-            );
-        }
-        // v1 multiValueHeaders: a second, different copy; then the same value twice.
-        let mut e: Value =
-            serde_json::from_slice(&event(Format::RestApiV1, provider, &h, &q, &body, false))
-                .unwrap();
-        let key = if e["multiValueHeaders"].get(&name).is_some() {
-            name.clone()
-        } else {
-            name.to_lowercase()
-        };
-        e["multiValueHeaders"][&key] = json!([value, "0".repeat(value.len())]);
+    let credentials = c.credentials(&body);
+    let (name, value) = credentials
+        .headers
+        .first()
+        .cloned()
+        .expect("every provider's signed credentials include a header");
+    for (label, variant) in [
+        ("upper case", name.to_uppercase()),
+        ("lower case", name.to_lowercase()),
+    ] {
+        let body = bytes(&c.message());
+        let mut credentials = c.credentials(&body);
+        credentials.headers[0].0 = variant;
+        let e = c.event(Format::RestApiV1, &credentials, &body, false);
         c.push(
             "header case and repeats",
-            "two different signatures",
-            serde_json::to_vec(&e).unwrap(),
-            body.clone(),
-            401,
-            Nothing,
-            true,
-        );
-        e["multiValueHeaders"][&key] = json!([value, value]);
-        c.push(
-            "header case and repeats",
-            "the same signature twice",
-            serde_json::to_vec(&e).unwrap(),
-            body.clone(),
+            format!("signature header in {label}"),
+            e,
+            body,
             200,
             Message,
             false,
         );
-        // HTTP API joins repeated headers with commas. A signature for this body sent twice
-        // is no longer one valid signature (fail closed), except Callbell's `t=…,v1=…` list.
-        let twice = bytes(&c.message());
-        let (h2, q2) = credentials(provider, &twice, NOW);
-        let joined = vec![(name.clone(), format!("{},{}", h2[0].1, h2[0].1))];
-        let e = event(Format::HttpApiV2, provider, &joined, &q2, &twice, false);
-        let (status, stores) = if callbell {
-            (200, Message)
-        } else {
-            (401, Nothing)
-        };
-        c.push(
-            "header case and repeats",
-            "the same signature comma-joined",
-            e,
-            twice,
-            status,
-            stores,
-            false,
-        );
-        let other = bytes(&c.message());
-        let joined = vec![(name.clone(), format!("{value},{value}"))];
-        let e = event(Format::HttpApiV2, provider, &joined, &q, &other, false);
-        c.push(
-            "header case and repeats",
-            "another body's signature comma-joined",
-            e,
-            other,
-            401,
-            Nothing,
-            true,
-        );
-    } else {
-        unreachable!("every provider's credentials include a header in these tests");
     }
+    // v1 multiValueHeaders: a second, different copy; then the same value twice.
+    let mut e: Value =
+        serde_json::from_slice(&c.event(Format::RestApiV1, &credentials, &body, false)).unwrap();
+    let key = if e["multiValueHeaders"].get(&name).is_some() {
+        name.clone()
+    } else {
+        name.to_lowercase()
+    };
+    e["multiValueHeaders"][&key] = json!([value, "0".repeat(value.len())]);
+    c.push(
+        "header case and repeats",
+        "two different signatures",
+        serde_json::to_vec(&e).unwrap(),
+        body.clone(),
+        401,
+        Nothing,
+        true,
+    );
+    e["multiValueHeaders"][&key] = json!([value, value]);
+    c.push(
+        "header case and repeats",
+        "the same signature twice",
+        serde_json::to_vec(&e).unwrap(),
+        body.clone(),
+        200,
+        Message,
+        false,
+    );
+    // HTTP API joins repeated headers with commas. A signature for this body sent twice is no
+    // longer one valid signature (fail closed), except where the header is a list already.
+    let twice = bytes(&c.message());
+    let signed_twice = c.credentials(&twice);
+    let joined = Credentials {
+        headers: vec![(
+            name.clone(),
+            format!(
+                "{},{}",
+                signed_twice.headers[0].1, signed_twice.headers[0].1
+            ),
+        )],
+        query: signed_twice.query.clone(),
+    };
+    let (status, stores) = if shape.signature_header_is_a_list {
+        (200, Message)
+    } else {
+        (401, Nothing)
+    };
+    c.with_credentials(
+        "header case and repeats",
+        "the same signature comma-joined",
+        twice,
+        &joined,
+        status,
+        stores,
+        false,
+    );
+    let other = bytes(&c.message());
+    let joined = Credentials {
+        headers: vec![(name.clone(), format!("{value},{value}"))],
+        query: credentials.query.clone(),
+    };
+    c.with_credentials(
+        "header case and repeats",
+        "another body's signature comma-joined",
+        other,
+        &joined,
+        401,
+        Nothing,
+        true,
+    );
 
     // Every signature failure.
     let body = bytes(&c.message());
-    let (h, q) = credentials(provider, &body, NOW);
-    let (name, value) = h[0].clone();
-    let mut forgeries: Vec<(String, Pairs, Pairs, Vec<u8>)> = vec![
-        ("missing".into(), vec![], vec![], body.clone()),
-        (
-            "empty value".into(),
-            vec![(name.clone(), String::new())],
-            vec![],
-            body.clone(),
-        ),
+    let credentials = c.credentials(&body);
+    let (name, value) = credentials.headers[0].clone();
+    let header = |value: String| Credentials::header(&name, value);
+    let mut forgeries: Vec<(String, Credentials, Vec<u8>)> = vec![
+        ("missing".into(), Credentials::default(), body.clone()),
+        ("empty value".into(), header(String::new()), body.clone()),
         (
             "truncated".into(),
-            vec![(name.clone(), value[..value.len() / 2].to_string())],
-            vec![],
+            header(value[..value.len() / 2].to_string()),
             body.clone(),
         ),
         (
             "wrong prefix".into(),
-            vec![(name.clone(), format!("sha256={value}"))],
-            vec![],
+            header(format!("sha256={value}")),
             body.clone(),
         ),
         (
             "signature of another body".into(),
-            credentials(provider, b"{}", NOW).0,
-            vec![],
+            c.credentials(b"{}"),
+            body.clone(),
+        ),
+        (
+            "spoiled".into(),
+            c.samples().forge(&body, NOW),
             body.clone(),
         ),
     ];
     let mut changed = body.clone();
     let at = changed.len() / 2;
     changed[at] ^= 0x01;
-    forgeries.push((
-        "one body byte changed".into(),
-        h.clone(),
-        q.clone(),
-        changed,
-    ));
-    match provider {
-        Provider::TiktokShop => {
-            forgeries.push((
-                "bearer prefix".into(),
-                vec![(name.clone(), format!("Bearer {value}"))],
-                vec![],
-                body.clone(),
-            ));
-            forgeries.push((
-                "body-only HMAC".into(),
-                vec![(name.clone(), hmac_hex_body_only(&body))],
-                vec![],
-                body.clone(),
-            ));
-        }
-        Provider::Partoo => {
-            forgeries.push((
-                "signed by another key".into(),
-                vec![(name.clone(), sign_with_other_partoo_key(&body))],
-                vec![],
-                body.clone(),
-            ));
-        }
-        Provider::Callbell => {
-            forgeries.push((
-                "stale t (301 s old)".into(),
-                credentials(provider, &body, NOW - 301).0,
-                vec![],
-                body.clone(),
-            ));
-            forgeries.push((
-                "future t (301 s ahead)".into(),
-                credentials(provider, &body, NOW + 301).0,
-                vec![],
-                body.clone(),
-            ));
-            forgeries.push((
-                "wrong URL token".into(),
-                vec![],
-                vec![("token".into(), "not-the-token".into())],
-                body.clone(),
-            ));
-            forgeries.push((
-                "token in the wrong parameter".into(),
-                vec![],
-                vec![("tok".into(), CALLBELL_TOKEN.into())],
-                body.clone(),
-            ));
-        }
-    }
-    for (label, headers, query, body) in forgeries {
-        let e = event(Format::HttpApiV2, provider, &headers, &query, &body, false);
-        c.push("signature failures", label, e, body, 401, Nothing, true);
+    forgeries.push(("one body byte changed".into(), credentials.clone(), changed));
+    for (label, credentials, body) in forgeries {
+        c.with_credentials(
+            "signature failures",
+            label,
+            body,
+            &credentials,
+            401,
+            Nothing,
+            true,
+        );
     }
 
-    // Beyond what the table or the timestamp format can hold: invalid rather than retried
-    // forever; numbers out of their range are dropped and the message kept.
-    let conversation_path: &[&str] = match provider {
-        Provider::TiktokShop => &["data", "conversation_id"],
-        Provider::Partoo => &["payload", "message", "conversation_id"],
-        Provider::Callbell => &["payload", "contact", "conversationHref"],
-    };
+    // Beyond what the table can hold: invalid rather than retried forever.
     let mut v = c.message();
-    set(&mut v, conversation_path, json!("c".repeat(2100)));
+    set(&mut v, shape.conversation_id, json!("c".repeat(2100)));
     c.signed(
         "beyond the table's limits",
         "conversation id over 2 KB",
@@ -743,53 +613,6 @@ fn corpus(provider: Provider) -> Vec<Case> {
         bytes(&v),
         400,
         Quarantine,
-    );
-    let mut v = c.message();
-    match provider {
-        Provider::TiktokShop => set(&mut v, &["data", "create_time"], json!(253_402_300_800u64)),
-        Provider::Partoo => set(
-            &mut v,
-            &["payload", "message", "date"],
-            json!("+10000-01-01 00:00:00.000000+00:00"),
-        ),
-        Provider::Callbell => set(
-            &mut v,
-            &["payload", "createdAt"],
-            json!("+10000-01-01T00:00:00Z"),
-        ),
-    }
-    c.signed(
-        "beyond the table's limits",
-        "a date after 9999",
-        bytes(&v),
-        400,
-        Quarantine,
-    );
-    let mut v = c.message();
-    match provider {
-        Provider::TiktokShop => {
-            set(&mut v, &["data", "type"], json!("VIDEO"));
-            set(
-                &mut v,
-                &["data", "content"],
-                json!(r#"{"url":"https://v/1","duration":"1e300","width":1e300}"#),
-            );
-        }
-        Provider::Partoo => set(&mut v, &["payload", "org_id"], json!(1e300)),
-        Provider::Callbell => {
-            set(
-                &mut v,
-                &["payload", "messageLocation"],
-                json!({"coordinates": {"x": 1e300, "y": "1e-300"}}),
-            );
-        }
-    }
-    c.signed(
-        "beyond the table's limits",
-        "numbers DynamoDB can't hold",
-        bytes(&v),
-        200,
-        Message,
     );
 
     // Valid JSON that is not the provider's shape.
@@ -807,19 +630,7 @@ fn corpus(provider: Provider) -> Vec<Case> {
             Quarantine,
         );
     }
-    let stranger = match provider {
-        Provider::TiktokShop => r#"{"event":"message_created","payload":{"uuid":"x"}}"#,
-        Provider::Partoo => r#"{"type":14,"data":{"message_id":"1"}}"#,
-        Provider::Callbell => r#"{"event":{"name":"message_created"},"payload":{}}"#,
-    };
-    c.signed(
-        "not the provider's shape",
-        "another provider's payload",
-        stranger.as_bytes().to_vec(),
-        400,
-        Quarantine,
-    );
-    let (status, stores) = if callbell {
+    let (status, stores) = if shape.connection_checks {
         (200, Nothing)
     } else {
         (400, Quarantine)
@@ -832,20 +643,27 @@ fn corpus(provider: Provider) -> Vec<Case> {
         stores,
     );
 
+    // What only this provider can be sent: its own forgeries, dates and numbers.
+    let samples = c.samples();
+    let mut next = c.next_id;
+    let mut fresh = || {
+        next += 1;
+        samples.message("conv", 1_000_000 + next, "hello")
+    };
+    for HostileCase {
+        category,
+        name,
+        body,
+        credentials,
+        status,
+        stores,
+        forged,
+    } in samples.hostile_cases(&mut fresh)
+    {
+        c.with_credentials(category, name, body, &credentials, status, stores, forged);
+    }
+
     c.cases
-}
-
-fn hmac_hex_body_only(body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(TIKTOK_APP_SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-fn sign_with_other_partoo_key(body: &[u8]) -> String {
-    use ed25519_dalek::{Signer, SigningKey};
-    let signature = SigningKey::from_bytes(&[7u8; 32]).sign(body);
-    base64::engine::general_purpose::STANDARD.encode(signature.to_bytes())
 }
 
 #[tokio::test]
@@ -853,17 +671,15 @@ async fn bad_input_corpus() {
     let admin = admin_client().await;
     let mut summary: BTreeMap<(&'static str, &'static str), usize> = BTreeMap::new();
     let mut totals = Vec::new();
-    for provider in Provider::ALL {
-        let table = create_table(&admin, &format!("corpus-{}", provider.function_name())).await;
+    for provider in ProviderId::ALL.iter().copied() {
+        let table = create_table(&admin, &format!("corpus-{}", provider.function())).await;
         let handler = table_handler(provider, &table, local_client().await);
         let cases = corpus(provider);
         let mut seen: HashSet<(String, String)> = HashSet::new();
         let mut categories: BTreeMap<&str, usize> = BTreeMap::new();
         for case in &cases {
             *categories.entry(case.category).or_default() += 1;
-            *summary
-                .entry((case.category, provider.as_str()))
-                .or_default() += 1;
+            *summary.entry((case.category, provider.name())).or_default() += 1;
             let response = handler.handle_event(&case.event).await;
             let what = format!("{provider} / {} / {}", case.category, case.name);
             let (status, body) = answer(&response);

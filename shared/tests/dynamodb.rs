@@ -6,23 +6,25 @@ mod support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use ingest::handler::Handler;
-use ingest::store::DynamoDbStore;
-use ingest::{Provider, Settings};
+use ingest::storage::DynamoDbStore;
+use ingest::testkit::Samples;
 use serde_json::json;
 use support::*;
 
-async fn handler(provider: Provider) -> (Handler<DynamoDbStore>, Client, String) {
+async fn handler(id: ProviderId) -> (Box<dyn AnyHandler>, Client, String) {
     let client = admin_client().await;
-    let table = create_table(&client, provider.function_name()).await;
-    let store = DynamoDbStore::new(local_client().await, &table);
-    let handler =
-        Handler::new(provider, Ok(settings(provider, &table)), store).with_clock(pinned_now);
+    let table = create_table(&client, id.function()).await;
+    let handler = table_handler(id, &table, local_client().await);
     (handler, client, table)
 }
 
-async fn send(handler: &Handler<DynamoDbStore>, event: &[u8]) -> (u16, serde_json::Value) {
+async fn send(handler: &dyn AnyHandler, event: &[u8]) -> (u16, serde_json::Value) {
     answer(&handler.handle_event(event).await)
+}
+
+/// An event carrying `body` with `credentials`, to provider `id`'s function.
+fn event_with(format: Format, id: ProviderId, credentials: &Credentials, body: &[u8]) -> Vec<u8> {
+    event(format, id.function(), credentials, body, false)
 }
 
 fn tiktok_body(message_id: &str, index: u64, text: &str, envelope_id: &str) -> String {
@@ -55,13 +57,13 @@ fn callbell_status(uuid: &str, status: &str) -> String {
 #[tokio::test]
 async fn tiktok_stores_once_in_index_order() {
     for format in FORMATS {
-        let (handler, client, table) = handler(Provider::TiktokShop).await;
+        let (handler, client, table) = handler(ProviderId::TiktokShop).await;
         let later = tiktok_body("m-2", 200, "second", "n2");
         let earlier = tiktok_body("m-1", 100, "first", "n1");
         for (body, status) in [(&later, "stored"), (&earlier, "stored")] {
             let (code, answer) = send(
                 &handler,
-                &signed_event(format, Provider::TiktokShop, body.as_bytes()),
+                &signed_event(format, ProviderId::TiktokShop, body.as_bytes()),
             )
             .await;
             assert_eq!(
@@ -73,7 +75,7 @@ async fn tiktok_stores_once_in_index_order() {
         let redelivery = tiktok_body("m-1", 100, "first", "n1-retry");
         let (code, answer) = send(
             &handler,
-            &signed_event(format, Provider::TiktokShop, redelivery.as_bytes()),
+            &signed_event(format, ProviderId::TiktokShop, redelivery.as_bytes()),
         )
         .await;
         assert_eq!(
@@ -100,7 +102,7 @@ async fn tiktok_stores_once_in_index_order() {
 #[tokio::test]
 async fn base64_bodies_are_decoded_before_verification() {
     for format in FORMATS {
-        let (handler, client, table) = handler(Provider::Partoo).await;
+        let (handler, client, table) = handler(ProviderId::Partoo).await;
         let body = partoo_body(
             "message_created",
             9,
@@ -108,16 +110,9 @@ async fn base64_bodies_are_decoded_before_verification() {
             "Sending",
             false,
         );
-        let (headers, query) = credentials(Provider::Partoo, body.as_bytes(), NOW);
-        let event = event(
-            format,
-            Provider::Partoo,
-            &headers,
-            &query,
-            body.as_bytes(),
-            true,
-        );
-        let (code, answer) = send(&handler, &event).await;
+        let credentials = ingest::providers::Partoo.sign(body.as_bytes(), NOW);
+        let event = event(format, "partoo", &credentials, body.as_bytes(), true);
+        let (code, answer) = send(&*handler, &event).await;
         assert_eq!(
             (code, answer["status"].as_str()),
             (200, Some("stored")),
@@ -133,12 +128,12 @@ async fn base64_bodies_are_decoded_before_verification() {
 #[tokio::test]
 async fn partoo_updates_move_forward_and_unknown_updates_are_stored() {
     for format in FORMATS {
-        let (handler, client, table) = handler(Provider::Partoo).await;
+        let (handler, client, table) = handler(ProviderId::Partoo).await;
         let date = "2023-01-31 16:22:17.327878+00:00";
         let handler = &handler;
         let send_body = |body: String| {
-            let event = signed_event(format, Provider::Partoo, body.as_bytes());
-            async move { send(handler, &event).await }
+            let event = signed_event(format, ProviderId::Partoo, body.as_bytes());
+            async move { send(&**handler, &event).await }
         };
         let (code, a) = send_body(partoo_body("message_created", 1, date, "Sending", false)).await;
         assert_eq!((code, a["status"].as_str()), (200, Some("stored")), "{a}");
@@ -197,7 +192,7 @@ async fn partoo_updates_move_forward_and_unknown_updates_are_stored() {
 #[tokio::test]
 async fn callbell_statuses_and_redeliveries() {
     for format in FORMATS {
-        let (handler, client, table) = handler(Provider::Callbell).await;
+        let (handler, client, table) = handler(ProviderId::Callbell).await;
         let body = callbell_body(
             "out-1",
             "2022-10-18T12:06:29.000+02:00",
@@ -206,39 +201,21 @@ async fn callbell_statuses_and_redeliveries() {
         );
         let (code, a) = send(
             &handler,
-            &signed_event(format, Provider::Callbell, body.as_bytes()),
+            &signed_event(format, ProviderId::Callbell, body.as_bytes()),
         )
         .await;
         assert_eq!((code, a["status"].as_str()), (200, Some("stored")), "{a}");
 
         // A retry is re-signed with a new t; the token authenticates too.
-        let (headers, query) = credentials(Provider::Callbell, body.as_bytes(), NOW - 200);
-        let (_, a) = send(
-            &handler,
-            &event(
-                format,
-                Provider::Callbell,
-                &headers,
-                &query,
-                body.as_bytes(),
-                false,
-            ),
-        )
-        .await;
+        let callbell = ingest::providers::Callbell;
+        let resigned = callbell.sign(body.as_bytes(), NOW - 200);
+        let retry = event_with(format, ProviderId::Callbell, &resigned, body.as_bytes());
+        let (_, a) = send(&*handler, &retry).await;
         assert_eq!(a["status"], "duplicate", "{format:?}");
-        let token = [("token".to_string(), CALLBELL_TOKEN.to_string())];
-        let (_, a) = send(
-            &handler,
-            &event(
-                format,
-                Provider::Callbell,
-                &[],
-                &token,
-                body.as_bytes(),
-                false,
-            ),
-        )
-        .await;
+        let token = callbell.sign_lasting(body.as_bytes());
+        assert!(token.headers.is_empty(), "the URL token alone");
+        let with_token = event_with(format, ProviderId::Callbell, &token, body.as_bytes());
+        let (_, a) = send(&*handler, &with_token).await;
         assert_eq!(a["status"], "duplicate", "{format:?}");
 
         for (status, expected) in [
@@ -249,7 +226,7 @@ async fn callbell_statuses_and_redeliveries() {
             let update = callbell_status("out-1", status);
             let (_, a) = send(
                 &handler,
-                &signed_event(format, Provider::Callbell, update.as_bytes()),
+                &signed_event(format, ProviderId::Callbell, update.as_bytes()),
             )
             .await;
             assert_eq!(a["status"], expected, "{format:?} {status}: {a}");
@@ -257,7 +234,7 @@ async fn callbell_statuses_and_redeliveries() {
         let unknown = callbell_status("never-seen", "read");
         let (_, a) = send(
             &handler,
-            &signed_event(format, Provider::Callbell, unknown.as_bytes()),
+            &signed_event(format, ProviderId::Callbell, unknown.as_bytes()),
         )
         .await;
         assert_eq!(a, json!({"status": "ignored", "reason": "unknown_message"}));
@@ -273,7 +250,7 @@ async fn callbell_statuses_and_redeliveries() {
 /// conflict; a redelivery in a new envelope is a plain duplicate.
 #[tokio::test]
 async fn a_different_body_for_a_stored_id_keeps_the_first() {
-    let (handler, client, table) = handler(Provider::TiktokShop).await;
+    let (_, client, table) = handler(ProviderId::TiktokShop).await;
     let conflicts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = {
         let conflicts = std::sync::Arc::clone(&conflicts);
@@ -285,13 +262,19 @@ async fn a_different_body_for_a_stored_id_keeps_the_first() {
                 .push(doc["Conflicts"].as_u64().unwrap());
         })
     };
-    let handler = handler.with_metrics(sink);
+    let handler = any_handler(
+        ProviderId::TiktokShop,
+        HandlerSpec {
+            metrics: Some(sink),
+            ..HandlerSpec::new(DynamoDbStore::new(local_client().await, &table), &table)
+        },
+    );
     let first = tiktok_body("m-1", 1, "original", "n1");
     let new_envelope = tiktok_body("m-1", 1, "original", "n1-again");
     let changed = tiktok_body("m-1", 1, "tampered", "n1");
     for body in [&first, &new_envelope, &changed] {
-        let event = signed_event(Format::HttpApiV2, Provider::TiktokShop, body.as_bytes());
-        let (code, _) = send(&handler, &event).await;
+        let event = signed_event(Format::HttpApiV2, ProviderId::TiktokShop, body.as_bytes());
+        let (code, _) = send(&*handler, &event).await;
         assert_eq!(code, 200);
     }
     assert_eq!(*conflicts.lock().unwrap(), [0, 0, 1]);
@@ -301,140 +284,136 @@ async fn a_different_body_for_a_stored_id_keeps_the_first() {
     assert_eq!(s(&messages[0], "raw"), first);
 }
 
-/// Rows 1–5: nothing is stored for misconfiguration, bad events, forgeries, other events and
-/// connection checks.
+/// Rows 1–3 for every provider: nothing is stored for misconfiguration, bad events and
+/// forgeries.
 #[tokio::test]
 async fn requests_that_store_nothing() {
     for format in FORMATS {
-        for provider in Provider::ALL {
-            let (handler, client, table) = handler(provider).await;
-            let message = match provider {
-                Provider::TiktokShop => tiktok_body("m", 1, "x", "n"),
-                Provider::Partoo => partoo_body(
-                    "message_created",
-                    1,
-                    "2023-01-31 16:22:17+00:00",
-                    "Sending",
-                    false,
-                ),
-                Provider::Callbell => callbell_body("u", "2022-10-18T10:06:29Z", "received", "x"),
+        for id in ProviderId::ALL.iter().copied() {
+            let (handler, client, table) = handler(id).await;
+            let message = message_body(id, "conv", 1, "x");
+            let signed = signed_event(format, id, &message);
+            let oversized = vec![b' '; 128 * 1024 + 1];
+            let not_base64 = {
+                let mut e: serde_json::Value = serde_json::from_slice(&signed).unwrap();
+                e["isBase64Encoded"] = true.into();
+                e["body"] = "*** not base64 ***".into();
+                serde_json::to_vec(&e).unwrap()
             };
-            let signed = |body: &str| signed_event(format, provider, body.as_bytes());
-            let mut cases: Vec<(Vec<u8>, u16, serde_json::Value)> = vec![
-                // Row 2.
+            let unsigned = Credentials::default();
+            let for_another_body = id.samples().sign(b"{}", NOW);
+            let cases: Vec<(Vec<u8>, u16)> = vec![
+                (event_with(format, id, &unsigned, &oversized), 413),
+                (not_base64, 400),
+                (event_with(format, id, &unsigned, &message), 401),
+                (event_with(format, id, &for_another_body, &message), 401),
                 (
-                    event(
-                        format,
-                        provider,
-                        &[],
-                        &[],
-                        &vec![b' '; 128 * 1024 + 1],
-                        false,
-                    ),
-                    413,
-                    json!(null),
-                ),
-                (
-                    {
-                        let mut e: serde_json::Value =
-                            serde_json::from_slice(&signed(&message)).unwrap();
-                        e["isBase64Encoded"] = true.into();
-                        e["body"] = "*** not base64 ***".into();
-                        serde_json::to_vec(&e).unwrap()
-                    },
-                    400,
-                    json!(null),
-                ),
-                // Row 3: unsigned, and signed for another body.
-                (
-                    event(format, provider, &[], &[], message.as_bytes(), false),
+                    event_with(format, id, &id.samples().forge(&message, NOW), &message),
                     401,
-                    json!(null),
-                ),
-                (
-                    {
-                        let (h, q) = credentials(provider, b"{}", NOW);
-                        event(format, provider, &h, &q, message.as_bytes(), false)
-                    },
-                    401,
-                    json!(null),
                 ),
             ];
-            // Row 4 and 5.
-            match provider {
-                Provider::TiktokShop => {
-                    cases.push((
-                        signed(r#"{"type":1,"data":{"order_id":"1"}}"#),
-                        200,
-                        json!({"status":"ignored","reason":"not_a_message_event"}),
-                    ));
-                    cases.push((
-                        signed(r#"{"type":13,"data":{"conversation_id":"1","create_time":1}}"#),
-                        200,
-                        json!({"status":"ignored","reason":"not_a_message_event"}),
-                    ));
-                }
-                Provider::Partoo => {
-                    cases.push((
-                        signed(r#"{"type":"lead_received","payload":{}}"#),
-                        200,
-                        json!({"status":"ignored","reason":"not_a_message_event"}),
-                    ));
-                    cases.push((
-                        signed(r#"{"type":"business_updated","payload":{}}"#),
-                        200,
-                        json!({"status":"ignored","reason":"not_a_message_event"}),
-                    ));
-                    let (mut h, q) = credentials(provider, message.as_bytes(), NOW);
-                    h.push(("X-Partoo-Webhook-Tryout".into(), "true".into()));
-                    cases.push((
-                        event(format, provider, &h, &q, message.as_bytes(), false),
-                        200,
-                        json!({"status":"ignored","reason":"tryout"}),
-                    ));
-                }
-                Provider::Callbell => {
-                    cases.push((
-                        signed(r#"{"event":"contact_created","payload":{"uuid":"c"}}"#),
-                        200,
-                        json!({"status":"ignored","reason":"not_a_message_event"}),
-                    ));
-                    cases.push((signed(""), 200, json!({"status":"ok"})));
-                    cases.push((signed("{}"), 200, json!({"status":"ok"})));
-                    // A connection check must authenticate too.
-                    cases.push((
-                        event(format, provider, &[], &[], b"", false),
-                        401,
-                        json!(null),
-                    ));
-                }
-            }
-            for (i, (event, status, body)) in cases.iter().enumerate() {
-                let (code, answer) = send(&handler, event).await;
-                assert_eq!(code, *status, "{format:?} {provider} case {i}: {answer}");
-                if body.is_null() {
-                    assert!(
-                        answer["error"].as_str().is_some_and(|e| !e.is_empty()),
-                        "{answer}"
-                    );
-                } else {
-                    assert_eq!(&answer, body, "{format:?} {provider} case {i}");
-                }
+            for (i, (event, status)) in cases.iter().enumerate() {
+                let (code, answer) = send(&*handler, event).await;
+                assert_eq!(code, *status, "{format:?} {id} case {i}: {answer}");
+                assert!(
+                    answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+                    "{answer}"
+                );
             }
             assert!(
                 scan(&client, &table).await.is_empty(),
-                "{format:?} {provider}: nothing stored"
+                "{format:?} {id}: nothing stored"
             );
 
             // Row 1: a misconfigured function answers 500 to everything, even a valid message.
-            let store = DynamoDbStore::new(client.clone(), &table);
-            let broken = Handler::new(provider, Settings::from_lookup(provider, |_| None), store);
-            let (code, answer) = send(&broken, &signed(&message)).await;
+            let broken = id.visit(Misconfigured(DynamoDbStore::new(client.clone(), &table)));
+            let (code, answer) = send(&*broken, &signed).await;
             assert_eq!((code, answer["error"].is_string()), (500, true));
-            let (code, _) = send(&broken, b"not even an event").await;
+            let (code, _) = send(&*broken, b"not even an event").await;
             assert_eq!(code, 500);
             assert!(scan(&client, &table).await.is_empty());
         }
+    }
+}
+
+/// A handler whose function has no configuration at all.
+struct Misconfigured(DynamoDbStore);
+
+impl ingest::providers::ProviderVisitor for Misconfigured {
+    type Output = Box<dyn AnyHandler>;
+    fn visit<P: ingest::Provider>(self) -> Box<dyn AnyHandler> {
+        Box::new(ingest::Handler::<P, _>::new(
+            ingest::Settings::from_lookup(|_| None),
+            self.0,
+        ))
+    }
+}
+
+/// Rows 4 and 5: authentic events that are not messages are acknowledged, and store nothing.
+#[tokio::test]
+async fn events_that_are_not_messages_store_nothing() {
+    let ignored = json!({"status":"ignored","reason":"not_a_message_event"});
+    let tryout = json!({"status":"ignored","reason":"tryout"});
+    let ok = json!({"status":"ok"});
+    let partoo_message = message_body(ProviderId::Partoo, "77", 1, "x");
+    let mut tryout_credentials = ingest::providers::Partoo.sign(&partoo_message, NOW);
+    tryout_credentials
+        .headers
+        .push(("X-Partoo-Webhook-Tryout".into(), "true".into()));
+    let cases: Vec<(ProviderId, Vec<u8>, u16, serde_json::Value)> = vec![
+        (
+            ProviderId::TiktokShop,
+            br#"{"type":1,"data":{"order_id":"1"}}"#.to_vec(),
+            200,
+            ignored.clone(),
+        ),
+        (
+            ProviderId::TiktokShop,
+            br#"{"type":13,"data":{"conversation_id":"1","create_time":1}}"#.to_vec(),
+            200,
+            ignored.clone(),
+        ),
+        (
+            ProviderId::Partoo,
+            br#"{"type":"lead_received","payload":{}}"#.to_vec(),
+            200,
+            ignored.clone(),
+        ),
+        (
+            ProviderId::Partoo,
+            br#"{"type":"business_updated","payload":{}}"#.to_vec(),
+            200,
+            ignored.clone(),
+        ),
+        (
+            ProviderId::Callbell,
+            br#"{"event":"contact_created","payload":{"uuid":"c"}}"#.to_vec(),
+            200,
+            ignored.clone(),
+        ),
+        (ProviderId::Callbell, b"".to_vec(), 200, ok.clone()),
+        (ProviderId::Callbell, b"{}".to_vec(), 200, ok.clone()),
+    ];
+    for format in FORMATS {
+        for (id, body, status, expected) in &cases {
+            let (handler, client, table) = handler(*id).await;
+            let (code, answer) = send(&*handler, &signed_event(format, *id, body)).await;
+            assert_eq!((code, &answer), (*status, expected), "{format:?} {id}");
+            assert!(scan(&client, &table).await.is_empty(), "{format:?} {id}");
+        }
+        let (partoo, client, table) = handler(ProviderId::Partoo).await;
+        let event = event_with(
+            format,
+            ProviderId::Partoo,
+            &tryout_credentials,
+            &partoo_message,
+        );
+        assert_eq!(send(&*partoo, &event).await, (200, tryout.clone()));
+        // A connection check must authenticate too.
+        let unsigned = event_with(format, ProviderId::Callbell, &Credentials::default(), b"");
+        let (callbell, _, _) = handler(ProviderId::Callbell).await;
+        assert_eq!(send(&*callbell, &unsigned).await.0, 401);
+        assert!(scan(&client, &table).await.is_empty());
     }
 }
 
@@ -442,42 +421,52 @@ async fn requests_that_store_nothing() {
 /// in quarantine with its exact bytes.
 #[tokio::test]
 async fn authentic_invalid_bodies_are_quarantined() {
-    for provider in Provider::ALL {
-        let (handler, client, table) = handler(provider).await;
-        let (body, field) = match provider {
-            Provider::TiktokShop => (
-                r#"{"type":14,"data":{"conversation_id":"c"}}"#,
-                Some("data.message_id"),
-            ),
-            Provider::Partoo => (
-                r#"{"type":"message_created","payload":{"message":{"id":1}}}"#,
-                Some("payload.message.conversation_id"),
-            ),
-            Provider::Callbell => (
-                r#"{"event":"message_created","payload":{"contact":{"uuid":"c"},"status":"sent"}}"#,
-                Some("payload.createdAt"),
-            ),
-        };
-        for (body, field) in [(body, field), ("{not json", None)] {
-            let (code, answer) = send(
-                &handler,
-                &signed_event(Format::HttpApiV2, provider, body.as_bytes()),
-            )
-            .await;
-            assert_eq!(code, 400, "{provider}: {answer}");
-            assert_eq!(answer["field"].as_str(), field, "{provider}: {answer}");
+    for id in ProviderId::ALL.iter().copied() {
+        let (handler, client, table) = handler(id).await;
+        let shape = id.samples().shape();
+        let mut missing_id = id.samples().message("conv", 1, "x");
+        let (last, parents) = shape.message_id.split_last().unwrap();
+        let mut node = &mut missing_id;
+        for key in parents {
+            node = &mut node[*key];
         }
-        let items = scan(&client, &table).await;
-        assert_eq!(items.len(), 2, "{provider}");
+        node.as_object_mut().unwrap().remove(*last);
+        let missing_id = body_of(&missing_id);
+        let required = (!shape.message_id_optional).then(|| shape.message_id.join("."));
+        let cases = [
+            (
+                missing_id.as_slice(),
+                required.as_deref(),
+                !shape.message_id_optional,
+            ),
+            (b"{not json".as_slice(), None, true),
+        ];
+        let mut quarantined = Vec::new();
+        for (body, field, invalid) in cases {
+            let (code, answer) = send(&*handler, &signed_event(Format::HttpApiV2, id, body)).await;
+            if !invalid {
+                assert_eq!(code, 200, "{id}: {answer}");
+                continue;
+            }
+            assert_eq!(code, 400, "{id}: {answer}");
+            assert_eq!(answer["field"].as_str(), field, "{id}: {answer}");
+            quarantined.push(body);
+        }
+        let items: Vec<_> = scan(&client, &table)
+            .await
+            .into_iter()
+            .filter(|item| s(item, "pk").starts_with("QUARANTINE#"))
+            .collect();
+        assert_eq!(items.len(), quarantined.len(), "{id}");
         for item in &items {
-            assert_eq!(s(item, "pk"), format!("QUARANTINE#{provider}"));
+            assert_eq!(s(item, "pk"), format!("QUARANTINE#{id}"));
             assert!(s(item, "sk").starts_with("2026-01-01T00:00:00.000Z#"));
             assert!(!s(item, "error").is_empty());
             let raw = item
                 .get("raw")
                 .and_then(|r| r.as_b().ok())
                 .expect("raw is binary");
-            assert!(raw.as_ref() == body.as_bytes() || raw.as_ref() == b"{not json");
+            assert!(quarantined.contains(&raw.as_ref()), "{id}: the exact body");
         }
     }
 }
@@ -498,19 +487,19 @@ async fn unreachable_table_answers_503_and_the_retry_stores() {
         .to_builder()
         .endpoint_url(format!("http://{closed}"))
         .build();
-    let down = table_handler(Provider::TiktokShop, &table, Client::from_conf(config));
+    let down = table_handler(ProviderId::TiktokShop, &table, Client::from_conf(config));
     let body = tiktok_body("m-1", 1, "hello", "n1");
-    let event = signed_event(Format::HttpApiV2, Provider::TiktokShop, body.as_bytes());
+    let event = signed_event(Format::HttpApiV2, ProviderId::TiktokShop, body.as_bytes());
     let (code, answer) = send(&down, &event).await;
     assert_eq!((code, answer["error"].is_string()), (503, true), "{answer}");
-    let invalid = signed_event(Format::HttpApiV2, Provider::TiktokShop, br#"{"type":14}"#);
+    let invalid = signed_event(Format::HttpApiV2, ProviderId::TiktokShop, br#"{"type":14}"#);
     assert_eq!(
         send(&down, &invalid).await.0,
         503,
         "a failed quarantine write is a 503 too"
     );
 
-    let up = table_handler(Provider::TiktokShop, &table, client.clone());
+    let up = table_handler(ProviderId::TiktokShop, &table, client.clone());
     let (code, answer) = send(&up, &event).await;
     assert_eq!((code, answer["status"].as_str()), (200, Some("stored")));
     assert_eq!(

@@ -1,37 +1,17 @@
 //! Every sample event in `events/` is a real API Gateway HTTP API event that the handler answers
 //! as `events/expected-status.tsv` says, sent in that order to a fresh (in-memory) store, with
 //! the local development secrets of `local.env`. Together the samples cover every message kind
-//! the contract maps for each provider.
+//! each provider's mapping gives.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use ingest::handler::Handler;
-use ingest::store::MemoryStore;
-use ingest::{Provider, Settings};
+use ingest::testkit::{any_handler, AnyHandler, HandlerSpec, MemoryStore};
+use ingest::ProviderId;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// `local.env`: KEY=VALUE lines, `#` comments, values optionally in double quotes.
-fn local_env() -> HashMap<String, String> {
-    let text = std::fs::read_to_string(root().join("local.env")).expect("local.env");
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (k, v) = l.split_once('=').expect("KEY=VALUE");
-            (k.trim().to_string(), v.trim().trim_matches('"').to_string())
-        })
-        .collect()
-}
-
-fn provider_of(dir: &str) -> Provider {
-    Provider::ALL
-        .into_iter()
-        .find(|p| p.function_name() == dir)
-        .unwrap_or_else(|| panic!("no function {dir}"))
 }
 
 struct Expectation {
@@ -91,18 +71,16 @@ fn assert_is_http_api_v2_event(file: &str, event: &[u8]) {
 
 #[tokio::test]
 async fn every_sample_event_gets_its_documented_answer() {
-    let vars = local_env();
-    let handlers: HashMap<Provider, Handler<MemoryStore>> = Provider::ALL
-        .into_iter()
-        .map(|p| {
-            let settings = Settings::from_lookup(p, |name| vars.get(name).cloned());
+    let stores: BTreeMap<ProviderId, Arc<MemoryStore>> = ProviderId::ALL
+        .iter()
+        .map(|id| (*id, Arc::new(MemoryStore::new())))
+        .collect();
+    let handlers: BTreeMap<ProviderId, Box<dyn AnyHandler>> = stores
+        .iter()
+        .map(|(id, store)| {
             (
-                p,
-                Handler::new(
-                    p,
-                    Ok(settings.expect("local.env configures every function")),
-                    MemoryStore::new(),
-                ),
+                *id,
+                any_handler(*id, HandlerSpec::new(Arc::clone(store), "messages")),
             )
         })
         .collect();
@@ -112,8 +90,9 @@ async fn every_sample_event_gets_its_documented_answer() {
         let event = std::fs::read(root().join("events").join(&e.file))
             .unwrap_or_else(|err| panic!("{}: {err}", e.file));
         assert_is_http_api_v2_event(&e.file, &event);
-        let provider = provider_of(e.file.split('/').next().unwrap());
-        let response = handlers[&provider].handle_event(&event).await;
+        let function = e.file.split('/').next().unwrap();
+        let id = ProviderId::find(function).unwrap_or_else(|| panic!("no function {function}"));
+        let response = handlers[&id].handle_event(&event).await;
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
         let answer = body["status"].as_str().map_or("error", |s| s);
         assert_eq!(
@@ -124,16 +103,17 @@ async fn every_sample_event_gets_its_documented_answer() {
         );
     }
 
-    // Every event file is in the manifest, so none goes untested.
+    // Every event file is in the manifest, so none goes untested; every provider has samples.
     let listed: BTreeSet<&str> = expectations.iter().map(|e| e.file.as_str()).collect();
-    for provider in Provider::ALL {
-        let dir = root().join("events").join(provider.function_name());
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let name = format!(
-                "{}/{}",
-                provider.function_name(),
-                entry.file_name().to_string_lossy()
-            );
+    for id in ProviderId::ALL {
+        let dir = root().join("events").join(id.function());
+        let entries: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}: {id} has no sample events", dir.display()))
+            .flatten()
+            .collect();
+        assert!(!entries.is_empty(), "{id} has no sample events");
+        for entry in entries {
+            let name = format!("{}/{}", id.function(), entry.file_name().to_string_lossy());
             assert!(
                 listed.contains(name.as_str()),
                 "{name} is not in events/expected-status.tsv"
@@ -141,58 +121,17 @@ async fn every_sample_event_gets_its_documented_answer() {
         }
     }
 
-    // The samples show every kind the contract's mapping gives each provider.
-    let expected_kinds: HashMap<Provider, &[&str]> = HashMap::from([
-        (
-            Provider::TiktokShop,
-            &[
-                "text",
-                "image",
-                "video",
-                "emoticon",
-                "product",
-                "order",
-                "coupon",
-                "logistics",
-                "system",
-                "unsupported",
-            ][..],
-        ),
-        (
-            Provider::Partoo,
-            &[
-                "text",
-                "image",
-                "video",
-                "audio",
-                "document",
-                "story",
-                "unsupported",
-            ][..],
-        ),
-        (
-            Provider::Callbell,
-            &[
-                "text",
-                "image",
-                "audio",
-                "location",
-                "contact_card",
-                "interactive",
-            ][..],
-        ),
-    ]);
-    for (provider, handler) in &handlers {
-        let kinds: BTreeSet<String> = handler
-            .store()
+    // The samples show every kind each provider's mapping gives.
+    for (id, store) in &stores {
+        let kinds: BTreeSet<String> = store
             .items()
             .values()
             .filter_map(|item| item.get("kind").and_then(|k| k.as_s().ok()).cloned())
             .collect();
-        for kind in expected_kinds[provider] {
+        for kind in id.samples().shape().kinds {
             assert!(
                 kinds.contains(*kind),
-                "{provider}: no sample stores a {kind} message (have {kinds:?})"
+                "{id}: no sample stores a {kind} message (have {kinds:?})"
             );
         }
     }

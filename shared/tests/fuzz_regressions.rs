@@ -1,23 +1,22 @@
 //! Every saved fuzz input, through the same check as its fuzz target: the files under
-//! `fuzz/regressions/<target>/` (seeds that exercise each path, and every crash the fuzzers
-//! found, minimized). No fuzzing here, and no DynamoDB: the checks use the memory store.
-//! To add a crash: `cargo fuzz tmin <target> <artifact>`, then copy the minimized file into
-//! `fuzz/regressions/<target>/` (see fuzz/README.md).
-
-mod support;
+//! `fuzz/regressions/event_decoding/` (Lambda events) and `fuzz/regressions/<provider>/` (one
+//! provider's bodies, for `webhook_body`): seeds that exercise each path, and every crash the
+//! fuzzers found, minimized. No fuzzing here, and no DynamoDB: the checks use the memory store.
+//! To add a crash, see fuzz/README.md.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use support::fuzz_checks::{check, TARGETS};
+use ingest::testkit::fuzz::{check_body, check_event};
+use ingest::ProviderId;
 
 fn regressions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions")
 }
 
-fn inputs(target: &str) -> Vec<PathBuf> {
-    let dir = regressions_dir().join(target);
+fn inputs(dir: &str) -> Vec<PathBuf> {
+    let dir = regressions_dir().join(dir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|entry| entry.expect("a directory entry").path())
@@ -27,30 +26,31 @@ fn inputs(target: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Runs every input of `target`, reporting all that fail rather than only the first.
-fn run(target: &str) {
-    let files = inputs(target);
+/// Runs every input of `fuzz/regressions/<dir>/` through `check`, reporting all that fail
+/// rather than only the first.
+fn run(dir: &str, check: impl Fn(&[u8]) -> String) {
+    let files = inputs(dir);
     assert!(
         !files.is_empty(),
-        "fuzz/regressions/{target}/ holds no input: the test would check nothing"
+        "fuzz/regressions/{dir}/ holds no input: the test would check nothing"
     );
     let mut failed = Vec::new();
     // How many inputs got each answer: the inputs must reach more than one path.
     let mut answers: BTreeMap<String, usize> = BTreeMap::new();
     for path in &files {
         let data = std::fs::read(path).unwrap();
-        match catch_unwind(AssertUnwindSafe(|| check(target, &data))) {
+        match catch_unwind(AssertUnwindSafe(|| check(&data))) {
             Ok(answer) => *answers.entry(answer).or_default() += 1,
             Err(_) => failed.push(path.file_name().unwrap().to_string_lossy().into_owned()),
         }
     }
-    println!("fuzz/regressions/{target}: {} inputs checked", files.len());
+    println!("fuzz/regressions/{dir}: {} inputs checked", files.len());
     for (answer, count) in &answers {
         println!("  {count:>3} × {answer}");
     }
     assert!(
         failed.is_empty(),
-        "{} of {} inputs of fuzz/regressions/{target}/ fail its check (panics above): {failed:?}",
+        "{} of {} inputs of fuzz/regressions/{dir}/ fail its check (panics above): {failed:?}",
         failed.len(),
         files.len()
     );
@@ -68,16 +68,16 @@ fn bodies_around_the_size_limit() {
         assert_eq!(body.len(), len);
         body
     };
-    for (target, body, expected) in [
-        ("callbell", padded(LIMIT), "400 error"),
-        ("callbell", padded(LIMIT + 1), "413 error"),
-        ("tiktok_shop", padded(LIMIT + 1), "413 error"),
-        ("partoo", padded(LIMIT + 1), "413 error"),
+    for (id, body, expected) in [
+        (ProviderId::Callbell, padded(LIMIT), "400 error"),
+        (ProviderId::Callbell, padded(LIMIT + 1), "413 error"),
+        (ProviderId::TiktokShop, padded(LIMIT + 1), "413 error"),
+        (ProviderId::Partoo, padded(LIMIT + 1), "413 error"),
     ] {
         assert_eq!(
-            check(target, body.as_bytes()),
+            check_body(id, body.as_bytes()),
             expected,
-            "{target}, {} bytes",
+            "{id}, {} bytes",
             body.len()
         );
     }
@@ -88,8 +88,14 @@ fn bodies_around_the_size_limit() {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(vec![b'a'; n])
     };
-    let too_large = "tiktok_shop: 413 error, partoo: 413 error, callbell: 413 error";
-    let unsigned = "tiktok_shop: 401 error, partoo: 401 error, callbell: 401 error";
+    let every = |answer: &str| {
+        ProviderId::ALL
+            .iter()
+            .map(|id| format!("{id}: {answer}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (too_large, unsigned) = (&every("413 error"), &every("401 error"));
     for (event, expected) in [
         (event(&"a".repeat(LIMIT), false), unsigned),
         (event(&"a".repeat(LIMIT + 1), false), too_large),
@@ -97,36 +103,19 @@ fn bodies_around_the_size_limit() {
         (event(&encode(LIMIT + 1), true), too_large),
         (event(&(encode(LIMIT) + "\n"), true), unsigned),
     ] {
-        assert_eq!(check("event_decoding", event.as_bytes()), expected);
-    }
-}
-
-#[test]
-fn every_target_has_a_regressions_directory() {
-    for target in TARGETS {
-        assert!(
-            regressions_dir().join(target).is_dir(),
-            "fuzz/regressions/{target}/ is missing"
-        );
+        assert_eq!(&check_event(event.as_bytes()), expected);
     }
 }
 
 #[test]
 fn event_decoding_regressions() {
-    run("event_decoding");
+    run("event_decoding", check_event);
 }
 
+/// Every provider has saved bodies, and they all pass `webhook_body`'s check.
 #[test]
-fn tiktok_shop_regressions() {
-    run("tiktok_shop");
-}
-
-#[test]
-fn partoo_regressions() {
-    run("partoo");
-}
-
-#[test]
-fn callbell_regressions() {
-    run("callbell");
+fn webhook_body_regressions() {
+    for id in ProviderId::ALL.iter().copied() {
+        run(id.name(), |body| check_body(id, body));
+    }
 }

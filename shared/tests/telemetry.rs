@@ -9,9 +9,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use ingest::handler::Handler;
-use ingest::store::MemoryStore;
+use ingest::providers::{Callbell, Partoo, TiktokShop};
 use ingest::telemetry::{json_logs, MetricsSink};
-use ingest::{Provider, Settings};
+use ingest::testkit::settings;
+use ingest::Settings;
 use serde_json::Value;
 use support::*;
 
@@ -41,7 +42,17 @@ impl Captured {
     }
 }
 
-const SECRET_MARKERS: [&str; 3] = [TIKTOK_APP_SECRET, CALLBELL_SECRET, CALLBELL_TOKEN];
+/// The local secrets, none of which may ever appear in a log line or metrics document.
+fn secret_markers() -> Vec<&'static str> {
+    [
+        "TIKTOK_SHOP_APP_SECRET",
+        "CALLBELL_WEBHOOK_SECRET",
+        "CALLBELL_URL_TOKEN",
+    ]
+    .into_iter()
+    .map(ingest::testkit::local)
+    .collect()
+}
 
 #[tokio::test]
 async fn one_summary_line_and_one_metrics_document_per_request() {
@@ -65,15 +76,11 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
     };
     let secret_text = "the customer's private words";
     let message = tiktok(secret_text, "m-1");
-    let handler = Handler::new(
-        Provider::TiktokShop,
-        Ok(settings(Provider::TiktokShop, "t")),
-        MemoryStore::new(),
-    )
-    .with_clock(pinned_now)
-    .with_metrics(sink.clone());
+    let handler = Handler::new(Ok(settings::<TiktokShop>("t")), MemoryStore::new())
+        .with_clock(pinned_now)
+        .with_metrics(sink.clone());
     let signed =
-        |body: &str| signed_event(Format::HttpApiV2, Provider::TiktokShop, body.as_bytes());
+        |body: &str| signed_event(Format::HttpApiV2, ProviderId::TiktokShop, body.as_bytes());
 
     type Case<'a> = (&'a str, u16, Vec<u8>, Option<(&'a str, &'a str)>);
     let mut cases: Vec<Case> = vec![
@@ -85,9 +92,8 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
             401,
             event(
                 Format::HttpApiV2,
-                Provider::TiktokShop,
-                &[],
-                &[],
+                "tiktok-shop",
+                &Credentials::default(),
                 message.as_bytes(),
                 false,
             ),
@@ -104,9 +110,8 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
             413,
             event(
                 Format::HttpApiV2,
-                Provider::TiktokShop,
-                &[],
-                &[],
+                "tiktok-shop",
+                &Credentials::default(),
                 &vec![b'x'; 200_000],
                 false,
             ),
@@ -122,17 +127,13 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
     handler.handle_event(&signed(&tiktok("x", "m-2"))).await;
     check(&logs, &metrics, "unavailable", 503, Some(("conv-9", "m-2")));
 
-    let partoo = Handler::new(
-        Provider::Partoo,
-        Ok(settings(Provider::Partoo, "t")),
-        MemoryStore::new(),
-    )
-    .with_metrics(sink.clone());
+    let partoo =
+        Handler::new(Ok(settings::<Partoo>("t")), MemoryStore::new()).with_metrics(sink.clone());
     let created = r#"{"type":"message_created","payload":{"message":{"id":3,"conversation_id":4,"date":"2023-01-31 16:22:17+00:00","sender_type":"User","status":"Sending"}}}"#;
     partoo
         .handle_event(&signed_event(
             Format::HttpApiV2,
-            Provider::Partoo,
+            ProviderId::Partoo,
             created.as_bytes(),
         ))
         .await;
@@ -143,24 +144,24 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
     partoo
         .handle_event(&signed_event(
             Format::HttpApiV2,
-            Provider::Partoo,
+            ProviderId::Partoo,
             updated.as_bytes(),
         ))
         .await;
     check(&logs, &metrics, "updated", 200, Some(("4", "3")));
 
-    let broken = Handler::new(
-        Provider::Callbell,
-        Settings::from_lookup(Provider::Callbell, |_| None),
-        MemoryStore::new(),
-    )
-    .with_metrics(sink);
+    let broken = Handler::<Callbell, _>::new(Settings::from_lookup(|_| None), MemoryStore::new())
+        .with_metrics(sink);
     // The misconfiguration is logged once, when the handler is built.
     let at_start = logs.take_lines();
     assert_eq!(at_start.len(), 1);
     assert_eq!(at_start[0]["level"], "ERROR");
     broken
-        .handle_event(&signed_event(Format::HttpApiV2, Provider::Callbell, b"{}"))
+        .handle_event(&signed_event(
+            Format::HttpApiV2,
+            ProviderId::Callbell,
+            b"{}",
+        ))
         .await;
     check(&logs, &metrics, "misconfigured", 500, None);
 
@@ -203,7 +204,7 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
                 !text.contains("private words"),
                 "the body leaked into a log: {text}"
             );
-            for secret in SECRET_MARKERS {
+            for secret in secret_markers() {
                 assert!(!text.contains(secret), "a secret leaked into a log: {text}");
             }
         }

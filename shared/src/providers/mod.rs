@@ -1,41 +1,127 @@
-//! One module per provider: its payload types and its mapping into the normalized message.
+//! The providers. Each module is one provider, whole: its name, its settings, how it proves a
+//! call is authentic, its payloads and how they become a [`Message`](crate::message::Message),
+//! the order of its statuses, and (with the `testkit` feature) how to sign a sample like it.
+//!
+//! The rest of the crate is generic over [`Provider`]: a function serves one provider, and its
+//! binary carries only that provider's code. Adding one is a new module and one line in the
+//! [`providers!`] list at the end of this file (docs/ADDING_A_PROVIDER.md).
 
-pub mod callbell;
-pub mod partoo;
-pub mod tiktok_shop;
-
-use crate::error::Invalid;
-use crate::inbound::Inbound;
-use crate::message::{AttachmentKind, Provider};
+use crate::config::Env;
+use crate::error::{Invalid, Misconfigured, Unauthorized};
+use crate::request::Request;
 use crate::verify::Verified;
+use crate::webhook::{StatusOrder, Webhook};
 
-/// Reads an authentic request for `provider`.
-pub fn parse(provider: Provider, request: &Verified<'_>) -> Result<Inbound, Invalid> {
-    if provider == Provider::Partoo && request.request().has_header(partoo::TRYOUT_HEADER) {
-        return Ok(Inbound::Ignored("tryout"));
+/// Everything the pipeline needs to know about one provider.
+pub trait Provider: Sized + Send + Sync + 'static {
+    /// The provider value of items and keys (`tiktok_shop`): lower case, `_` between words.
+    const NAME: &'static str;
+    /// The function (binary, cargo-lambda and route) name (`tiktok-shop`).
+    const FUNCTION: &'static str;
+    /// How its delivery statuses move forward, for updates; [`StatusOrder::NONE`] when it
+    /// sends none.
+    const STATUS_ORDER: StatusOrder;
+
+    /// What authenticates its calls, read once from the environment.
+    type Verifier: Verify;
+
+    /// Reads the verifier's settings. A provider that cannot authenticate anything as
+    /// configured is [`Misconfigured`]: its function then answers 500, never runs open.
+    fn verifier(env: &Env) -> Result<Self::Verifier, Misconfigured>;
+
+    /// What an authentic request means: a message, an update, or something to acknowledge.
+    /// A body that is not what the provider sends is [`Invalid`], naming the field to blame.
+    fn read(request: &Verified<'_>) -> Result<Webhook, Invalid>;
+}
+
+/// A provider's authentication check, on the request's exact bytes.
+pub trait Verify: std::fmt::Debug + Send + Sync {
+    /// `Ok` when the request is authentic; `now` is Unix seconds, for checks with a window.
+    fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized>;
+}
+
+/// Calls a function generic over the provider with the provider a [`ProviderId`] names.
+pub trait ProviderVisitor {
+    type Output;
+    fn visit<P: Provider>(self) -> Self::Output;
+}
+
+/// The one list of providers: each `module::Type` here becomes a module of this crate, a
+/// variant of [`ProviderId`], and an entry of [`ProviderId::ALL`]. Everything that must cover
+/// every provider (tests, fuzzing, the developer tools, the scripts through `ingest-dev`) walks
+/// `ProviderId::ALL` or matches on it, so nothing can leave a provider out silently.
+macro_rules! providers {
+    ($($module:ident :: $provider:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+        $(pub use $module::$provider;)+
+
+        /// One variant per provider.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ProviderId {
+            $($provider),+
+        }
+
+        impl ProviderId {
+            /// Every provider, in the order of the list.
+            pub const ALL: &'static [ProviderId] = &[$(ProviderId::$provider),+];
+
+            /// The provider value (`tiktok_shop`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(ProviderId::$provider => <$provider as Provider>::NAME),+
+                }
+            }
+
+            /// The function name (`tiktok-shop`).
+            pub const fn function(self) -> &'static str {
+                match self {
+                    $(ProviderId::$provider => <$provider as Provider>::FUNCTION),+
+                }
+            }
+
+            /// Runs `visitor` with this provider's type.
+            pub fn visit<V: ProviderVisitor>(self, visitor: V) -> V::Output {
+                match self {
+                    $(ProviderId::$provider => visitor.visit::<$provider>()),+
+                }
+            }
+
+            /// How to sign and build samples like this provider's.
+            #[cfg(feature = "testkit")]
+            pub fn samples(self) -> &'static dyn crate::testkit::Samples {
+                match self {
+                    $(ProviderId::$provider => &$provider),+
+                }
+            }
+        }
+    };
+}
+
+impl ProviderId {
+    /// The provider whose provider value or function name is `name`.
+    pub fn find(name: &str) -> Option<ProviderId> {
+        ProviderId::ALL
+            .iter()
+            .copied()
+            .find(|id| id.name() == name || id.function() == name)
     }
-    // Each provider reads its body with wire::parse_body, which refuses invalid UTF-8 anywhere.
-    match provider {
-        Provider::TiktokShop => tiktok_shop::parse(request.body()),
-        Provider::Partoo => partoo::parse(request.body()),
-        Provider::Callbell => callbell::parse(request.body()),
+
+    /// The id of `P`.
+    pub fn of<P: Provider>() -> ProviderId {
+        ProviderId::find(P::NAME).expect("every Provider is in the providers! list")
     }
 }
 
-/// The kind of a media file from its URL's path extension (query and fragment ignored).
-pub fn attachment_kind_from_url(url: &str) -> AttachmentKind {
-    let path = url.split(['?', '#']).next().unwrap_or("");
-    let file = path.rsplit('/').next().unwrap_or("");
-    let extension = file
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match extension.as_str() {
-        "jpg" | "jpeg" | "png" | "gif" | "webp" => AttachmentKind::Image,
-        "mp4" | "3gp" | "mov" => AttachmentKind::Video,
-        "ogg" | "oga" | "opus" | "mp3" | "m4a" | "aac" | "amr" => AttachmentKind::Audio,
-        _ => AttachmentKind::Document,
+impl std::fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
+}
+
+providers! {
+    tiktok_shop::TiktokShop,
+    partoo::Partoo,
+    callbell::Callbell,
 }
 
 #[cfg(test)]
@@ -43,29 +129,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attachment_kinds_follow_the_contract_table() {
-        let cases = [
-            ("https://x/a.jpg", AttachmentKind::Image),
-            ("https://x/a.JPEG", AttachmentKind::Image),
-            ("https://x/a.png?x=1", AttachmentKind::Image),
-            ("https://x/a.gif", AttachmentKind::Image),
-            ("https://x/a.webp#f", AttachmentKind::Image),
-            ("https://x/a.mp4", AttachmentKind::Video),
-            ("https://x/a.3gp", AttachmentKind::Video),
-            ("https://x/a.mov", AttachmentKind::Video),
-            ("https://x/a.ogg", AttachmentKind::Audio),
-            ("https://x/a.oga", AttachmentKind::Audio),
-            ("https://x/a.opus", AttachmentKind::Audio),
-            ("https://x/a.mp3", AttachmentKind::Audio),
-            ("https://x/a.m4a", AttachmentKind::Audio),
-            ("https://x/a.aac", AttachmentKind::Audio),
-            ("https://x/a.amr", AttachmentKind::Audio),
-            ("https://x/a.pdf", AttachmentKind::Document),
-            ("https://x/download?file=a.png", AttachmentKind::Document),
-            ("https://x.png/file", AttachmentKind::Document),
-        ];
-        for (url, kind) in cases {
-            assert_eq!(attachment_kind_from_url(url), kind, "{url}");
+    fn names_are_distinct_and_follow_the_conventions() {
+        let mut names = std::collections::HashSet::new();
+        for id in ProviderId::ALL {
+            let (name, function) = (id.name(), id.function());
+            assert!(names.insert(name), "{name} registered twice");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}: a provider value is lower case with `_`"
+            );
+            assert_eq!(function, name.replace('_', "-"), "{name}: function name");
+            assert_eq!(ProviderId::find(name), Some(*id));
+            assert_eq!(ProviderId::find(function), Some(*id));
         }
+        assert_eq!(ProviderId::find("nobody"), None);
     }
 }

@@ -1,25 +1,117 @@
-//! Partoo: `message_created` and `message_updated` (same payload), and how a Partoo message
-//! becomes a normalized one. Tryouts and the other Partoo events are acknowledged and ignored.
+//! Partoo: `message_created` and `message_updated` (same payload), signed with Ed25519, and
+//! how a Partoo message becomes a normalized one. Tryouts and the other Partoo events are
+//! acknowledged and ignored.
 
+use base64::Engine;
 use chrono::{DateTime, NaiveDateTime, Utc};
+use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
 
-use crate::error::Invalid;
-use crate::inbound::{IfUnknown, Inbound, Update};
+use crate::config::Env;
+use crate::error::{Invalid, Misconfigured, Unauthorized};
 use crate::message::{
-    checked_time, non_empty, time_order_key, Attachment, Contact, Direction, Kind, Message,
-    Provider, Role, Sender,
+    checked_time, non_empty, Attachment, AttachmentKind, Contact, Direction, Kind, Message, Role,
+    Sender,
 };
-use crate::providers::attachment_kind_from_url;
-use crate::wire::{object, parse_object, required, required_object, Object, Scalar};
+use crate::providers::{Provider, Verify};
+use crate::request::Request;
+use crate::storage::keys::time_order_key;
+use crate::verify::{single_header, Verified};
+use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
+use crate::wire::{object, parse_object, required, required_object, Object, Value};
 
+pub struct Partoo;
+
+impl Provider for Partoo {
+    const NAME: &'static str = "partoo";
+    const FUNCTION: &'static str = "partoo";
+    /// Sending, then Success or Failed, both final.
+    const STATUS_ORDER: StatusOrder =
+        StatusOrder::new(&[&["sending"], &["success", "failed"]], &["success", "failed"]);
+    type Verifier = PublicKeys;
+
+    fn verifier(env: &Env) -> Result<PublicKeys, Misconfigured> {
+        let listed = env
+            .get("PARTOO_PUBLIC_KEYS")
+            .unwrap_or_else(|| PRODUCTION_KEY.to_string());
+        let keys = listed
+            .split(',')
+            .filter(|k| !k.trim().is_empty())
+            .map(parse_public_key)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Misconfigured(format!("PARTOO_PUBLIC_KEYS: {e}")))?;
+        if keys.is_empty() {
+            return Err(Misconfigured("PARTOO_PUBLIC_KEYS lists no key".into()));
+        }
+        Ok(PublicKeys(keys))
+    }
+
+    fn read(request: &Verified<'_>) -> Result<Webhook, Invalid> {
+        if request.request().has_header(TRYOUT_HEADER) {
+            return Ok(Webhook::Ignored("tryout"));
+        }
+        read_body(request.body())
+    }
+}
+
+/// Partoo's published production key, used when `PARTOO_PUBLIC_KEYS` is unset.
+pub const PRODUCTION_KEY: &str =
+    "d06f5c8872fa5d9417b96aba5b87452efc0d10f5a071db50804565048c195814";
+/// Partoo's published sandbox key, for reference (set it in `PARTOO_PUBLIC_KEYS` to accept it).
+pub const SANDBOX_KEY: &str = "2eccaf5f6c959c6dd92912057c4bd89369e4cda9e836002a052a9d78db9be2c3";
+
+/// The header that carries the signature.
+pub const SIGNATURE_HEADER: &str = "x-partoo-signature-v1";
 /// The header a test delivery from Partoo's dashboard carries.
 pub const TRYOUT_HEADER: &str = "x-partoo-webhook-tryout";
+
+/// The keys accepted for `X-Partoo-Signature-v1`: a base64 Ed25519 signature of the raw body
+/// by any of them. No timestamp, so no replay window.
+#[derive(Clone, Debug)]
+pub struct PublicKeys(Vec<VerifyingKey>);
+
+impl Verify for PublicKeys {
+    fn check(&self, request: &Request, _now: i64) -> Result<(), Unauthorized> {
+        let given = single_header(request, SIGNATURE_HEADER)?;
+        let malformed = Unauthorized::MalformedHeader {
+            header: SIGNATURE_HEADER,
+            reason: "expected a base64 Ed25519 signature (64 bytes)",
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(given)
+            .map_err(|_| malformed.clone())?;
+        let bytes: [u8; 64] = bytes.try_into().map_err(|_| malformed)?;
+        let signature = Signature::from_bytes(&bytes);
+        if self
+            .0
+            .iter()
+            .any(|key| key.verify_strict(request.body(), &signature).is_ok())
+        {
+            Ok(())
+        } else {
+            Err(Unauthorized::BadSignature("X-Partoo-Signature-v1"))
+        }
+    }
+}
+
+/// One `PARTOO_PUBLIC_KEYS` entry: 64 hex digits of a raw Ed25519 public key.
+pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
+    let hex_key = hex_key.trim();
+    let not_hex = || format!("public key {hex_key:?} is not 64 hex digits");
+    // Checked first: the hex decoder would also take a `0x` prefix.
+    if hex_key.len() != 64 {
+        return Err(not_hex());
+    }
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(hex_key, &mut bytes).map_err(|_| not_hex())?;
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| format!("public key {hex_key:?} is not a valid Ed25519 point"))
+}
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, rename = "type")]
-    kind: Option<Scalar<'a>>,
+    event: Option<Value<'a>>,
     #[serde(borrow)]
     payload: Option<Object<Payload<'a>>>,
 }
@@ -31,70 +123,70 @@ struct Payload<'a> {
     #[serde(borrow)]
     conversation: Option<Object<Conversation<'a>>>,
     #[serde(borrow)]
-    org_id: Option<Scalar<'a>>,
+    org_id: Option<Value<'a>>,
 }
 
 #[derive(Deserialize)]
 struct WireMessage<'a> {
     #[serde(borrow)]
-    id: Option<Scalar<'a>>,
+    id: Option<Value<'a>>,
     #[serde(borrow)]
-    conversation_id: Option<Scalar<'a>>,
+    conversation_id: Option<Value<'a>>,
     #[serde(borrow)]
-    date: Option<Scalar<'a>>,
+    date: Option<Value<'a>>,
     #[serde(borrow)]
-    content_type: Option<Scalar<'a>>,
+    content_type: Option<Value<'a>>,
     #[serde(borrow)]
-    sender_type: Option<Scalar<'a>>,
+    sender_type: Option<Value<'a>>,
     #[serde(borrow)]
-    sender_label: Option<Scalar<'a>>,
+    sender_label: Option<Value<'a>>,
     #[serde(borrow)]
-    status: Option<Scalar<'a>>,
+    status: Option<Value<'a>>,
     #[serde(borrow)]
-    is_deleted: Option<Scalar<'a>>,
+    is_deleted: Option<Value<'a>>,
     #[serde(borrow)]
-    is_automated: Option<Scalar<'a>>,
+    is_automated: Option<Value<'a>>,
     #[serde(borrow)]
-    content: Option<Scalar<'a>>,
+    content: Option<Value<'a>>,
     #[serde(borrow)]
-    user_id: Option<Scalar<'a>>,
+    user_id: Option<Value<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Conversation<'a> {
     #[serde(borrow)]
-    consumer_img: Option<Scalar<'a>>,
+    consumer_img: Option<Value<'a>>,
     #[serde(borrow)]
-    consumer_name: Option<Scalar<'a>>,
+    consumer_name: Option<Value<'a>>,
     #[serde(borrow)]
-    consumer_phone_number: Option<Scalar<'a>>,
+    consumer_phone_number: Option<Value<'a>>,
     #[serde(borrow)]
-    consumer_email: Option<Scalar<'a>>,
+    consumer_email: Option<Value<'a>>,
     #[serde(borrow)]
-    messaging_partner: Option<Scalar<'a>>,
+    messaging_partner: Option<Value<'a>>,
 }
 
 /// Reads an authentic Partoo webhook body (tryouts are answered before this, by header).
-pub fn parse(body: &[u8]) -> Result<Inbound, Invalid> {
+fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
     let envelope: Envelope = parse_object(body)?;
     let event = required(
-        envelope.kind.as_ref(),
+        envelope.event.as_ref(),
         "type",
-        Scalar::text,
+        Value::text,
         "an event name",
     )?;
     let is_update = match event.as_str() {
         "message_created" => false,
         "message_updated" => true,
-        _ => return Ok(Inbound::Ignored("not_a_message_event")),
+        _ => return Ok(Webhook::Ignored("not_a_message_event")),
     };
     let payload = required_object(&envelope.payload, "payload")?;
     let message = normalize(payload)?;
     if !is_update {
-        return Ok(Inbound::Message(Box::new(message)));
+        return Ok(Webhook::NewMessage(Box::new(message)));
     }
-    Ok(Inbound::Update(Box::new(Update {
-        provider: Provider::Partoo,
+    Ok(Webhook::Update(Box::new(Update {
+        provider: Partoo::NAME,
         conversation_id: message.conversation_id.clone(),
         message_id: message.message_id.clone(),
         status: message.status.clone(),
@@ -103,24 +195,56 @@ pub fn parse(body: &[u8]) -> Result<Inbound, Invalid> {
     })))
 }
 
+/// A Partoo message, normalized: who sent it and when, what it says, and the conversation
+/// (channel and customer) it belongs to.
 fn normalize(payload: &Payload) -> Result<Message, Invalid> {
     let wire = required_object(&payload.message, "payload.message")?;
+    let automated = wire.is_automated.as_ref().and_then(Value::bool) == Some(true);
+    let (sender, direction) = sender(wire, automated)?;
+    let mut message = identity(wire, sender, direction)?;
+    message.account_id = payload.org_id.as_ref().and_then(Value::id);
+    message.status = wire
+        .status
+        .as_ref()
+        .and_then(Value::text)
+        .map(|s| s.to_lowercase());
+    message.automated = automated.then_some(true);
+    message.deleted =
+        (wire.is_deleted.as_ref().and_then(Value::bool) == Some(true)).then_some(true);
+    if let Some(conversation) = object(&payload.conversation) {
+        apply_conversation(&mut message, conversation);
+    }
+    let content_type = wire
+        .content_type
+        .as_ref()
+        .and_then(Value::text)
+        .unwrap_or_default();
+    apply_content(
+        &mut message,
+        &content_type,
+        wire.content.as_ref().and_then(Value::text),
+    );
+    Ok(message)
+}
+
+/// The message's ids and time, placed in its conversation by time.
+fn identity(wire: &WireMessage, sender: Sender, direction: Direction) -> Result<Message, Invalid> {
     let message_id = required(
         wire.id.as_ref(),
         "payload.message.id",
-        Scalar::id,
+        Value::id,
         "a string or integer id",
     )?;
     let conversation_id = required(
         wire.conversation_id.as_ref(),
         "payload.message.conversation_id",
-        Scalar::id,
+        Value::id,
         "a string or integer id",
     )?;
     let date = required(
         wire.date.as_ref(),
         "payload.message.date",
-        Scalar::text,
+        Value::text,
         "a date string",
     )?;
     let created_at = parse_partoo_date(&date)
@@ -131,26 +255,8 @@ fn normalize(payload: &Payload) -> Result<Message, Invalid> {
             )
         })
         .and_then(|at| checked_time(at, "payload.message.date"))?;
-    let sender_type = required(
-        wire.sender_type.as_ref(),
-        "payload.message.sender_type",
-        Scalar::text,
-        "a sender type",
-    )?;
-
-    let automated = wire.is_automated.as_ref().and_then(Scalar::bool) == Some(true);
-    let (role, direction) = match sender_type.as_str() {
-        "Consumer" => (Role::Customer, Direction::Inbound),
-        "User" if automated => (Role::Bot, Direction::Outbound),
-        "User" => (Role::Agent, Direction::Outbound),
-        _ => (Role::System, Direction::System),
-    };
-    let mut sender = Sender::new(role);
-    sender.id = wire.user_id.as_ref().and_then(Scalar::id);
-    sender.name = wire.sender_label.as_ref().and_then(Scalar::text);
-
     let mut message = Message::new(
-        Provider::Partoo,
+        Partoo::NAME,
         conversation_id,
         message_id,
         created_at,
@@ -158,44 +264,48 @@ fn normalize(payload: &Payload) -> Result<Message, Invalid> {
         direction,
     );
     message.order_key = time_order_key(&message.created_at, &message.message_id);
-    message.account_id = payload.org_id.as_ref().and_then(Scalar::id);
-    message.status = wire
-        .status
-        .as_ref()
-        .and_then(Scalar::text)
-        .map(|s| s.to_lowercase());
-    message.automated = automated.then_some(true);
-    message.deleted =
-        (wire.is_deleted.as_ref().and_then(Scalar::bool) == Some(true)).then_some(true);
-
-    if let Some(conversation) = object(&payload.conversation) {
-        message.channel = conversation
-            .messaging_partner
-            .as_ref()
-            .and_then(Scalar::text)
-            .map(|p| p.to_lowercase());
-        let text = |s: &Option<Scalar>| s.as_ref().and_then(Scalar::text);
-        message.contact = Contact {
-            id: None,
-            name: text(&conversation.consumer_name),
-            phone: text(&conversation.consumer_phone_number),
-            email: text(&conversation.consumer_email),
-            avatar_url: text(&conversation.consumer_img),
-        };
-    }
-
-    let content_type = wire
-        .content_type
-        .as_ref()
-        .and_then(Scalar::text)
-        .unwrap_or_default();
-    let content = wire.content.as_ref().and_then(Scalar::text);
-    apply_content(&mut message, &content_type, content);
     Ok(message)
 }
 
-/// The contract's `content_type` mapping. For media, `content` is most likely the media URL
-/// (undocumented): it becomes the attachment when it is a URL, and stays text when it isn't.
+/// Consumer is the customer; a User is an agent, or a bot when the message is automated;
+/// Metadata lines and anything unknown are system lines.
+fn sender(wire: &WireMessage, automated: bool) -> Result<(Sender, Direction), Invalid> {
+    let sender_type = required(
+        wire.sender_type.as_ref(),
+        "payload.message.sender_type",
+        Value::text,
+        "a sender type",
+    )?;
+    let (role, direction) = match sender_type.as_str() {
+        "Consumer" => (Role::Customer, Direction::Inbound),
+        "User" if automated => (Role::Bot, Direction::Outbound),
+        "User" => (Role::Agent, Direction::Outbound),
+        _ => (Role::System, Direction::System),
+    };
+    let sender = Sender {
+        role,
+        id: wire.user_id.as_ref().and_then(Value::id),
+        name: wire.sender_label.as_ref().and_then(Value::text),
+    };
+    Ok((sender, direction))
+}
+
+/// The channel (`messaging_partner`, lower case) and the customer.
+fn apply_conversation(message: &mut Message, conversation: &Conversation) {
+    let text = |s: &Option<Value>| s.as_ref().and_then(Value::text);
+    message.channel = text(&conversation.messaging_partner).map(|p| p.to_lowercase());
+    message.contact = Contact {
+        id: None,
+        name: text(&conversation.consumer_name),
+        phone: text(&conversation.consumer_phone_number),
+        email: text(&conversation.consumer_email),
+        avatar_url: text(&conversation.consumer_img),
+    };
+}
+
+/// Text, Image, Video, Audio, Document, Instagram stories; anything else is unsupported. For
+/// media, `content` is most likely the media URL (undocumented): it becomes the attachment
+/// when it is a URL, and stays text when it isn't.
 fn apply_content(message: &mut Message, content_type: &str, content: Option<String>) {
     let media = match content_type {
         "Text" => {
@@ -203,10 +313,10 @@ fn apply_content(message: &mut Message, content_type: &str, content: Option<Stri
             message.text = content;
             return;
         }
-        "Image" => Some(crate::message::AttachmentKind::Image),
-        "Video" => Some(crate::message::AttachmentKind::Video),
-        "Audio" => Some(crate::message::AttachmentKind::Audio),
-        "Document" => Some(crate::message::AttachmentKind::Document),
+        "Image" => Some(AttachmentKind::Image),
+        "Video" => Some(AttachmentKind::Video),
+        "Audio" => Some(AttachmentKind::Audio),
+        "Document" => Some(AttachmentKind::Document),
         "IgStoryReply" | "IgStoryMention" => None,
         _ => {
             message.kind = Kind::Unsupported;
@@ -217,7 +327,7 @@ fn apply_content(message: &mut Message, content_type: &str, content: Option<Stri
     message.kind = media.map_or(Kind::Story, Kind::from);
     match content {
         Some(url) if is_url(&url) => {
-            let kind = media.unwrap_or_else(|| attachment_kind_from_url(&url));
+            let kind = media.unwrap_or_else(|| AttachmentKind::from_url(&url));
             message.attachments.push(Attachment::new(kind, url));
         }
         other => message.text = other.and_then(non_empty),
@@ -251,20 +361,243 @@ fn parse_partoo_date(date: &str) -> Option<DateTime<Utc>> {
         .map(|naive| naive.and_utc())
 }
 
+#[cfg(feature = "testkit")]
+mod samples {
+    use base64::Engine as _;
+    use ed25519_dalek::{Signer as _, SigningKey};
+    use serde_json::{json, Value};
+
+    use super::{Partoo, SIGNATURE_HEADER};
+    use crate::testkit::{Primitive, body_of, local, Credentials, HostileCase, Samples, Shape, Stores::*};
+
+    /// RFC 8032 test 1's secret key: a published test key, whose public key local.env lists in
+    /// `PARTOO_PUBLIC_KEYS`. It signs every local Partoo sample; never trust it elsewhere.
+    pub const LOCAL_SECRET_KEY: &str =
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+
+    fn signing_key(secret_hex: &str) -> SigningKey {
+        let mut secret = [0u8; 32];
+        hex::decode_to_slice(secret_hex, &mut secret).expect("64 hex digits");
+        SigningKey::from_bytes(&secret)
+    }
+
+    fn signature(key: &SigningKey, body: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(key.sign(body).to_bytes())
+    }
+
+    static SHAPE: Shape = Shape {
+        event_field: "type",
+        required: &[
+            &["type"],
+            &["payload", "message", "id"],
+            &["payload", "message", "conversation_id"],
+            &["payload", "message", "date"],
+            &["payload", "message", "sender_type"],
+        ],
+        optional: &[
+            &["payload", "message", "is_automated"],
+            &["payload", "conversation"],
+            &["payload", "message", "content"],
+        ],
+        message_id: &["payload", "message", "id"],
+        conversation_id: &["payload", "message", "conversation_id"],
+        text_sample: "whatsapp-consumer-text.json",
+        kinds: &["text", "image", "video", "audio", "document", "story", "unsupported"],
+        connection_checks: false,
+        message_id_optional: false,
+        signature_header_is_a_list: false,
+    };
+
+    /// Another provider's kind of payload, authentic but not this one's shape.
+    const STRANGER: &[u8] = br#"{"type":14,"data":{"message_id":"1"}}"#;
+
+    impl Samples for Partoo {
+        fn sign(&self, body: &[u8], _now: i64) -> Credentials {
+            let key = signing_key(LOCAL_SECRET_KEY);
+            let public = hex::encode(key.verifying_key().to_bytes());
+            assert!(
+                local("PARTOO_PUBLIC_KEYS")
+                    .split(',')
+                    .any(|k| k.trim().eq_ignore_ascii_case(&public)),
+                "local.env's PARTOO_PUBLIC_KEYS must list {public}, the local signing key's"
+            );
+            Credentials::header("X-Partoo-Signature-v1", signature(&key, body))
+        }
+
+        fn forge(&self, body: &[u8], _now: i64) -> Credentials {
+            let mut bytes = signing_key(LOCAL_SECRET_KEY).sign(body).to_bytes();
+            bytes[0] ^= 1;
+            let spoiled = base64::engine::general_purpose::STANDARD.encode(bytes);
+            Credentials::header("X-Partoo-Signature-v1", spoiled)
+        }
+
+        fn user_agent(&self) -> &'static str {
+            "python-requests/2.32.3"
+        }
+
+        fn message(&self, conversation: &str, n: u64, text: &str) -> Value {
+            let conversation: Value = conversation
+                .parse::<u64>()
+                .map_or_else(|_| json!(conversation), |c| json!(c));
+            json!({
+                "type": "message_created",
+                "payload": {
+                    "message": {
+                        "id": 5000 + n, "conversation_id": conversation,
+                        "date": format!("2024-05-01 {:02}:{:02}:{:02}.123456+00:00", 10 + n / 3600 % 14, n / 60 % 60, n % 60),
+                        "content_type": "Text", "sender_type": "Consumer", "status": "Success",
+                        "is_deleted": false, "is_automated": false, "content": text
+                    },
+                    "conversation": {"id": conversation, "consumer_name": "John", "messaging_partner": "Whatsapp"},
+                    "org_id": 5
+                }
+            })
+        }
+
+        fn set_text(&self, message: &mut Value, text: &str) {
+            message["payload"]["message"]["content"] = json!(text);
+        }
+
+        fn primitive(&self, body: &[u8]) -> Primitive {
+            let key = signing_key(LOCAL_SECRET_KEY);
+            let signature = key.sign(body);
+            let public = key.verifying_key();
+            // verify_strict, as the function uses: the same curve work as verify, plus
+            // rejecting weak keys and non-canonical points.
+            Box::new(move |body| public.verify_strict(body, &signature).is_ok())
+        }
+
+        fn primitive_name(&self) -> (&'static str, bool) {
+            ("primitive: Ed25519 verify_strict", true)
+        }
+
+        fn shape(&self) -> &'static Shape {
+            &SHAPE
+        }
+
+        fn hostile_cases(&self, message: &mut dyn FnMut() -> Value) -> Vec<HostileCase> {
+            let body = body_of(&message());
+            let other_key = signing_key(&"07".repeat(32));
+            let mut after_9999 = message();
+            after_9999["payload"]["message"]["date"] = json!("+10000-01-01 00:00:00.000000+00:00");
+            let mut huge_org = message();
+            huge_org["payload"]["org_id"] = json!(1e300);
+            let signed = |name: &str, value: &Value, status, stores| {
+                let body = body_of(value);
+                HostileCase {
+                    category: "beyond the table's limits",
+                    name: name.to_string(),
+                    credentials: self.sign(&body, 0),
+                    body,
+                    status,
+                    stores,
+                    forged: false,
+                }
+            };
+            vec![
+                HostileCase {
+                    category: "signature failures",
+                    name: "signed by another key".into(),
+                    credentials: Credentials::header(SIGNATURE_HEADER, signature(&other_key, &body)),
+                    body,
+                    status: 401,
+                    stores: Nothing,
+                    forged: true,
+                },
+                signed("a date after 9999", &after_9999, 400, Quarantine),
+                signed("numbers DynamoDB can't hold", &huge_org, 200, Message),
+                HostileCase {
+                    category: "not the provider's shape",
+                    name: "another provider's payload".into(),
+                    credentials: self.sign(STRANGER, crate::testkit::NOW),
+                    body: STRANGER.to_vec(),
+                    status: 400,
+                    stores: Quarantine,
+                    forged: false,
+                },
+            ]
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{format_timestamp, AttachmentKind};
+    use crate::message::format_timestamp;
 
-    fn body(kind: &str, message: &str) -> String {
+    // Known answers: RFC 8032 test 1's key pair signing the provider notes' vector body.
+    const VECTOR_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    const VECTOR_BODY: &str = r#"{"type":"message_created","payload":{"org_id":1}}"#;
+    const VECTOR_SIGNATURE: &str =
+        "enAtOBn0Sb9qMhDiaYydbxCBn/pKGiTpnPMkYg+jnNAk1FTwA9aXQ5laF74ke1x+AsviTNd2g2+0Uq7SCXrUBw==";
+
+    fn keys(listed: &str) -> Result<PublicKeys, Misconfigured> {
+        let listed = listed.to_string();
+        let lookup = move |name: &str| (name == "PARTOO_PUBLIC_KEYS").then(|| listed.clone());
+        Partoo::verifier(&Env::new(&lookup))
+    }
+
+    fn check(keys: &PublicKeys, signature: &str, body: &str) -> Result<(), Unauthorized> {
+        keys.check(&Request::new(&[(SIGNATURE_HEADER, signature)], &[], body), 0)
+    }
+
+    #[test]
+    fn signature_known_answer() {
+        let keys = keys(VECTOR_PUBLIC).unwrap();
+        assert_eq!(check(&keys, VECTOR_SIGNATURE, VECTOR_BODY), Ok(()));
+    }
+
+    #[test]
+    fn signature_rejects_wrong_key_changed_body_and_garbage() {
+        let production = keys("").unwrap();
+        assert_eq!(
+            check(&production, VECTOR_SIGNATURE, VECTOR_BODY),
+            Err(Unauthorized::BadSignature("X-Partoo-Signature-v1"))
+        );
+        // Any of several configured keys may sign.
+        let both = keys(&format!("{PRODUCTION_KEY}, {VECTOR_PUBLIC}")).unwrap();
+        assert_eq!(check(&both, VECTOR_SIGNATURE, VECTOR_BODY), Ok(()));
+        let keys = keys(VECTOR_PUBLIC).unwrap();
+        assert!(check(&keys, VECTOR_SIGNATURE, &VECTOR_BODY.replace('1', "2")).is_err());
+        for malformed in ["not base64", &VECTOR_SIGNATURE[..40]] {
+            assert!(matches!(
+                check(&keys, malformed, VECTOR_BODY),
+                Err(Unauthorized::MalformedHeader { .. })
+            ));
+        }
+        let request = Request::new(&[], &[], VECTOR_BODY);
+        assert_eq!(
+            keys.check(&request, 0),
+            Err(Unauthorized::MissingHeader(SIGNATURE_HEADER))
+        );
+    }
+
+    #[test]
+    fn settings_default_to_the_production_key_and_reject_bad_entries() {
+        let default = keys("").unwrap();
+        assert_eq!(hex::encode(default.0[0].as_bytes()), PRODUCTION_KEY);
+        assert_eq!(keys(&format!("{PRODUCTION_KEY}, {SANDBOX_KEY}")).unwrap().0.len(), 2);
+        let err = keys(&format!("{PRODUCTION_KEY},abc")).unwrap_err();
+        assert!(err.0.contains("64 hex digits"), "{err}");
+        assert!(keys(",").unwrap_err().0.contains("lists no key"));
+        for bad in [
+            format!("0x{VECTOR_PUBLIC}"),
+            format!("0x{}", &VECTOR_PUBLIC[2..]),
+            "g".repeat(64),
+        ] {
+            assert!(parse_public_key(&bad).is_err(), "{bad}");
+        }
+    }
+
+    fn body(event: &str, message: &str) -> String {
         format!(
-            r#"{{"type":"{kind}","payload":{{"message":{message},"conversation":{{"id":7,"consumer_name":"John","messaging_partner":"Whatsapp"}},"org_id":42}}}}"#
+            r#"{{"type":"{event}","payload":{{"message":{message},"conversation":{{"id":7,"consumer_name":"John","messaging_partner":"Whatsapp"}},"org_id":42}}}}"#
         )
     }
 
     fn created(message: &str) -> Message {
-        match parse(body("message_created", message).as_bytes()).unwrap() {
-            Inbound::Message(m) => *m,
+        match read_body(body("message_created", message).as_bytes()).unwrap() {
+            Webhook::NewMessage(m) => *m,
             other => panic!("{other:?}"),
         }
     }
@@ -273,6 +606,18 @@ mod tests {
         created(&format!(
             r#"{{"id":5,"conversation_id":7,"date":"2023-01-31 16:22:17.327878+00:00","content_type":"{content_type}","sender_type":"{sender_type}","content":"{content}"}}"#
         ))
+    }
+
+    #[test]
+    fn tryouts_are_ignored_by_header() {
+        let keys = keys(VECTOR_PUBLIC).unwrap();
+        let headers = [(SIGNATURE_HEADER, VECTOR_SIGNATURE), ("X-Partoo-Webhook-Tryout", "1")];
+        let request = Request::new(&headers, &[], VECTOR_BODY);
+        let verified = crate::verify::verify::<Partoo>(&keys, &request, 0).unwrap();
+        assert_eq!(Partoo::read(&verified), Ok(Webhook::Ignored("tryout")));
+        let request = Request::new(&headers[..1], &[], VECTOR_BODY);
+        let verified = crate::verify::verify::<Partoo>(&keys, &request, 0).unwrap();
+        assert!(matches!(Partoo::read(&verified), Err(Invalid { .. })));
     }
 
     #[test]
@@ -386,8 +731,8 @@ mod tests {
             "message_updated",
             r#"{"id":5,"conversation_id":7,"date":"2023-01-31 16:22:17+00:00","sender_type":"User","status":"Success","is_deleted":true,"content_type":"Text","content":"x"}"#,
         );
-        match parse(b.as_bytes()).unwrap() {
-            Inbound::Update(u) => {
+        match read_body(b.as_bytes()).unwrap() {
+            Webhook::Update(u) => {
                 assert_eq!(
                     (u.message_id.as_str(), u.conversation_id.as_str()),
                     ("5", "7")
@@ -397,6 +742,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn success_and_failure_are_final() {
+        let order = Partoo::STATUS_ORDER;
+        assert!(order.may_replace(Some("sending"), "success"));
+        assert!(order.may_replace(Some("sending"), "failed"));
+        assert!(!order.may_replace(Some("success"), "sending"));
+        assert!(!order.may_replace(Some("failed"), "success"));
     }
 
     #[test]
@@ -410,8 +764,8 @@ mod tests {
         ] {
             let b = format!(r#"{{"type":"{event}","payload":{{"x":1}}}}"#);
             assert_eq!(
-                parse(b.as_bytes()).unwrap(),
-                Inbound::Ignored("not_a_message_event")
+                read_body(b.as_bytes()).unwrap(),
+                Webhook::Ignored("not_a_message_event")
             );
         }
     }
@@ -469,7 +823,7 @@ mod tests {
             ),
         ];
         for (b, field) in cases {
-            let err = parse(b.as_bytes()).unwrap_err();
+            let err = read_body(b.as_bytes()).unwrap_err();
             assert_eq!(err.field.as_deref(), Some(field), "{b}: {err}");
         }
     }

@@ -1,30 +1,87 @@
-//! TikTok Shop: the customer-service "new message" webhook (type 14), and how each of its
-//! message types becomes a normalized message. Every other webhook type on the same URL is
-//! acknowledged and ignored.
+//! TikTok Shop: the customer-service "new message" webhook (type 14), signed with HMAC-SHA256,
+//! and how each of its message types becomes a normalized message. Every other webhook type on
+//! the same URL is acknowledged and ignored.
 
 use chrono::DateTime;
 use serde::Deserialize;
 
-use crate::error::Invalid;
-use crate::inbound::Inbound;
+use crate::config::Env;
+use crate::error::{Invalid, Misconfigured, Unauthorized};
 use crate::message::{
-    checked_time, is_digits, Attachment, AttachmentKind, Direction, Kind, Message, Provider, Role,
-    Sender,
+    checked_time, is_digits, Attachment, AttachmentKind, Direction, Kind, Message, Role, Sender,
 };
-use crate::wire::{parse_object, required, required_object, Object, Scalar};
+use crate::providers::{Provider, Verify};
+use crate::request::Request;
+use crate::storage::keys::index_order_key;
+use crate::verify::{decode_hex_tag, hmac_sha256, single_header, Secret, Verified};
+use crate::webhook::{StatusOrder, Webhook};
+use crate::wire::{parse_object, required, required_object, Object, Value};
 
-/// Longer than any video a chat carries; beyond it a "duration" is noise DynamoDB may refuse.
-const MAX_DURATION_S: f64 = 1e7;
+pub struct TiktokShop;
+
+impl Provider for TiktokShop {
+    const NAME: &'static str = "tiktok_shop";
+    const FUNCTION: &'static str = "tiktok-shop";
+    /// TikTok sends no status updates.
+    const STATUS_ORDER: StatusOrder = StatusOrder::NONE;
+    type Verifier = AppCredentials;
+
+    fn verifier(env: &Env) -> Result<AppCredentials, Misconfigured> {
+        match (env.get("TIKTOK_SHOP_APP_KEY"), env.get("TIKTOK_SHOP_APP_SECRET")) {
+            (Some(key), Some(secret)) => Ok(AppCredentials {
+                app_key: Secret::new(key),
+                app_secret: Secret::new(secret),
+            }),
+            _ => Err(Misconfigured(
+                "TIKTOK_SHOP_APP_KEY and TIKTOK_SHOP_APP_SECRET must both be set".into(),
+            )),
+        }
+    }
+
+    fn read(request: &Verified<'_>) -> Result<Webhook, Invalid> {
+        read_body(request.body())
+    }
+}
+
+/// The header that carries the signature.
+pub const SIGNATURE_HEADER: &str = "authorization";
 
 /// The webhook type that announces a new customer-service message.
 pub const NEW_MESSAGE_TYPE: u64 = 14;
 
+/// Longer than any video a chat carries; beyond it a "duration" is noise DynamoDB may refuse.
+const MAX_DURATION_S: f64 = 1e7;
+
+/// The app's key and secret: `Authorization` is the lower-case hex of HMAC-SHA256, keyed with
+/// the secret, over the app key followed by the raw body. No timestamp, so no replay window.
+#[derive(Clone, Debug)]
+pub struct AppCredentials {
+    app_key: Secret,
+    app_secret: Secret,
+}
+
+impl Verify for AppCredentials {
+    fn check(&self, request: &Request, _now: i64) -> Result<(), Unauthorized> {
+        let given = single_header(request, SIGNATURE_HEADER)?;
+        let tag = decode_hex_tag(given).ok_or(Unauthorized::MalformedHeader {
+            header: SIGNATURE_HEADER,
+            reason: "expected 64 hex digits",
+        })?;
+        let expected = hmac_sha256(&self.app_secret, &[self.app_key.expose(), request.body()]);
+        if crate::verify::any_tag_matches(&[tag], &expected) {
+            Ok(())
+        } else {
+            Err(Unauthorized::BadSignature("Authorization signature"))
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, rename = "type")]
-    kind: Option<Scalar<'a>>,
+    webhook_type: Option<Value<'a>>,
     #[serde(borrow)]
-    shop_id: Option<Scalar<'a>>,
+    shop_id: Option<Value<'a>>,
     #[serde(borrow)]
     data: Option<Object<Data<'a>>>,
 }
@@ -32,19 +89,19 @@ struct Envelope<'a> {
 #[derive(Deserialize)]
 struct Data<'a> {
     #[serde(borrow)]
-    content: Option<Scalar<'a>>,
+    content: Option<Value<'a>>,
     #[serde(borrow)]
-    conversation_id: Option<Scalar<'a>>,
+    conversation_id: Option<Value<'a>>,
     #[serde(borrow)]
-    create_time: Option<Scalar<'a>>,
+    create_time: Option<Value<'a>>,
     #[serde(borrow)]
-    is_visible: Option<Scalar<'a>>,
+    is_visible: Option<Value<'a>>,
     #[serde(borrow)]
-    message_id: Option<Scalar<'a>>,
+    message_id: Option<Value<'a>>,
     #[serde(borrow)]
-    index: Option<Scalar<'a>>,
+    index: Option<Value<'a>>,
     #[serde(borrow, rename = "type")]
-    kind: Option<Scalar<'a>>,
+    message_type: Option<Value<'a>>,
     #[serde(borrow)]
     sender: Option<Object<WireSender<'a>>>,
 }
@@ -52,69 +109,109 @@ struct Data<'a> {
 #[derive(Deserialize)]
 struct WireSender<'a> {
     #[serde(borrow)]
-    im_user_id: Option<Scalar<'a>>,
+    im_user_id: Option<Value<'a>>,
     #[serde(borrow)]
-    role: Option<Scalar<'a>>,
+    role: Option<Value<'a>>,
 }
 
 /// The decoded `data.content` string. Which fields mean something depends on `data.type`.
 #[derive(Deserialize, Default)]
 struct Content<'a> {
     #[serde(borrow)]
-    content: Option<Scalar<'a>>,
+    content: Option<Value<'a>>,
     #[serde(borrow)]
-    url: Option<Scalar<'a>>,
+    url: Option<Value<'a>>,
     #[serde(borrow)]
-    width: Option<Scalar<'a>>,
+    width: Option<Value<'a>>,
     #[serde(borrow)]
-    height: Option<Scalar<'a>>,
+    height: Option<Value<'a>>,
     #[serde(borrow)]
-    duration: Option<Scalar<'a>>,
+    duration: Option<Value<'a>>,
     #[serde(borrow)]
-    cover: Option<Scalar<'a>>,
+    cover: Option<Value<'a>>,
     #[serde(borrow)]
-    format: Option<Scalar<'a>>,
+    format: Option<Value<'a>>,
     #[serde(borrow)]
-    size: Option<Scalar<'a>>,
+    size: Option<Value<'a>>,
     #[serde(borrow)]
-    product_id: Option<Scalar<'a>>,
+    product_id: Option<Value<'a>>,
     #[serde(borrow)]
-    order_id: Option<Scalar<'a>>,
+    order_id: Option<Value<'a>>,
     #[serde(borrow)]
-    package_id: Option<Scalar<'a>>,
+    package_id: Option<Value<'a>>,
     #[serde(borrow)]
-    coupon_id: Option<Scalar<'a>>,
+    coupon_id: Option<Value<'a>>,
+}
+
+/// What identifies a message and places it in its conversation.
+struct Identity {
+    conversation_id: String,
+    message_id: String,
+    /// `data.index`: digits, larger is newer.
+    index: String,
+    created_at: DateTime<chrono::Utc>,
 }
 
 /// Reads an authentic TikTok Shop webhook body.
-pub fn parse(body: &[u8]) -> Result<Inbound, Invalid> {
+fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
     let envelope: Envelope = parse_object(body)?;
     let webhook_type = required(
-        envelope.kind.as_ref(),
+        envelope.webhook_type.as_ref(),
         "type",
-        Scalar::unsigned,
+        Value::unsigned,
         "an integer",
     )?;
     if webhook_type != NEW_MESSAGE_TYPE {
-        return Ok(Inbound::Ignored("not_a_message_event"));
+        return Ok(Webhook::Ignored("not_a_message_event"));
     }
     let data = required_object(&envelope.data, "data")?;
+    let identity = identity(data)?;
+    let message_type = required(
+        data.message_type.as_ref(),
+        "data.type",
+        Value::text,
+        "a message type name",
+    )?;
+    let sender = sender(data)?;
+
+    let (role, direction) = role_and_direction(&sender.role);
+    let mut message = Message::new(
+        TiktokShop::NAME,
+        identity.conversation_id,
+        identity.message_id,
+        identity.created_at,
+        Sender {
+            role,
+            id: sender.im_user_id,
+            name: None,
+        },
+        direction,
+    );
+    message.order_key = index_order_key(&identity.index);
+    message.account_id = envelope.shop_id.as_ref().and_then(Value::id);
+    message.channel = Some("tiktok_shop".to_string());
+    message.visible = data.is_visible.as_ref().and_then(Value::bool);
+    apply_content(&mut message, &message_type, &decode_content(data));
+    Ok(Webhook::NewMessage(Box::new(message)))
+}
+
+fn identity(data: &Data) -> Result<Identity, Invalid> {
     let conversation_id = required(
         data.conversation_id.as_ref(),
         "data.conversation_id",
-        Scalar::id,
+        Value::id,
         "a string or integer id",
     )?;
     let message_id = required(
         data.message_id.as_ref(),
         "data.message_id",
-        Scalar::id,
+        Value::id,
         "a string or integer id",
     )?;
     let index = required(
         data.index.as_ref(),
         "data.index",
-        Scalar::id,
+        Value::id,
         "a string or integer of digits",
     )?;
     if !is_digits(&index) || index.len() > 20 {
@@ -126,7 +223,7 @@ pub fn parse(body: &[u8]) -> Result<Inbound, Invalid> {
     let create_time = required(
         data.create_time.as_ref(),
         "data.create_time",
-        Scalar::unsigned,
+        Value::unsigned,
         "Unix seconds",
     )?;
     let created_at = i64::try_from(create_time)
@@ -134,49 +231,44 @@ pub fn parse(body: &[u8]) -> Result<Inbound, Invalid> {
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
         .ok_or_else(|| Invalid::field("data.create_time", "not a representable Unix time"))
         .and_then(|at| checked_time(at, "data.create_time"))?;
-    let message_type = required(
-        data.kind.as_ref(),
-        "data.type",
-        Scalar::text,
-        "a message type name",
-    )?;
-    let sender = required_object(&data.sender, "data.sender")?;
-    let role = required(
-        sender.role.as_ref(),
-        "data.sender.role",
-        Scalar::text,
-        "a role name",
-    )?;
-
-    let (role, direction) = role_and_direction(&role);
-    let mut sender_out = Sender::new(role);
-    sender_out.id = sender.im_user_id.as_ref().and_then(Scalar::id);
-
-    let mut message = Message::new(
-        Provider::TiktokShop,
+    Ok(Identity {
         conversation_id,
         message_id,
+        index,
         created_at,
-        sender_out,
-        direction,
-    );
-    message.order_key = format!("{index:0>20}");
-    message.account_id = envelope.shop_id.as_ref().and_then(Scalar::id);
-    message.channel = Some("tiktok_shop".to_string());
-    message.visible = data.is_visible.as_ref().and_then(Scalar::bool);
-
-    // `content` is JSON inside a string. Content that isn't readable leaves the defaults, and
-    // the type mapping below then finds it isn't what the type promises.
-    let content_text = data.content.as_ref().and_then(Scalar::as_str).unwrap_or("");
-    let content: Content = serde_json::from_str::<Object<Content>>(content_text)
-        .ok()
-        .and_then(|o| o.0)
-        .unwrap_or_default();
-    apply_content(&mut message, &message_type, &content);
-    Ok(Inbound::Message(Box::new(message)))
+    })
 }
 
-/// The contract's role mapping; the shop speaks for SYSTEM and ROBOT lines.
+struct WhoSent {
+    role: String,
+    im_user_id: Option<String>,
+}
+
+fn sender(data: &Data) -> Result<WhoSent, Invalid> {
+    let sender = required_object(&data.sender, "data.sender")?;
+    Ok(WhoSent {
+        role: required(
+            sender.role.as_ref(),
+            "data.sender.role",
+            Value::text,
+            "a role name",
+        )?,
+        im_user_id: sender.im_user_id.as_ref().and_then(Value::id),
+    })
+}
+
+/// `content` is JSON inside a string. Content that isn't readable is empty, and the type
+/// mapping then finds it isn't what the type promises.
+fn decode_content<'a>(data: &'a Data) -> Content<'a> {
+    let text = data.content.as_ref().and_then(Value::as_str).unwrap_or("");
+    serde_json::from_str::<Object<Content>>(text)
+        .ok()
+        .and_then(|o| o.0)
+        .unwrap_or_default()
+}
+
+/// BUYER is the customer; the shop, its agents and its robot write to the customer; the shop
+/// also speaks for SYSTEM lines, and anything unknown is a system line.
 fn role_and_direction(role: &str) -> (Role, Direction) {
     match role {
         "BUYER" => (Role::Customer, Direction::Inbound),
@@ -187,98 +279,261 @@ fn role_and_direction(role: &str) -> (Role, Direction) {
     }
 }
 
-/// Sets kind, text, attachments and refs from the message type and its decoded content.
+/// Sets kind, text, attachments and refs from the message type and its decoded content. A
+/// type whose content lacks what it promises is `unsupported`; `raw` keeps everything.
 fn apply_content(message: &mut Message, message_type: &str, content: &Content) {
-    let text = content.content.as_ref().and_then(Scalar::text);
-    let id = |field: &Option<Scalar>| field.as_ref().and_then(Scalar::id);
+    let text = content.content.as_ref().and_then(Value::text);
+    let id = |field: &Option<Value>| field.as_ref().and_then(Value::id);
+    let refs = &mut message.refs;
     message.kind = match message_type {
-        "TEXT" => match text.clone() {
-            Some(_) => Kind::Text,
-            None => Kind::Unsupported,
-        },
-        "IMAGE" => match content.url.as_ref().and_then(Scalar::text) {
-            Some(url) => {
-                let mut image = Attachment::new(AttachmentKind::Image, url);
-                image.width = content.width.as_ref().and_then(Scalar::unsigned);
-                image.height = content.height.as_ref().and_then(Scalar::unsigned);
-                message.attachments.push(image);
-                Kind::Image
-            }
-            None => Kind::Unsupported,
-        },
-        "VIDEO" => match content.url.as_ref().and_then(Scalar::text) {
-            Some(url) => {
-                let mut video = Attachment::new(AttachmentKind::Video, url);
-                video.width = content.width.as_ref().and_then(Scalar::unsigned);
-                video.height = content.height.as_ref().and_then(Scalar::unsigned);
-                video.duration_s = content
-                    .duration
-                    .as_ref()
-                    .and_then(Scalar::number)
-                    .filter(|d| (0.0..=MAX_DURATION_S).contains(d));
-                video.size_bytes = content.size.as_ref().and_then(Scalar::unsigned);
-                video.cover_url = content.cover.as_ref().and_then(Scalar::text);
-                video.mime_type = content
-                    .format
-                    .as_ref()
-                    .and_then(Scalar::text)
-                    .map(|f| format!("video/{}", f.to_ascii_lowercase()));
-                message.attachments.push(video);
-                Kind::Video
-            }
-            None => Kind::Unsupported,
-        },
-        // Undocumented content: keep what is recognisable, the type alone says "emoticon".
+        "TEXT" | "OTHER" if text.is_some() => Kind::Text,
+        "IMAGE" => attach(&mut message.attachments, image(content), Kind::Image),
+        "VIDEO" => attach(&mut message.attachments, video(content), Kind::Video),
+        // Undocumented content: keep what is recognisable; the type alone says "emoticon".
         "EMOTICONS" => {
-            if let Some(url) = content.url.as_ref().and_then(Scalar::text) {
-                let mut image = Attachment::new(AttachmentKind::Image, url);
-                image.width = content.width.as_ref().and_then(Scalar::unsigned);
-                image.height = content.height.as_ref().and_then(Scalar::unsigned);
-                message.attachments.push(image);
-            }
+            attach(&mut message.attachments, image(content), Kind::Emoticon);
             Kind::Emoticon
         }
         "PRODUCT_CARD" | "BUYER_ENTER_FROM_PRODUCT" => {
-            message.refs.product_id = id(&content.product_id);
-            if message.refs.product_id.is_some() {
-                Kind::Product
-            } else {
-                Kind::Unsupported
-            }
+            card(&mut refs.product_id, id(&content.product_id), Kind::Product)
         }
         "ORDER_CARD" | "BUYER_ENTER_FROM_ORDER" => {
-            message.refs.order_id = id(&content.order_id);
-            if message.refs.order_id.is_some() {
-                Kind::Order
-            } else {
-                Kind::Unsupported
-            }
+            card(&mut refs.order_id, id(&content.order_id), Kind::Order)
         }
-        "COUPON_CARD" => {
-            message.refs.coupon_id = id(&content.coupon_id);
-            if message.refs.coupon_id.is_some() {
-                Kind::Coupon
-            } else {
-                Kind::Unsupported
-            }
-        }
+        "COUPON_CARD" => card(&mut refs.coupon_id, id(&content.coupon_id), Kind::Coupon),
         "LOGISTICS_CARD" => {
-            message.refs.order_id = id(&content.order_id);
-            message.refs.package_id = id(&content.package_id);
-            if message.refs.order_id.is_some() {
-                Kind::Logistics
-            } else {
-                Kind::Unsupported
-            }
+            refs.package_id = id(&content.package_id);
+            card(&mut refs.order_id, id(&content.order_id), Kind::Logistics)
         }
         "NOTIFICATION" | "ALLOCATED_SERVICE" | "BUYER_ENTER_FROM_TRANSFER" => Kind::System,
-        "OTHER" => match text {
-            Some(_) => Kind::Text,
-            None => Kind::Unsupported,
-        },
         _ => Kind::Unsupported,
     };
     message.text = text;
+}
+
+/// Adds the attachment, if the content had one: the message is then of `kind`.
+fn attach(attachments: &mut Vec<Attachment>, attachment: Option<Attachment>, kind: Kind) -> Kind {
+    match attachment {
+        Some(attachment) => {
+            attachments.push(attachment);
+            kind
+        }
+        None => Kind::Unsupported,
+    }
+}
+
+/// A card is about the thing its id names: without the id it is not that card.
+fn card(slot: &mut Option<String>, id: Option<String>, kind: Kind) -> Kind {
+    *slot = id;
+    if slot.is_some() {
+        kind
+    } else {
+        Kind::Unsupported
+    }
+}
+
+/// IMAGE (and EMOTICONS) content: `url`, with `width` and `height` as strings.
+fn image(content: &Content) -> Option<Attachment> {
+    let mut image = Attachment::new(
+        AttachmentKind::Image,
+        content.url.as_ref().and_then(Value::text)?,
+    );
+    image.width = content.width.as_ref().and_then(Value::unsigned);
+    image.height = content.height.as_ref().and_then(Value::unsigned);
+    Some(image)
+}
+
+/// VIDEO content: numbers for the size, `duration` as a string.
+fn video(content: &Content) -> Option<Attachment> {
+    let mut video = Attachment::new(
+        AttachmentKind::Video,
+        content.url.as_ref().and_then(Value::text)?,
+    );
+    video.width = content.width.as_ref().and_then(Value::unsigned);
+    video.height = content.height.as_ref().and_then(Value::unsigned);
+    video.duration_s = content
+        .duration
+        .as_ref()
+        .and_then(Value::number)
+        .filter(|d| (0.0..=MAX_DURATION_S).contains(d));
+    video.size_bytes = content.size.as_ref().and_then(Value::unsigned);
+    video.cover_url = content.cover.as_ref().and_then(Value::text);
+    video.mime_type = content
+        .format
+        .as_ref()
+        .and_then(Value::text)
+        .map(|f| format!("video/{}", f.to_ascii_lowercase()));
+    Some(video)
+}
+
+#[cfg(feature = "testkit")]
+mod samples {
+    use serde_json::{json, Value};
+
+    use super::TiktokShop;
+    use crate::verify::{hmac_sha256, Secret};
+    use crate::testkit::{Primitive, 
+        hmac_hex, local, Credentials, HostileCase, Samples, Shape, Stores::*,
+    };
+
+    fn app_key() -> &'static str {
+        local("TIKTOK_SHOP_APP_KEY")
+    }
+    fn app_secret() -> &'static str {
+        local("TIKTOK_SHOP_APP_SECRET")
+    }
+
+    static SHAPE: Shape = Shape {
+        event_field: "type",
+        required: &[
+            &["type"],
+            &["data", "conversation_id"],
+            &["data", "message_id"],
+            &["data", "index"],
+            &["data", "create_time"],
+            &["data", "type"],
+            &["data", "sender", "role"],
+        ],
+        optional: &[
+            &["data", "is_visible"],
+            &["shop_id"],
+            &["data", "sender", "im_user_id"],
+        ],
+        message_id: &["data", "message_id"],
+        conversation_id: &["data", "conversation_id"],
+        text_sample: "text.json",
+        kinds: &["text", "image", "video", "emoticon", "product", "order", "coupon", "logistics", "system", "unsupported"],
+        connection_checks: false,
+        message_id_optional: false,
+        signature_header_is_a_list: false,
+    };
+
+    /// Another provider's kind of payload, authentic but not this one's shape.
+    const STRANGER: &[u8] = br#"{"event":"message_created","payload":{"uuid":"x"}}"#;
+
+    impl Samples for TiktokShop {
+        fn sign(&self, body: &[u8], _now: i64) -> Credentials {
+            let tag = hmac_hex(app_secret().as_bytes(), &[app_key().as_bytes(), body]);
+            Credentials::header("Authorization", tag)
+        }
+
+        fn forge(&self, body: &[u8], now: i64) -> Credentials {
+            let mut credentials = self.sign(body, now);
+            let tag = &mut credentials.headers[0].1;
+            let last = if tag.ends_with('0') { "1" } else { "0" };
+            tag.replace_range(63.., last);
+            credentials
+        }
+
+        fn user_agent(&self) -> &'static str {
+            "Go-http-client/2.0"
+        }
+
+        fn message(&self, conversation: &str, n: u64, text: &str) -> Value {
+            let content = json!({ "content": text }).to_string();
+            json!({
+                "type": 14, "tts_notification_id": format!("n{n}"), "shop_id": "7494049642642441621",
+                "timestamp": 1_700_000_000u64 + n,
+                "data": {
+                    "content": content, "conversation_id": conversation,
+                    "create_time": 1_700_000_000u64 + n, "is_visible": true,
+                    "message_id": format!("m{n}"), "index": format!("{}", 1000 + n),
+                    "type": "TEXT", "sender": {"im_user_id": "u1", "role": "BUYER"}
+                }
+            })
+        }
+
+        fn redeliver(&self, message: &mut Value, copy: u32) {
+            // A new notification, sent later, for the same message.
+            let n = &message["tts_notification_id"];
+            message["tts_notification_id"] = json!(format!("{}-{copy}", n.as_str().unwrap_or("")));
+            message["timestamp"] = json!(message["timestamp"].as_u64().unwrap_or(0) + u64::from(copy));
+        }
+
+        fn set_text(&self, message: &mut Value, text: &str) {
+            // TikTok nests the message as a JSON document inside a string.
+            message["data"]["content"] = json!(json!({ "content": text }).to_string());
+        }
+
+        fn primitive(&self, body: &[u8]) -> Primitive {
+            let (key, secret) = (app_key().as_bytes(), Secret::new(app_secret()));
+            let tag = hmac_sha256(&secret, &[key, body]);
+            Box::new(move |body| hmac_sha256(&secret, &[key, body]) == tag)
+        }
+
+        fn primitive_name(&self) -> (&'static str, bool) {
+            ("primitive: HMAC-SHA256", false)
+        }
+
+        fn shape(&self) -> &'static Shape {
+            &SHAPE
+        }
+
+        fn hostile_cases(&self, message: &mut dyn FnMut() -> Value) -> Vec<HostileCase> {
+            let signed = |category, name: &str, body: Vec<u8>, status, stores| HostileCase {
+                category,
+                name: name.to_string(),
+                credentials: self.sign(&body, 0),
+                body,
+                status,
+                stores,
+                forged: false,
+            };
+            let forged = |name: &str, body: &[u8], tag: String| HostileCase {
+                category: "signature failures",
+                name: name.to_string(),
+                credentials: Credentials::header("Authorization", tag),
+                body: body.to_vec(),
+                status: 401,
+                stores: Nothing,
+                forged: true,
+            };
+            let body = crate::testkit::body_of(&message());
+            let tag = self.sign(&body, 0).headers[0].1.clone();
+            let mut after_9999 = message();
+            after_9999["data"]["create_time"] = json!(253_402_300_800u64);
+            let mut huge_video = message();
+            huge_video["data"]["type"] = json!("VIDEO");
+            huge_video["data"]["content"] =
+                json!(r#"{"url":"https://v/1","duration":"1e300","width":1e300}"#);
+            vec![
+                forged("bearer prefix", &body, format!("Bearer {tag}")),
+                forged(
+                    "body-only HMAC",
+                    &body,
+                    hmac_hex(app_secret().as_bytes(), &[&body]),
+                ),
+                forged(
+                    "key and message swapped",
+                    &body,
+                    hmac_hex(app_key().as_bytes(), &[app_secret().as_bytes(), &body]),
+                ),
+                signed(
+                    "beyond the table's limits",
+                    "a date after 9999",
+                    crate::testkit::body_of(&after_9999),
+                    400,
+                    Quarantine,
+                ),
+                signed(
+                    "beyond the table's limits",
+                    "numbers DynamoDB can't hold",
+                    crate::testkit::body_of(&huge_video),
+                    200,
+                    Message,
+                ),
+                HostileCase {
+                    category: "not the provider's shape",
+                    name: "another provider's payload".into(),
+                    credentials: self.sign(STRANGER, crate::testkit::NOW),
+                    body: STRANGER.to_vec(),
+                    status: 400,
+                    stores: Quarantine,
+                    forged: false,
+                },
+            ]
+        }
+    }
 }
 
 #[cfg(test)]
@@ -292,17 +547,89 @@ mod tests {
     }
 
     fn message(data: &str) -> Message {
-        match parse(event(data).as_bytes()).unwrap() {
-            Inbound::Message(m) => *m,
+        match read_body(event(data).as_bytes()).unwrap() {
+            Webhook::NewMessage(m) => *m,
             other => panic!("{other:?}"),
         }
     }
 
-    fn with_type(kind: &str, content: &str) -> Message {
+    fn with_type(message_type: &str, content: &str) -> Message {
         let content = serde_json::to_string(content).unwrap();
         message(&format!(
-            r#"{{"content":{content},"conversation_id":"c1","create_time":1681790246,"is_visible":true,"message_id":"m1","index":"7494560109732334274","type":"{kind}","sender":{{"im_user_id":"u1","role":"BUYER"}}}}"#
+            r#"{{"content":{content},"conversation_id":"c1","create_time":1681790246,"is_visible":true,"message_id":"m1","index":"7494560109732334274","type":"{message_type}","sender":{{"im_user_id":"u1","role":"BUYER"}}}}"#
         ))
+    }
+
+    // Known answers: the test vector of TikTok's signature (app_key `abcdef`, secret `123`).
+    const VECTOR_BODY: &str = r#"{"type":1,"tts_notification_id":"7380066284010030890","shop_id":"7495540735365777507","timestamp":1718305585,"data":{"is_on_hold_order":true,"order_id":"576653688135258178","order_status":"UNPAID","update_time":1718305585}}"#;
+    const VECTOR_SIGNATURE: &str =
+        "5dec0f11ec2f6783b8deee53c9ffbf8d024302f7c7e7fa55a35d17629031ac05";
+
+    fn vector_credentials() -> AppCredentials {
+        let lookup = |name: &str| match name {
+            "TIKTOK_SHOP_APP_KEY" => Some("abcdef".to_string()),
+            "TIKTOK_SHOP_APP_SECRET" => Some("123".to_string()),
+            _ => None,
+        };
+        TiktokShop::verifier(&Env::new(&lookup)).unwrap()
+    }
+
+    fn check(headers: &[(&str, &str)], body: &str) -> Result<(), Unauthorized> {
+        vector_credentials().check(&Request::new(headers, &[], body), 0)
+    }
+
+    #[test]
+    fn signature_known_answer() {
+        assert_eq!(check(&[("Authorization", VECTOR_SIGNATURE)], VECTOR_BODY), Ok(()));
+        let upper = VECTOR_SIGNATURE.to_uppercase();
+        assert_eq!(check(&[("authorization", &upper)], VECTOR_BODY), Ok(()));
+    }
+
+    #[test]
+    fn signature_rejects_other_constructions_and_changes() {
+        // The body alone gives another value.
+        let body_only = hex::encode(hmac_sha256(&Secret::new("123"), &[VECTOR_BODY.as_bytes()]));
+        assert_eq!(
+            check(&[("authorization", &body_only)], VECTOR_BODY),
+            Err(Unauthorized::BadSignature("Authorization signature"))
+        );
+        let changed = VECTOR_BODY.replace("UNPAID", "UNPAIX");
+        assert!(check(&[("authorization", VECTOR_SIGNATURE)], &changed).is_err());
+        assert_eq!(
+            check(&[], VECTOR_BODY),
+            Err(Unauthorized::MissingHeader("authorization"))
+        );
+        for malformed in [
+            VECTOR_SIGNATURE[..63].to_string(),
+            format!("Bearer {VECTOR_SIGNATURE}"),
+            format!("0x{VECTOR_SIGNATURE}"),
+            format!("0x{}", &VECTOR_SIGNATURE[2..]),
+        ] {
+            assert!(
+                matches!(
+                    check(&[("authorization", &malformed)], VECTOR_BODY),
+                    Err(Unauthorized::MalformedHeader { .. })
+                ),
+                "{malformed}"
+            );
+        }
+        assert!(check(
+            &[("authorization", VECTOR_SIGNATURE), ("Authorization", "00")],
+            VECTOR_BODY
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn settings_need_key_and_secret_and_hide_them() {
+        let only = |name: &'static str| {
+            move |n: &str| (n == name).then(|| "hunter2".to_string())
+        };
+        assert!(TiktokShop::verifier(&Env::new(&only("TIKTOK_SHOP_APP_KEY"))).is_err());
+        let err = TiktokShop::verifier(&Env::new(&only("TIKTOK_SHOP_APP_SECRET"))).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+        let shown = format!("{:?}", vector_credentials());
+        assert!(!shown.contains("abcdef") && !shown.contains("123"), "{shown}");
     }
 
     #[test]
@@ -359,6 +686,14 @@ mod tests {
     }
 
     #[test]
+    fn emoticons_keep_a_recognisable_image() {
+        let m = with_type("EMOTICONS", r#"{"url":"https://e/1.png","width":"10"}"#);
+        assert_eq!((m.kind, m.attachments.len()), (Kind::Emoticon, 1));
+        let m = with_type("EMOTICONS", r#"{"emoji":"x"}"#);
+        assert_eq!((m.kind, m.attachments.len()), (Kind::Emoticon, 0));
+    }
+
+    #[test]
     fn cards_become_refs() {
         let m = with_type("PRODUCT_CARD", r#"{"product_id":"12345"}"#);
         assert_eq!(
@@ -387,16 +722,16 @@ mod tests {
 
     #[test]
     fn system_lines_and_other() {
-        for kind in [
+        for message_type in [
             "NOTIFICATION",
             "ALLOCATED_SERVICE",
             "BUYER_ENTER_FROM_TRANSFER",
         ] {
-            let m = with_type(kind, r#"{"content":"assigned"}"#);
+            let m = with_type(message_type, r#"{"content":"assigned"}"#);
             assert_eq!(
                 (m.kind, m.text.as_deref()),
                 (Kind::System, Some("assigned")),
-                "{kind}"
+                "{message_type}"
             );
         }
         assert_eq!(with_type("OTHER", r#"{"content":"x"}"#).kind, Kind::Text);
@@ -421,7 +756,7 @@ mod tests {
     }
 
     #[test]
-    fn roles_map_to_the_contract() {
+    fn roles_map_to_directions() {
         assert_eq!(
             role_and_direction("SHOP"),
             (Role::Business, Direction::Outbound)
@@ -465,8 +800,8 @@ mod tests {
             r#"{"type":"1","data":[]}"#,
         ] {
             assert_eq!(
-                parse(body.as_bytes()).unwrap(),
-                Inbound::Ignored("not_a_message_event"),
+                read_body(body.as_bytes()).unwrap(),
+                Webhook::Ignored("not_a_message_event"),
                 "{body}"
             );
         }
@@ -521,13 +856,13 @@ mod tests {
             ),
         ];
         for (body, field) in cases {
-            let err = parse(body.as_bytes()).unwrap_err();
+            let err = read_body(body.as_bytes()).unwrap_err();
             assert_eq!(err.field.as_deref(), Some(field), "{body}: {err}");
         }
-        assert_eq!(parse(b"not json").unwrap_err().field, None);
+        assert_eq!(read_body(b"not json").unwrap_err().field, None);
         // An array is not read positionally as the envelope (`[1]` is not "type 1").
         for body in ["[1,2,3]", "[14]", "null", "\"x\"", "7"] {
-            let err = parse(body.as_bytes()).unwrap_err();
+            let err = read_body(body.as_bytes()).unwrap_err();
             assert_eq!(err.reason, "expected a JSON object", "{body}");
         }
     }

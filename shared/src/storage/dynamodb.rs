@@ -1,0 +1,372 @@
+//! The real store: one DynamoDB table, laid out as [`super::keys`] says.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use sha2::Digest;
+
+use super::keys::{conversation_key, id_sort_key, MessageKeys};
+use super::{
+    id_item, message_item, quarantine_item, string, Fingerprint, Inserted, Item, MessageStore,
+    Quarantined, StoredState, Updated,
+};
+use crate::error::StoreError;
+use crate::message::Message;
+use crate::webhook::{Changes, StatusOrder, Update};
+
+/// The key read by [`DynamoDbStore::warm_up`]: no provider's partition key looks like it.
+const WARM_UP_KEY: &str = "ingest#warm-up";
+
+/// How often a transaction cancelled by a concurrent one is tried.
+const TRANSACTION_ATTEMPTS: u32 = 4;
+
+/// How often an update is tried when the message changes between reading and writing it.
+const UPDATE_ATTEMPTS: u32 = 3;
+
+#[derive(Clone, Debug)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+/// Why DynamoDB cancelled a message's transaction, and what it means.
+enum Cancelled {
+    /// The answer is known: a duplicate, or the order key is someone else's.
+    Settled(Inserted),
+    /// A concurrent transaction on the same items: try again once the winner is visible.
+    Conflict,
+}
+
+/// Whether an update's conditional write went through.
+enum Write {
+    Applied,
+    /// The message changed since it was read.
+    Raced,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoDbStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The store for a function: the client, readied during init when `DYNAMODB_WARM_UP` is
+    /// `true` (see [`DynamoDbStore::warm_up`] and [`super::warm_up_enabled`]).
+    pub async fn for_function(client: Client, table: impl Into<String>) -> Self {
+        let store = DynamoDbStore::new(client, table);
+        if super::warm_up_enabled(std::env::var("DYNAMODB_WARM_UP").ok().as_deref()) {
+            store.warm_up().await;
+        }
+        store
+    }
+
+    /// Readies the client before the first message: one eventually consistent GetItem of a key
+    /// no message has resolves the credentials and the endpoint, builds the SDK's lazily made
+    /// parts and opens the connection (in AWS, the TLS handshake), all of which the first
+    /// message would otherwise wait for. Failure is only logged: the message that needs the
+    /// table reports it properly.
+    pub async fn warm_up(&self) {
+        let started = std::time::Instant::now();
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(WARM_UP_KEY.to_string()))
+            .key("sk", AttributeValue::S(WARM_UP_KEY.to_string()))
+            .send()
+            .await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok(_) => tracing::debug!(elapsed_ms, "DynamoDB client ready"),
+            Err(error) => tracing::warn!(
+                elapsed_ms,
+                error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error),
+                "DynamoDB warm-up failed; the first message will connect"
+            ),
+        }
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_string()))
+            .key("sk", AttributeValue::S(sk.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
+    /// The content digest in a message's id item, if the item exists.
+    async fn stored_content_of(&self, message: &Message) -> Result<Option<String>, StoreError> {
+        let keys = MessageKeys::of(message);
+        let item = self.get(&keys.pk, &keys.id_sk).await?;
+        Ok(item.map(|i| string(&i, "content_sha256").unwrap_or_default()))
+    }
+
+    /// Puts the message item and its id item in one transaction, each only if new.
+    async fn put_message_and_id(
+        &self,
+        message: &Message,
+        fingerprint: &Fingerprint,
+    ) -> Result<(), SdkError<TransactWriteItemsError>> {
+        let put = |item: Item| {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .expect("table, item and condition are set");
+            TransactWriteItem::builder().put(put).build()
+        };
+        self.client
+            .transact_write_items()
+            .client_request_token(request_token(&fingerprint.body_sha256))
+            .transact_items(put(message_item(message)))
+            .transact_items(put(id_item(message, fingerprint)))
+            .send()
+            .await
+            .map(|_| ())
+    }
+
+    /// Reads a cancelled transaction's reasons: the id item existing makes a duplicate (of the
+    /// same content or not), the message item existing alone means its order key is taken.
+    async fn why_cancelled(
+        &self,
+        error: SdkError<TransactWriteItemsError>,
+        message: &Message,
+        fingerprint: &Fingerprint,
+    ) -> Result<Cancelled, StoreError> {
+        let reasons = match cancellation_reasons(&error) {
+            Some(reasons) => reasons,
+            None => return Err(unavailable(error)),
+        };
+        let duplicate = |stored: Option<String>| {
+            Cancelled::Settled(Inserted::Duplicate {
+                same_content: stored.as_deref() == Some(fingerprint.content_sha256.as_str()),
+            })
+        };
+        let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+        if code(1) == "ConditionalCheckFailed" {
+            let stored = match reasons[1].item() {
+                Some(item) => Some(string(item, "content_sha256").unwrap_or_default()),
+                None => self.stored_content_of(message).await?,
+            };
+            return Ok(duplicate(stored));
+        }
+        if code(0) == "ConditionalCheckFailed" {
+            return Ok(Cancelled::Settled(Inserted::OrderKeyTaken));
+        }
+        if !reasons
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict"))
+        {
+            return Err(unavailable(error));
+        }
+        // The concurrent transaction may have been this message's own redelivery.
+        match self.stored_content_of(message).await? {
+            Some(stored) => Ok(duplicate(Some(stored))),
+            None => Ok(Cancelled::Conflict),
+        }
+    }
+
+    /// The sort key of the message an update names, through its id item.
+    async fn message_sk_of(
+        &self,
+        pk: &str,
+        message_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let id = self.get(pk, &id_sort_key(message_id)).await?;
+        Ok(id.and_then(|item| string(&item, "message_sk")))
+    }
+
+    /// Writes `changes`, on condition that the status is still the one read (optimistic
+    /// concurrency: a concurrent update makes this one read again).
+    async fn write_changes(
+        &self,
+        pk: &str,
+        message_sk: &str,
+        seen: &StoredState,
+        changes: &Changes,
+        now: &str,
+    ) -> Result<Write, StoreError> {
+        let mut sets = vec!["updated_at = :now"];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_string()))
+            .key("sk", AttributeValue::S(message_sk.to_string()))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", AttributeValue::S(now.to_string()));
+        if let Some(status) = &changes.status {
+            sets.push("#status = :status");
+            request =
+                request.expression_attribute_values(":status", AttributeValue::S(status.clone()));
+        }
+        if changes.deleted {
+            sets.push("deleted = :deleted");
+            request = request.expression_attribute_values(":deleted", AttributeValue::Bool(true));
+        }
+        request = match &seen.status {
+            Some(status) => request
+                .condition_expression("#status = :seen")
+                .expression_attribute_values(":seen", AttributeValue::S(status.clone())),
+            None => request
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(#status)"),
+        };
+        match request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Write::Applied),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(Write::Raced)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+impl MessageStore for DynamoDbStore {
+    async fn insert(
+        &self,
+        message: &Message,
+        fingerprint: &Fingerprint,
+    ) -> Result<Inserted, StoreError> {
+        // Deliveries of one message racing each other make DynamoDB cancel all but one
+        // transaction with TransactionConflict: try again shortly, when the winner is visible.
+        let mut attempt = 1;
+        loop {
+            let error = match self.put_message_and_id(message, fingerprint).await {
+                Ok(()) => return Ok(Inserted::Stored),
+                Err(error) => error,
+            };
+            match self.why_cancelled(error, message, fingerprint).await? {
+                Cancelled::Settled(inserted) => return Ok(inserted),
+                Cancelled::Conflict if attempt < TRANSACTION_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Cancelled::Conflict => {
+                    return Err(StoreError::Unavailable(
+                        "concurrent deliveries kept cancelling the write".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        update: &Update,
+        order: &StatusOrder,
+        now: &str,
+    ) -> Result<Updated, StoreError> {
+        let pk = conversation_key(update.provider, &update.conversation_id);
+        let Some(message_sk) = self.message_sk_of(&pk, &update.message_id).await? else {
+            return Ok(Updated::NotFound);
+        };
+        for _ in 0..UPDATE_ATTEMPTS {
+            let Some(current) = self.get(&pk, &message_sk).await? else {
+                return Ok(Updated::NotFound);
+            };
+            let seen = StoredState::of(&current);
+            let changes = update.changes(order, seen.status.as_deref(), seen.deleted);
+            if changes.is_empty() {
+                return Ok(Updated::Unchanged);
+            }
+            match self
+                .write_changes(&pk, &message_sk, &seen, &changes, now)
+                .await?
+            {
+                Write::Applied => return Ok(Updated::Updated),
+                Write::Raced => continue,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the message kept changing while updating it".into(),
+        ))
+    }
+
+    async fn quarantine(&self, item: &Quarantined) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(quarantine_item(item)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// The per-item reasons of a cancelled transaction, if that is what the error is.
+fn cancellation_reasons(
+    error: &SdkError<TransactWriteItemsError>,
+) -> Option<Vec<CancellationReason>> {
+    match error {
+        SdkError::ServiceError(e) => match e.err() {
+            TransactWriteItemsError::TransactionCanceledException(cancel) => {
+                Some(cancel.cancellation_reasons().to_vec())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A token unique to this call: the SDK reuses it when it retries the transaction, so a retry
+/// of a write that did commit is not mistaken for a redelivery. A later redelivery gets another.
+fn request_token(body_sha256: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!(
+        "{body_sha256}/{nanos}/{}/{}",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    );
+    hex::encode(sha2::Sha256::digest(seed.as_bytes()))[..36].to_string()
+}
+
+/// A failed call as a [`StoreError`]: the table refusing the item itself (a
+/// ValidationException) is for good; anything else is passing.
+fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
+    error: SdkError<E, R>,
+) -> StoreError {
+    let detail = match &error {
+        SdkError::ServiceError(service) if service.err().code() == Some("ValidationException") => {
+            return StoreError::Refused(service.err().message().unwrap_or("").to_string());
+        }
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("service error"),
+                e.message().unwrap_or("")
+            )
+        }
+        SdkError::TimeoutError(_) => "timed out".to_string(),
+        SdkError::DispatchFailure(d) if d.is_timeout() => "timed out connecting".to_string(),
+        SdkError::DispatchFailure(_) => "could not reach the table".to_string(),
+        other => other.to_string(),
+    };
+    StoreError::Unavailable(detail)
+}

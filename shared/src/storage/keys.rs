@@ -1,0 +1,125 @@
+//! The table's key layout (README, "The table"): one partition per conversation, the messages
+//! in order under `MSG#`, an id item per message under `ID#`, quarantined bodies apart.
+
+use crate::error::Invalid;
+use crate::message::{is_digits, Message};
+
+/// Sort key prefix of message items; a conversation is read with `begins_with(sk, "MSG#")`.
+pub const MESSAGE_PREFIX: &str = "MSG#";
+/// Sort key prefix of id items.
+pub const ID_PREFIX: &str = "ID#";
+/// Partition key prefix of quarantine items.
+pub const QUARANTINE_PREFIX: &str = "QUARANTINE#";
+
+/// DynamoDB's key limits, in bytes.
+const MAX_PARTITION_KEY: usize = 2048;
+const MAX_SORT_KEY: usize = 1024;
+
+/// `<provider>#<conversation_id>`: the partition key of a conversation.
+pub fn conversation_key(provider: &str, conversation_id: &str) -> String {
+    format!("{provider}#{conversation_id}")
+}
+
+/// `MSG#<order key>`: the sort key of a message item.
+pub fn message_sort_key(order_key: &str) -> String {
+    format!("{MESSAGE_PREFIX}{order_key}")
+}
+
+/// `ID#<message_id>`: the sort key of a message's id item.
+pub fn id_sort_key(message_id: &str) -> String {
+    format!("{ID_PREFIX}{message_id}")
+}
+
+/// `QUARANTINE#<provider>`: the partition of a provider's quarantined bodies.
+pub fn quarantine_key(provider: &str) -> String {
+    format!("{QUARANTINE_PREFIX}{provider}")
+}
+
+/// `<received_at>#<sha256 of the body>`: a quarantined body's sort key.
+pub fn quarantine_sort_key(received_at: &str, body_sha256: &str) -> String {
+    format!("{received_at}#{body_sha256}")
+}
+
+/// Order key of providers that number their messages (TikTok's `data.index`): the number
+/// left-padded to 20 digits, so that text order is numeric order.
+pub fn index_order_key(index: &str) -> String {
+    format!("{index:0>20}")
+}
+
+/// Order key of providers ordered by time: `<created_at>#<message_id>`, with a digits-only id
+/// left-padded to 20 so that text order is numeric order.
+pub fn time_order_key(created_at: &str, message_id: &str) -> String {
+    format!("{created_at}#{}", padded_id(message_id))
+}
+
+fn padded_id(message_id: &str) -> String {
+    if is_digits(message_id) && message_id.len() < 20 {
+        format!("{message_id:0>20}")
+    } else {
+        message_id.to_string()
+    }
+}
+
+/// The keys of a message's two items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageKeys {
+    pub pk: String,
+    /// The message item's sort key.
+    pub sk: String,
+    /// The id item's sort key.
+    pub id_sk: String,
+}
+
+impl MessageKeys {
+    pub fn of(message: &Message) -> Self {
+        MessageKeys {
+            pk: conversation_key(message.provider, &message.conversation_id),
+            sk: message_sort_key(&message.order_key),
+            id_sk: id_sort_key(&message.message_id),
+        }
+    }
+
+    /// Keys a table can hold. A message whose ids don't fit can never be stored, so it is
+    /// invalid rather than a reason to retry forever.
+    pub fn check_sizes(&self) -> Result<(), Invalid> {
+        check_sizes(&self.pk, &[&self.sk, &self.id_sk])
+    }
+}
+
+/// DynamoDB's limits: 2048 bytes for a partition key, 1024 for a sort key.
+pub fn check_sizes(pk: &str, sort_keys: &[&str]) -> Result<(), Invalid> {
+    if pk.len() > MAX_PARTITION_KEY {
+        return Err(Invalid::body(
+            "conversation id is too long to be stored (over 2 KB)",
+        ));
+    }
+    if sort_keys.iter().any(|k| k.len() > MAX_SORT_KEY) {
+        return Err(Invalid::body(
+            "message id or order key is too long to be stored (over 1 KB)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digit_ids_are_padded_in_time_order_keys() {
+        assert_eq!(
+            time_order_key("2023-01-31T16:22:17.327Z", "123"),
+            "2023-01-31T16:22:17.327Z#00000000000000000123"
+        );
+        assert_eq!(time_order_key("t", "derived-abc"), "t#derived-abc");
+        assert!(time_order_key("t", "9") < time_order_key("t", "10"));
+        assert_eq!(index_order_key("42"), "00000000000000000042");
+    }
+
+    #[test]
+    fn keys_over_dynamodb_limits_are_invalid() {
+        assert!(check_sizes("callbell#c", &["MSG#x"]).is_ok());
+        assert!(check_sizes(&"c".repeat(2049), &["MSG#x"]).is_err());
+        assert!(check_sizes("c", &[&"i".repeat(1025)]).is_err());
+    }
+}
