@@ -1,26 +1,43 @@
-"""template.yaml against the contract: routes, table key schema, least-privilege policies,
-secrets from Secrets Manager only, logs with retention, alarms. Run by scripts/test.sh with the
-project's tool venv (cfn-lint provides the CloudFormation YAML reader)."""
+"""template.yaml against the contract (docs/CONTRACT.md): a resource for every function of the
+workspace, routes, table key schema, least-privilege policies, secrets from Secrets Manager
+only, logs with retention, alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
+provides the CloudFormation YAML reader), after `cargo build --bins`.
+
+The functions come from the workspace (functions/<name>/) and the providers from `ingest-dev
+providers --table` (the one registration list), so a new function or provider without its
+template resource fails here."""
 
 import json
+import os
 import re
+import subprocess
 import unittest
 from pathlib import Path
 
 from cfnlint.decode import decode
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACT_ROUTES = {
-    "tiktok-shop": "/webhooks/tiktok-shop",
-    "partoo": "/webhooks/partoo",
-    "callbell": "/webhooks/callbell",
-}
-# The item operations each function's code performs (shared/src/store.rs): transactions of
-# Puts, GetItem for duplicates and update lookups, UpdateItem for status updates.
+
+
+def registered_providers():
+    """(function, provider value, sends updates) of every registered provider."""
+    built = ROOT / "target" / "debug" / "ingest-dev"
+    command = [str(built)] if os.access(built, os.X_OK) else [
+        "cargo", "run", "--quiet", "--bin", "ingest-dev", "--"]
+    out = subprocess.run(command + ["providers", "--table"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    rows = [line.split("\t") for line in out.splitlines() if line.strip()]
+    return [(function, provider, updates == "updates") for function, provider, updates in rows]
+
+
+PROVIDERS = registered_providers()
+WORKSPACE_FUNCTIONS = {p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml")}
+CONTRACT_ROUTES = {function: f"/webhooks/{function}" for function, _, _ in PROVIDERS}
+# The item operations each webhook function's code performs (shared/src/storage): transactions
+# of Puts, GetItem for duplicates and update lookups, UpdateItem where the provider sends updates.
 ALLOWED_ACTIONS = {
-    "tiktok-shop": {"dynamodb:PutItem", "dynamodb:GetItem"},
-    "partoo": {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"},
-    "callbell": {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"},
+    function: {"dynamodb:PutItem", "dynamodb:GetItem"} | ({"dynamodb:UpdateItem"} if updates else set())
+    for function, _, updates in PROVIDERS
 }
 
 
@@ -45,8 +62,9 @@ class TemplateTest(unittest.TestCase):
     def of_type(self, kind):
         return {n: r for n, r in self.resources.items() if r["Type"] == kind}
 
-    def test_three_rust_functions_built_with_cargo_lambda(self):
-        self.assertEqual(set(self.functions), set(CONTRACT_ROUTES))
+    def test_every_function_is_a_rust_function_built_with_cargo_lambda(self):
+        self.assertEqual(set(self.functions), WORKSPACE_FUNCTIONS, "one resource per functions/<name>/")
+        self.assertTrue(set(CONTRACT_ROUTES) <= WORKSPACE_FUNCTIONS, "a function per provider")
         glob = self.t["Globals"]["Function"]
         self.assertEqual(glob["Runtime"], "provided.al2023")
         self.assertEqual(glob["Architectures"], [{"Ref": "Architecture"}])
@@ -63,6 +81,8 @@ class TemplateTest(unittest.TestCase):
         api = next(iter(apis))
         routes = {}
         for binary, (_, f) in self.functions.items():
+            if binary not in CONTRACT_ROUTES:
+                continue
             events = f["Properties"]["Events"]
             self.assertEqual(len(events), 1, binary)
             event = next(iter(events.values()))
@@ -138,6 +158,9 @@ class TemplateTest(unittest.TestCase):
 
     def test_alarms_for_5xx_quarantine_and_throttles(self):
         alarms = json.dumps(self.of_type("AWS::CloudWatch::Alarm"))
+        quarantine = json.dumps(self.resources["QuarantineAlarm"])
+        for function in CONTRACT_ROUTES:
+            self.assertIn(f'"Value": "{function}"', quarantine, f"QuarantineAlarm leaves out {function}")
         self.assertIn('"MetricName": "5xx"', alarms)
         self.assertIn('"MetricName": "Quarantined"', alarms)
         self.assertIn('"MetricName": "WriteThrottleEvents"', alarms)

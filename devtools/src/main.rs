@@ -21,9 +21,10 @@ Usage:
       exists, and wait until it is ACTIVE.
   ingest-dev timeline <table>
       Print every stored conversation as a timeline, and the number of quarantined bodies.
-  ingest-dev providers
+  ingest-dev providers [--table]
       Print the function name of every registered provider, one per line (the scripts' list
-      of webhook functions).
+      of webhook functions); with --table, tab-separated: function, provider value, and
+      whether it sends updates (`updates` or `no-updates`).
   ingest-dev sign-events [--check] [--root <dir>]
       Regenerate events/<function>/<name>.json (API Gateway HTTP API v2 events, signed with the
       secrets of local.env) from events/bodies/<function>/<name>.json. With --check, change
@@ -37,7 +38,7 @@ enum Command {
     CreateTable { name: String },
     Timeline { table: String },
     SignEvents { check: bool, root: PathBuf },
-    Providers,
+    Providers { table: bool },
     Help,
 }
 
@@ -48,7 +49,8 @@ fn parse_args(args: &[String]) -> Result<Command> {
         ["create-table", name] => Ok(Command::CreateTable {
             name: (*name).to_owned(),
         }),
-        ["providers"] => Ok(Command::Providers),
+        ["providers"] => Ok(Command::Providers { table: false }),
+        ["providers", "--table"] => Ok(Command::Providers { table: true }),
         ["timeline", table] => Ok(Command::Timeline {
             table: (*table).to_owned(),
         }),
@@ -89,9 +91,18 @@ async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
 async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Help => println!("{USAGE}"),
-        Command::Providers => {
+        Command::Providers { table } => {
             for id in ingest::ProviderId::ALL {
-                println!("{}", id.function());
+                if table {
+                    let updates = if id.sends_updates() {
+                        "updates"
+                    } else {
+                        "no-updates"
+                    };
+                    println!("{}\t{}\t{updates}", id.function(), id.name());
+                } else {
+                    println!("{}", id.function());
+                }
             }
         }
         Command::CreateTable { name } => table::create(&dynamodb_client().await, &name).await?,
@@ -145,7 +156,14 @@ mod tests {
             parse(&["sign-events", "--check", "--root", "/x"]),
             Ok(Command::SignEvents { check: true, root }) if root == std::path::Path::new("/x")
         ));
-        assert!(matches!(parse(&["providers"]), Ok(Command::Providers)));
+        assert!(matches!(
+            parse(&["providers"]),
+            Ok(Command::Providers { table: false })
+        ));
+        assert!(matches!(
+            parse(&["providers", "--table"]),
+            Ok(Command::Providers { table: true })
+        ));
         assert!(parse(&["timeline"]).is_err());
         assert!(parse(&["sign-events", "--bogus"]).is_err());
         assert!(parse(&["sign-events", "--root"]).is_err());

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::error::{Invalid, Rejected, StoreError, Unauthorized};
 use crate::request::PayloadVersion;
 
-/// How a request ended; each variant is one row (or a pair of rows) of the contract's table.
+/// How a request ended; each variant is one row (or a pair of rows) of docs/CONTRACT.md's table.
 #[derive(Debug)]
 pub enum Outcome {
     /// Row 1.

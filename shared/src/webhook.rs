@@ -96,6 +96,11 @@ impl StatusOrder {
         StatusOrder { steps, finals }
     }
 
+    /// Whether the provider sends status updates at all.
+    pub fn is_none(&self) -> bool {
+        self.steps.is_empty()
+    }
+
     /// The step of `status`, and whether it is final.
     fn rank(&self, status: &str) -> Option<(usize, bool)> {
         let step = self.steps.iter().position(|s| s.contains(&status))?;

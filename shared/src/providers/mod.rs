@@ -79,6 +79,13 @@ macro_rules! providers {
                 }
             }
 
+            /// Whether it sends updates of stored messages (its status order has statuses).
+            pub fn sends_updates(self) -> bool {
+                match self {
+                    $(ProviderId::$provider => !<$provider as Provider>::STATUS_ORDER.is_none()),+
+                }
+            }
+
             /// Runs `visitor` with this provider's type.
             pub fn visit<V: ProviderVisitor>(self, visitor: V) -> V::Output {
                 match self {
