@@ -82,9 +82,19 @@ async fn pump(client: TcpStream, upstream: &str, mode: Arc<AtomicU8>) -> std::io
     Ok(())
 }
 
-/// A body that is authentic but can't be a message: it goes to quarantine.
-const NOT_A_MESSAGE: &[u8] =
-    br#"{"type":14,"event":"message_created","payload":{"message":{}},"data":{}}"#;
+/// A body that is authentic but can't be a message (a required field of the wrong type): it
+/// goes to quarantine.
+fn not_a_message(id: ProviderId) -> Vec<u8> {
+    let mut message = id.samples().message("c", 0, "hi");
+    let path = id.samples().shape().required[0];
+    let (last, parents) = path.split_last().expect("a path names a field");
+    let mut node = &mut message;
+    for key in parents {
+        node = &mut node[*key];
+    }
+    node[*last] = true.into();
+    body_of(&message)
+}
 
 async fn timed(
     handler: &dyn AnyHandler,
@@ -128,7 +138,7 @@ async fn slow_or_resetting_table_answers_503_in_time_and_retries_store() {
                 "{provider}, {fault} table: answered after {took:?}"
             );
             println!("{provider}, {fault} table: 503 in {} ms", took.as_millis());
-            let (status, answer, took) = timed(&*handler, provider, NOT_A_MESSAGE).await;
+            let (status, answer, took) = timed(&*handler, provider, &not_a_message(provider)).await;
             assert_eq!(
                 status, 503,
                 "{provider}, {fault} table, quarantine write: {answer}"
@@ -151,7 +161,7 @@ async fn slow_or_resetting_table_answers_503_in_time_and_retries_store() {
                 "{provider}, after {fault}: {answer}"
             );
         }
-        let (status, _, _) = timed(&*handler, provider, NOT_A_MESSAGE).await;
+        let (status, _, _) = timed(&*handler, provider, &not_a_message(provider)).await;
         assert_eq!(status, 400);
 
         let items = scan(&admin, &table).await;
@@ -185,7 +195,10 @@ async fn missing_table_server_answers_503_in_time() {
             .endpoint_url(format!("http://{closed}"))
             .build();
         let handler = table_handler(provider, "absent", Client::from_conf(config));
-        for body in [message_body(provider, "c", 1, "hi"), NOT_A_MESSAGE.to_vec()] {
+        for body in [
+            message_body(provider, "c", 1, "hi"),
+            not_a_message(provider),
+        ] {
             let (status, answer, took) = timed(&*handler, provider, &body).await;
             assert_eq!(status, 503, "{provider}: {answer}");
             assert!(
