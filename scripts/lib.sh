@@ -8,7 +8,12 @@ VENV_DIR="$TOOLS_DIR/venv"
 export PATH="$VENV_DIR/bin:$PATH"
 cd "$ROOT" || exit 1
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
 PEER_VENV_DIR="$TOOLS_DIR/peer-venv"
+# The local SQS and S3 server (moto, scripts/aws-local.sh): its own venv, kept off PATH, so that
+# its dependencies never meet the SAM CLI's in .tools/venv.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+AWS_VENV_DIR="$TOOLS_DIR/aws-venv"
 # Pinned tool versions (the npm pin lives in tools/package.json and tools/package-lock.json).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CARGO_LAMBDA_VERSION="1.9.2"
@@ -24,6 +29,14 @@ AWSLAMBDARIC_VERSION="4.2.2"
 BOTO3_VERSION="1.44.5"
 # shellcheck disable=SC2034
 CRYPTOGRAPHY_VERSION="50.0.2"
+# The local SQS and S3 server, moto's server mode (docs/LOCAL_AWS.md), with the two web packages
+# it needs; every other dependency is pinned in tools/aws-local-constraints.txt.
+# shellcheck disable=SC2034
+MOTO_VERSION="5.2.5"
+# shellcheck disable=SC2034
+FLASK_VERSION="3.1.3"
+# shellcheck disable=SC2034
+FLASK_CORS_VERSION="6.0.5"
 
 section() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }

