@@ -2,7 +2,7 @@
 //! describes it. Absent means "the provider did not say"; an empty string is never stored.
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
 
@@ -51,7 +51,7 @@ pub enum Kind {
     Unsupported,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttachmentKind {
     Image,
@@ -110,10 +110,18 @@ impl Sender {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attachment {
     pub kind: AttachmentKind,
     pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    /// The provider's own id of the media.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_media_id: Option<String>,
+    /// When the provider's URL stops working, in the timestamp format of `created_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub width: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +134,9 @@ pub struct Attachment {
     pub mime_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cover_url: Option<String>,
+    /// Where the media function keeps a copy, or why it cannot. Never set by a webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<StoredMedia>,
 }
 
 impl Attachment {
@@ -133,14 +144,51 @@ impl Attachment {
         Attachment {
             kind,
             url,
+            file_name: None,
+            provider_media_id: None,
+            expires_at: None,
             width: None,
             height: None,
             duration_s: None,
             size_bytes: None,
             mime_type: None,
             cover_url: None,
+            stored: None,
         }
     }
+}
+
+/// An attachment's copy in the media bucket, or why there can never be one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StoredMedia {
+    Copy {
+        bucket: String,
+        key: String,
+        /// SHA-256 of the bytes, hex.
+        sha256: String,
+        size_bytes: u64,
+        content_type: String,
+        stored_at: String,
+    },
+    Failed {
+        error: MediaError,
+        at: String,
+    },
+}
+
+/// Why an attachment can never be copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaError {
+    /// The provider answered 404 or 410.
+    Gone,
+    /// Its `expires_at` had passed.
+    Expired,
+    /// Larger than `MEDIA_MAX_BYTES`.
+    TooLarge,
+    /// Its address or scheme is not one the media function fetches from.
+    Refused,
 }
 
 /// Pointers to things the message is about, in the provider's own ids.
@@ -156,6 +204,12 @@ pub struct Refs {
     pub coupon_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// A custom channel's own id of the message (Partoo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_message_id: Option<String>,
+    /// A custom channel's own id of the conversation (Partoo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_conversation_id: Option<String>,
 }
 
 impl Refs {
@@ -189,6 +243,81 @@ impl Contact {
     pub fn is_empty(&self) -> bool {
         *self == Contact::default()
     }
+}
+
+/// The business location a conversation belongs to (a store of a multi-location business).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Business {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zipcode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl Business {
+    pub fn is_empty(&self) -> bool {
+        *self == Business::default()
+    }
+}
+
+/// Buttons and lists: what the customer saw and could choose from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Interactive {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub footer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// The buttons' titles.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<InteractiveOption>,
+}
+
+impl Interactive {
+    pub fn is_empty(&self) -> bool {
+        *self == Interactive::default()
+    }
+}
+
+/// One choice of a list.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InteractiveOption {
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The title of the section it is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+}
+
+/// A contact card shared in a message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ContactCard {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phones: Vec<Phone>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Phone {
+    pub number: String,
+    /// Lower case (`mobile`, `work`, …).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// A message as stored, minus its keys (see [`crate::storage::keys`]).
@@ -232,6 +361,20 @@ pub struct Message {
     pub updated_at: Option<String>,
     /// The body of the first delivery, exactly as received (the handler fills it in).
     pub raw: String,
+    #[serde(skip_serializing_if = "Business::is_empty")]
+    pub business: Business,
+    /// The business's own address on the channel (a phone number, a page id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<bool>,
+    /// Data an integrator attached to the message, as compact JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
+    #[serde(skip_serializing_if = "Interactive::is_empty")]
+    pub interactive: Interactive,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contact_cards: Vec<ContactCard>,
     /// Where the message sits in its conversation (`crate::storage::keys` makes them). Not
     /// an attribute: it is in the item's sort key.
     #[serde(skip)]
@@ -271,6 +414,12 @@ impl Message {
             received_at: String::new(),
             updated_at: None,
             raw: String::new(),
+            business: Business::default(),
+            channel_account: None,
+            forwarded: None,
+            metadata: None,
+            interactive: Interactive::default(),
+            contact_cards: Vec::new(),
             order_key: String::new(),
         }
     }
