@@ -79,4 +79,7 @@ pub enum StoreError {
     /// The table refused the item itself (DynamoDB's ValidationException): retrying can't help.
     #[error("table refused the item: {0}")]
     Refused(String),
+    /// The item could never be written (its keys are over the table's limits): not even tried.
+    #[error("{0}")]
+    Invalid(Invalid),
 }

@@ -14,7 +14,7 @@ use crate::message::{format_timestamp, Message};
 use crate::providers::Provider;
 use crate::request::Request;
 use crate::response::{HttpResponse, Outcome};
-use crate::storage::keys::{check_sizes, conversation_key, id_sort_key, MessageKeys};
+use crate::storage::keys::{beside, check_sizes, conversation_key, id_sort_key, MessageKeys};
 use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
 use crate::telemetry::{emf_document, MetricsSink};
 use crate::verify::verify;
@@ -211,16 +211,16 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             let invalid = Invalid::body("body is not valid UTF-8, so not JSON");
             return self.quarantine(delivery, invalid).await;
         };
-        if let Err(invalid) = MessageKeys::of(&message).check_sizes() {
-            return self.quarantine(delivery, invalid).await;
-        }
         let fingerprint = fingerprint(&message, delivery.body);
         message.raw = raw.to_string();
         message.received_at = delivery.received_at.clone();
-        let inserted = delivery
-            .deadline
-            .within(self.store.insert(&message, &fingerprint))
-            .await;
+        let mut inserted = self.insert(&message, &fingerprint, delivery).await;
+        if let Ok(Inserted::OrderKeyTaken) = inserted {
+            // Another message holds its place (one TikTok index for two messages): it goes
+            // right after that one, and is deduplicated and updated like any other.
+            message.order_key = beside(&message.order_key, &message.message_id);
+            inserted = self.insert(&message, &fingerprint, delivery).await;
+        }
         let message_id = message.message_id.clone();
         match inserted {
             Ok(Inserted::Stored) => Outcome::Stored { message_id },
@@ -238,25 +238,40 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
                     conflict: !same_content,
                 }
             }
-            Ok(Inserted::OrderKeyTaken) => {
-                let invalid = Invalid::body(format!(
-                    "another message already holds order key {}",
-                    message.order_key
-                ));
-                self.quarantine(delivery, invalid).await
-            }
+            Ok(Inserted::OrderKeyTaken) => Outcome::Unavailable(StoreError::Unavailable(format!(
+                "order key {} and the one beside it are both taken",
+                message.order_key
+            ))),
             Err(e) => self.refused_or_unavailable(e, delivery).await,
         }
     }
 
-    /// A table that refuses an item will refuse it on every retry: keep the body and answer
-    /// 400. Anything else is passing: 503, so that the provider retries.
+    /// Writes the message and its id item, if their keys fit in the table.
+    async fn insert(
+        &self,
+        message: &Message,
+        fingerprint: &Fingerprint,
+        delivery: &Delivery<'_>,
+    ) -> Result<Inserted, StoreError> {
+        MessageKeys::of(message)
+            .check_sizes()
+            .map_err(StoreError::Invalid)?;
+        delivery
+            .deadline
+            .within(self.store.insert(message, fingerprint))
+            .await
+    }
+
+    /// A table that refuses an item (or could never hold it) will refuse it on every retry:
+    /// keep the body and answer 400. Anything else is passing: 503, so that the provider
+    /// retries.
     async fn refused_or_unavailable(&self, error: StoreError, delivery: &Delivery<'_>) -> Outcome {
         match error {
             StoreError::Refused(detail) => {
                 let invalid = Invalid::body(format!("the table refused the message: {detail}"));
                 self.quarantine(delivery, invalid).await
             }
+            StoreError::Invalid(invalid) => self.quarantine(delivery, invalid).await,
             other => Outcome::Unavailable(other),
         }
     }

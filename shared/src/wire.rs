@@ -293,7 +293,9 @@ pub fn required<'v, 'a: 'v, T>(
 }
 
 /// Parses a whole body into `T`. Payload types are built from [`Value`] and [`Object`], which
-/// accept any value, so the only failure left is a body that is not JSON at all.
+/// accept any value, so what is left to fail is a body that is not JSON at all, or one that is
+/// ambiguous: an object that repeats a key, anywhere in the document (which of the two would
+/// the provider mean?), is refused rather than guessed at.
 ///
 /// JSON is UTF-8 (RFC 8259), but serde_json checks only the strings it reads, so the whole body
 /// is checked first: a body with invalid bytes anywhere is refused whatever event it claims to
@@ -301,7 +303,126 @@ pub fn required<'v, 'a: 'v, T>(
 pub fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> {
     let text = std::str::from_utf8(body)
         .map_err(|_| Invalid::body("body is not valid UTF-8, so not JSON"))?;
+    check_unique_keys(text)?;
     serde_json::from_str(text).map_err(|e| Invalid::body(format!("body is not valid JSON: {e}")))
+}
+
+/// Fails at the first object in `text` that has a key twice (or at a syntax error).
+pub fn check_unique_keys(text: &str) -> Result<(), Invalid> {
+    match serde_json::from_str::<UniqueKeys>(text) {
+        Ok(UniqueKeys) => Ok(()),
+        Err(e) => match e.classify() {
+            serde_json::error::Category::Data => Err(Invalid::body(strip_position(&e))),
+            _ => Err(Invalid::body(format!("body is not valid JSON: {e}"))),
+        },
+    }
+}
+
+/// serde_json's message without its " at line 1 column 5" suffix.
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// How deep the walk checks keys. Below, it skips without looking (serde_json skips
+/// iteratively, so a hostile nesting never exhausts the stack): no provider nests a tenth as
+/// deep, and nothing this code reads is down there.
+const KEY_CHECK_DEPTH: usize = 64;
+
+/// A walk over any JSON value that fails where an object repeats a key. Keys are compared as
+/// the provider wrote them, after unescaping (`"a"` and `"\u0061"` are the same key).
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        de::DeserializeSeed::deserialize(UniqueKeysAt(0), deserializer)
+    }
+}
+
+/// The walk at a depth.
+#[derive(Clone, Copy)]
+struct UniqueKeysAt(usize);
+
+impl<'de> de::DeserializeSeed<'de> for UniqueKeysAt {
+    type Value = UniqueKeys;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<UniqueKeys, D::Error> {
+        if self.0 >= KEY_CHECK_DEPTH {
+            deserializer.deserialize_ignored_any(IgnoredAny)?;
+            return Ok(UniqueKeys);
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeysAt {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element_seed(UniqueKeysAt(self.0 + 1))?.is_some() {}
+        Ok(UniqueKeys)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        // Provider objects have a few dozen keys at most: a list beats a hash set here.
+        let mut keys: Vec<Key<'de>> = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if keys.contains(&key) {
+                return Err(de::Error::custom(format!(
+                    "the key {:?} appears twice in one object: ambiguous JSON is not guessed at",
+                    key.0
+                )));
+            }
+            map.next_value_seed(UniqueKeysAt(self.0 + 1))?;
+            keys.push(key);
+        }
+        Ok(UniqueKeys)
+    }
+}
+
+/// An object key, borrowed from the body unless it had escapes.
+#[derive(PartialEq)]
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 /// Parses a body that must be one JSON object into `T`. An array, string, number or null is
@@ -397,6 +518,36 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("data"));
+    }
+
+    #[test]
+    fn a_repeated_key_anywhere_fails_a_body() {
+        for body in [
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":1,"b":{"c":[{"d":1,"d":2}]}}"#,
+            r#"[{"x":{"k":1,"\u006b":2}}]"#,
+        ] {
+            let err = parse_body::<IgnoredAny>(body.as_bytes()).unwrap_err();
+            assert!(
+                err.reason.contains("appears twice"),
+                "{body}: {}",
+                err.reason
+            );
+            assert_eq!(err.field, None);
+        }
+        for body in [
+            r#"{"a":1,"b":{"a":1},"c":[{"a":1},{"a":2}]}"#,
+            "[]",
+            "1",
+            r#""a""#,
+        ] {
+            assert!(parse_body::<IgnoredAny>(body.as_bytes()).is_ok(), "{body}");
+        }
+        // Nesting far beyond serde_json's recursion limit is skipped, not refused.
+        let deep = format!("{{\"x\":{}1{}}}", "[".repeat(5000), "]".repeat(5000));
+        assert!(check_unique_keys(&deep).is_ok());
+        let deep_objects = format!("{}1{}", "{\"a\":".repeat(3000), "}".repeat(3000));
+        assert!(check_unique_keys(&deep_objects).is_ok());
     }
 
     #[test]

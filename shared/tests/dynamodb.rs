@@ -98,6 +98,41 @@ async fn tiktok_stores_once_in_index_order() {
     }
 }
 
+/// A message whose index another message already holds is stored right after it, and is a
+/// message like any other: its redelivery is a duplicate, nothing is quarantined.
+#[tokio::test]
+async fn tiktok_messages_sharing_an_index_are_both_stored() {
+    let (handler, client, table) = handler(ProviderId::TiktokShop).await;
+    let holder = tiktok_body("m-5", 300, "first at 300", "n1");
+    let twin = tiktok_body("m-6", 300, "second at 300", "n2");
+    let later = tiktok_body("m-7", 301, "at 301", "n3");
+    for (body, expected) in [
+        (&holder, json!({"status": "stored", "message_id": "m-5"})),
+        (&twin, json!({"status": "stored", "message_id": "m-6"})),
+        (&later, json!({"status": "stored", "message_id": "m-7"})),
+        (&twin, json!({"status": "duplicate", "message_id": "m-6"})),
+    ] {
+        let event = signed_event(Format::HttpApiV2, ProviderId::TiktokShop, body.as_bytes());
+        assert_eq!(send(&handler, &event).await, (200, expected));
+    }
+    let messages = conversation(&client, &table, "tiktok_shop#conv-1").await;
+    let keys: Vec<(&str, &str)> = messages
+        .iter()
+        .map(|m| (s(m, "sk"), s(m, "text")))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("MSG#00000000000000000300", "first at 300"),
+            ("MSG#00000000000000000300#m-6", "second at 300"),
+            ("MSG#00000000000000000301", "at 301"),
+        ]
+    );
+    let items = scan(&client, &table).await;
+    assert!(items.iter().all(|i| !s(i, "pk").starts_with("QUARANTINE#")));
+    assert_eq!(items.len(), 6, "three messages and their id items");
+}
+
 /// Base64 bodies are verified and stored on their decoded bytes.
 #[tokio::test]
 async fn base64_bodies_are_decoded_before_verification() {

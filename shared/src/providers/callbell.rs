@@ -3,15 +3,18 @@
 //! normalized one. Callbell has no conversation id and does not always send a message id: both
 //! are derived, the same way for every redelivery.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
 use crate::message::{
-    checked_time, Attachment, AttachmentKind, Contact, Direction, Kind, Location, Message, Role,
-    Sender,
+    checked_time, Attachment, AttachmentKind, Contact, ContactCard, Direction, Interactive,
+    InteractiveOption, Kind, Location, Message, Phone, Role, Sender,
 };
 use crate::providers::{Provider, Verify};
 use crate::request::Request;
@@ -20,7 +23,9 @@ use crate::verify::{
     any_tag_matches, decode_hex_tag, hmac_sha256, same_secret, single_header, Secret, Verified,
 };
 use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
-use crate::wire::{object, parse_object, required, required_object, List, Object, Value};
+use crate::wire::{
+    check_unique_keys, object, parse_object, required, required_object, List, Object, Value,
+};
 
 pub struct Callbell;
 
@@ -173,11 +178,16 @@ struct Payload<'a> {
     #[serde(borrow)]
     message_location: Option<Object<MessageLocation<'a>>>,
     #[serde(borrow)]
-    message_contact_card: Option<Value<'a>>,
+    message_contact_card: Option<Object<MessageContactCard<'a>>>,
     #[serde(borrow)]
-    message_reply_button: Option<Value<'a>>,
+    message_reply_button: Option<Object<MessageReplyButton<'a>>>,
     #[serde(borrow)]
-    message_interactive_list: Option<Value<'a>>,
+    message_interactive_list: Option<Object<MessageInteractiveList<'a>>>,
+    #[serde(borrow)]
+    message_forward: Option<Value<'a>>,
+    /// What an integrator attached to the message, kept as its JSON text.
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
     /// The field table spells it `mesageContext`, the release notes `messageContext`.
     #[serde(borrow, rename = "mesageContext")]
     mesage_context: Option<Object<MessageContext<'a>>>,
@@ -216,6 +226,107 @@ struct Coordinates<'a> {
     x: Option<Value<'a>>,
     #[serde(borrow)]
     y: Option<Value<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageContactCard<'a> {
+    #[serde(borrow, default)]
+    contacts_info: List<Object<ContactInfo<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ContactInfo<'a> {
+    #[serde(borrow)]
+    name: Option<Value<'a>>,
+    #[serde(borrow, default)]
+    phones: List<Object<ContactPhone<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ContactPhone<'a> {
+    #[serde(borrow)]
+    phone: Option<Value<'a>>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<Value<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MessageReplyButton<'a> {
+    #[serde(borrow)]
+    metadata: Option<Object<ReplyButtonMetadata<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ReplyButtonMetadata<'a> {
+    #[serde(borrow)]
+    content: Option<Object<ReplyButtonContent<'a>>>,
+    #[serde(borrow, default)]
+    options: List<Object<Titled<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyButtonContent<'a> {
+    #[serde(borrow)]
+    text: Option<Value<'a>>,
+    #[serde(borrow)]
+    header: Option<Value<'a>>,
+    #[serde(borrow)]
+    caption: Option<Value<'a>>,
+    #[serde(borrow)]
+    url: Option<Value<'a>>,
+    #[serde(borrow)]
+    filename: Option<Value<'a>>,
+    #[serde(borrow)]
+    content_type: Option<Value<'a>>,
+}
+
+/// Anything with a title: a button, an option.
+#[derive(Deserialize)]
+struct Titled<'a> {
+    #[serde(borrow)]
+    title: Option<Value<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MessageInteractiveList<'a> {
+    /// The list, as a JSON object or (as Callbell sends it) a string holding one.
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
+}
+
+/// The decoded `messageInteractiveList.metadata`.
+#[derive(Deserialize)]
+struct ListMetadata<'a> {
+    #[serde(borrow)]
+    header: Option<Value<'a>>,
+    #[serde(borrow)]
+    body: Option<Value<'a>>,
+    #[serde(borrow)]
+    footer: Option<Value<'a>>,
+    #[serde(borrow, default)]
+    buttons: List<Object<Titled<'a>>>,
+    #[serde(borrow, default)]
+    sections: List<Object<ListSection<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ListSection<'a> {
+    #[serde(borrow)]
+    title: Option<Value<'a>>,
+    #[serde(borrow, default)]
+    items: List<Object<ListItem<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ListItem<'a> {
+    #[serde(borrow)]
+    header: Option<Value<'a>>,
+    #[serde(borrow)]
+    title: Option<Value<'a>>,
+    #[serde(borrow)]
+    description: Option<Value<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -314,30 +425,33 @@ fn last_path_segment(href: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A Callbell message, normalized: its identity, who sent it, the customer, what it replies
-/// to, where it points, its attachments, and then its kind.
+/// A Callbell message, normalized: its identity, who sent it on which of the business's
+/// numbers, the customer, what it replies to, where it points, its attachments, buttons, lists
+/// and cards, and then its kind.
 fn normalize(payload: &Payload) -> Result<Message, Invalid> {
     let mut message = identity(payload)?;
-    message.channel = payload
-        .channel
-        .as_ref()
-        .and_then(Value::text)
-        .map(|c| c.to_lowercase());
+    let text = |v: &Option<Value>| v.as_ref().and_then(Value::text);
+    message.channel = text(&payload.channel).map(|c| c.to_lowercase());
     if let Some(contact) = object(&payload.contact) {
         message.contact = contact_of(contact);
     }
+    apply_numbers(&mut message, payload);
     message.refs.reply_to = reply_to(payload);
     message.location = location(payload);
     message.attachments = attachment_urls(payload)
         .into_iter()
         .map(|url| Attachment::new(AttachmentKind::from_url(&url), url))
         .collect();
-    message.text = payload.text.as_ref().and_then(Value::text);
+    message.text = text(&payload.text);
+    message.forwarded = forwarded(payload);
+    message.metadata = payload.metadata.and_then(compact_object);
+    message.contact_cards = contact_cards(payload);
+    apply_interactive(&mut message, payload);
     message.kind = kind(payload, &message);
     Ok(message)
 }
 
-/// Conversation, time, status (which says who sent it) and message id.
+/// Conversation, time, status (which says who sent it, in any case) and message id.
 fn identity(payload: &Payload) -> Result<Message, Invalid> {
     let conversation_id = conversation_of(payload)?;
     let created = required(
@@ -361,7 +475,7 @@ fn identity(payload: &Payload) -> Result<Message, Invalid> {
         Value::text,
         "a status",
     )?;
-    let (role, direction) = match status.as_str() {
+    let (role, direction) = match status.to_lowercase().as_str() {
         "received" => (Role::Customer, Direction::Inbound),
         "sent" => (Role::Agent, Direction::Outbound),
         "note" => (Role::Agent, Direction::System),
@@ -377,11 +491,168 @@ fn identity(payload: &Payload) -> Result<Message, Invalid> {
     );
     message.message_id = match payload.uuid.as_ref().and_then(Value::id) {
         Some(uuid) => uuid,
+        // The status as sent: derived ids of messages stored earlier must not change.
         None => derived_message_id(&message, payload, &status),
     };
     message.order_key = time_order_key(&message.created_at, &message.message_id);
     message.status = Some(status.to_lowercase());
     Ok(message)
+}
+
+/// `to` and `from`: the business's number is `to` of what it receives and `from` of what it
+/// sends (or notes); a customer's message is from the customer's own number.
+fn apply_numbers(message: &mut Message, payload: &Payload) {
+    let number = |v: &Option<Value>| v.as_ref().and_then(Value::id);
+    match message.status.as_deref() {
+        Some("received") => {
+            message.channel_account = number(&payload.to);
+            message.sender.id = number(&payload.from);
+        }
+        Some("sent" | "note") => message.channel_account = number(&payload.from),
+        _ => {}
+    }
+}
+
+/// `messageForward`, when present and not `false` or null.
+fn forwarded(payload: &Payload) -> Option<bool> {
+    match payload.message_forward.as_ref()? {
+        Value::Null | Value::Bool(false) => None,
+        _ => Some(true),
+    }
+}
+
+/// A non-empty JSON object as compact text; anything else (or an object nested too deep to
+/// read back) is not metadata.
+fn compact_object(raw: &RawValue) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
+    match &value {
+        serde_json::Value::Object(map) if !map.is_empty() => serde_json::to_string(&value).ok(),
+        _ => None,
+    }
+}
+
+/// Each shared contact's name and phones (types lower case).
+fn contact_cards(payload: &Payload) -> Vec<ContactCard> {
+    let Some(card) = object(&payload.message_contact_card) else {
+        return Vec::new();
+    };
+    card.contacts_info
+        .0
+        .iter()
+        .filter_map(Object::get)
+        .map(|info| ContactCard {
+            name: info.name.as_ref().and_then(Value::text),
+            phones: info
+                .phones
+                .0
+                .iter()
+                .filter_map(Object::get)
+                .filter_map(|phone| {
+                    Some(Phone {
+                        number: phone.phone.as_ref().and_then(Value::id)?,
+                        kind: phone
+                            .kind
+                            .as_ref()
+                            .and_then(Value::text)
+                            .map(|t| t.to_lowercase()),
+                    })
+                })
+                .collect(),
+        })
+        .filter(|card| card.name.is_some() || !card.phones.is_empty())
+        .collect()
+}
+
+/// Buttons or a list: reply buttons win over a list; either gives the text when the message
+/// has none, and reply buttons may carry a media attachment.
+fn apply_interactive(message: &mut Message, payload: &Payload) {
+    let interactive = match reply_buttons(payload) {
+        Some((interactive, attachment)) => {
+            message.attachments.extend(attachment);
+            interactive
+        }
+        None => interactive_list(payload).unwrap_or_default(),
+    };
+    if message.text.is_none() {
+        message.text = interactive.body.clone();
+    }
+    message.interactive = interactive;
+}
+
+fn reply_buttons(payload: &Payload) -> Option<(Interactive, Option<Attachment>)> {
+    let metadata = object(&payload.message_reply_button).and_then(|b| object(&b.metadata))?;
+    let text = |v: &Option<Value>| v.as_ref().and_then(Value::text);
+    let content = object(&metadata.content);
+    let interactive = Interactive {
+        header: content.and_then(|c| text(&c.header)),
+        body: content.and_then(|c| text(&c.text)),
+        caption: content.and_then(|c| text(&c.caption)),
+        buttons: titles(&metadata.options),
+        ..Interactive::default()
+    };
+    let attachment = content.and_then(|c| {
+        let url = text(&c.url)?;
+        let kind = match text(&c.content_type).map(|t| t.to_lowercase()).as_deref() {
+            Some("image") => AttachmentKind::Image,
+            Some("video") => AttachmentKind::Video,
+            Some("audio") => AttachmentKind::Audio,
+            Some("document") => AttachmentKind::Document,
+            _ => AttachmentKind::from_url(&url),
+        };
+        let mut attachment = Attachment::new(kind, url);
+        attachment.file_name = text(&c.filename);
+        Some(attachment)
+    });
+    Some((interactive, attachment))
+}
+
+/// The list in `messageInteractiveList.metadata`, an object or a string holding one. A string
+/// that is not JSON (or is ambiguous, or nested too deep) is a list nothing can be read from.
+fn interactive_list(payload: &Payload) -> Option<Interactive> {
+    let raw = object(&payload.message_interactive_list)?.metadata?;
+    let text: Cow<str> = match serde_json::from_str::<&str>(raw.get()) {
+        Ok(inner) => Cow::Borrowed(inner),
+        // A string with escapes (as Callbell sends it: JSON inside a string).
+        Err(_) if raw.get().starts_with('"') => Cow::Owned(serde_json::from_str(raw.get()).ok()?),
+        Err(_) => Cow::Borrowed(raw.get()),
+    };
+    check_unique_keys(&text).ok()?;
+    let list: Object<ListMetadata> = serde_json::from_str(&text).ok()?;
+    let list = list.0?;
+    let text = |v: &Option<Value>| v.as_ref().and_then(Value::text);
+    let options = list
+        .sections
+        .0
+        .iter()
+        .filter_map(Object::get)
+        .flat_map(|section| {
+            let section_title = text(&section.title);
+            section.items.0.iter().filter_map(Object::get).filter_map(move |item| {
+                Some(InteractiveOption {
+                    title: text(&item.header).or_else(|| text(&item.title))?,
+                    description: text(&item.description),
+                    section: section_title.clone(),
+                })
+            })
+        })
+        .collect();
+    Some(Interactive {
+        header: text(&list.header),
+        body: text(&list.body),
+        footer: text(&list.footer),
+        buttons: titles(&list.buttons),
+        options,
+        ..Interactive::default()
+    })
+}
+
+fn titles(items: &List<Object<Titled>>) -> Vec<String> {
+    items
+        .0
+        .iter()
+        .filter_map(Object::get)
+        .filter_map(|item| item.title.as_ref().and_then(Value::text))
+        .collect()
 }
 
 fn contact_of(contact: &WireContact) -> Contact {
@@ -429,16 +700,14 @@ fn attachment_urls(payload: &Payload) -> Vec<String> {
         .collect()
 }
 
-/// The first that applies: a location, a contact card, buttons or a list, text, the first
-/// attachment's kind; else unsupported.
+/// The first that applies: a location (with or without readable coordinates), a contact card,
+/// buttons or a list, text, the first attachment's kind; else unsupported.
 fn kind(payload: &Payload, message: &Message) -> Kind {
-    let present = |v: &Option<Value>| matches!(v, Some(Value::ObjectOrArray | Value::Str(_)));
-    if message.location.is_some() {
+    if payload.message_location.is_some() {
         Kind::Location
-    } else if present(&payload.message_contact_card) {
+    } else if payload.message_contact_card.is_some() {
         Kind::ContactCard
-    } else if present(&payload.message_reply_button) || present(&payload.message_interactive_list)
-    {
+    } else if payload.message_reply_button.is_some() || payload.message_interactive_list.is_some() {
         Kind::Interactive
     } else if message.text.is_some() {
         Kind::Text

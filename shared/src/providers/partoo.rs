@@ -10,8 +10,8 @@ use serde::Deserialize;
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
 use crate::message::{
-    checked_time, non_empty, Attachment, AttachmentKind, Contact, Direction, Kind, Message, Role,
-    Sender,
+    checked_time, non_empty, Attachment, AttachmentKind, Business, Contact, Direction, Kind,
+    Message, Role, Sender,
 };
 use crate::providers::{Provider, Verify};
 use crate::request::Request;
@@ -150,6 +150,14 @@ struct WireMessage<'a> {
     content: Option<Value<'a>>,
     #[serde(borrow)]
     user_id: Option<Value<'a>>,
+    #[serde(borrow)]
+    custom_channel: Option<Object<MessageCustomChannel<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct MessageCustomChannel<'a> {
+    #[serde(borrow)]
+    external_message_id: Option<Value<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +172,32 @@ struct Conversation<'a> {
     consumer_email: Option<Value<'a>>,
     #[serde(borrow)]
     messaging_partner: Option<Value<'a>>,
+    #[serde(borrow)]
+    business: Option<Object<WireBusiness<'a>>>,
+    #[serde(borrow)]
+    custom_channel: Option<Object<ConversationCustomChannel<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct WireBusiness<'a> {
+    #[serde(borrow)]
+    id: Option<Value<'a>>,
+    #[serde(borrow)]
+    name: Option<Value<'a>>,
+    #[serde(borrow)]
+    city: Option<Value<'a>>,
+    #[serde(borrow)]
+    zipcode: Option<Value<'a>>,
+    #[serde(borrow)]
+    country: Option<Value<'a>>,
+    #[serde(borrow)]
+    formatted_address: Option<Value<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ConversationCustomChannel<'a> {
+    #[serde(borrow)]
+    external_conversation_id: Option<Value<'a>>,
 }
 
 /// Reads an authentic Partoo webhook body (tryouts are answered before this, by header).
@@ -211,6 +245,9 @@ fn normalize(payload: &Payload) -> Result<Message, Invalid> {
     message.automated = automated.then_some(true);
     message.deleted =
         (wire.is_deleted.as_ref().and_then(Value::bool) == Some(true)).then_some(true);
+    message.refs.external_message_id = object(&wire.custom_channel)
+        .and_then(|c| c.external_message_id.as_ref())
+        .and_then(Value::id);
     if let Some(conversation) = object(&payload.conversation) {
         apply_conversation(&mut message, conversation);
     }
@@ -290,9 +327,12 @@ fn sender(wire: &WireMessage, automated: bool) -> Result<(Sender, Direction), In
     Ok((sender, direction))
 }
 
-/// The channel (`messaging_partner`, lower case) and the customer.
+/// The channel (`messaging_partner`, lower case), the customer, the business location, and a
+/// custom channel's own conversation id. (Its `is_automated` is the conversation's, not the
+/// message's: not read.)
 fn apply_conversation(message: &mut Message, conversation: &Conversation) {
     let text = |s: &Option<Value>| s.as_ref().and_then(Value::text);
+    let id = |s: &Option<Value>| s.as_ref().and_then(Value::id);
     message.channel = text(&conversation.messaging_partner).map(|p| p.to_lowercase());
     message.contact = Contact {
         id: None,
@@ -301,6 +341,19 @@ fn apply_conversation(message: &mut Message, conversation: &Conversation) {
         email: text(&conversation.consumer_email),
         avatar_url: text(&conversation.consumer_img),
     };
+    if let Some(business) = object(&conversation.business) {
+        message.business = Business {
+            id: id(&business.id),
+            name: text(&business.name),
+            city: text(&business.city),
+            zipcode: id(&business.zipcode),
+            country: text(&business.country),
+            address: text(&business.formatted_address),
+        };
+    }
+    message.refs.external_conversation_id = object(&conversation.custom_channel)
+        .and_then(|c| c.external_conversation_id.as_ref())
+        .and_then(Value::id);
 }
 
 /// Text, Image, Video, Audio, Document, Instagram stories; anything else is unsupported. For
@@ -723,6 +776,37 @@ mod tests {
         assert_eq!(m.contact.name.as_deref(), Some("John"));
         assert_eq!(m.account_id.as_deref(), Some("42"));
         assert_eq!(m.order_key, "2023-01-31T16:22:17.327Z#00000000000000000005");
+    }
+
+    #[test]
+    fn business_location_and_custom_channel_ids() {
+        let b = r#"{"type":"message_created","payload":{"message":{"id":5,"conversation_id":7,"date":"2023-01-31 16:22:17+00:00","sender_type":"Consumer","content_type":"Text","content":"hi","is_automated":false,"custom_channel":{"external_message_id":"ext-m"}},"conversation":{"id":7,"is_automated":true,"business":{"id":12,"name":"Store Lyon","city":"Lyon","zipcode":69002,"country":"FR","formatted_address":"1 rue X, 69002 Lyon"},"custom_channel":{"id":"cc","external_conversation_id":"ext-c"}}}}"#;
+        let m = match read_body(b.as_bytes()).unwrap() {
+            Webhook::NewMessage(m) => *m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            m.business,
+            Business {
+                id: Some("12".into()),
+                name: Some("Store Lyon".into()),
+                city: Some("Lyon".into()),
+                zipcode: Some("69002".into()),
+                country: Some("FR".into()),
+                address: Some("1 rue X, 69002 Lyon".into()),
+            }
+        );
+        assert_eq!(m.refs.external_message_id.as_deref(), Some("ext-m"));
+        assert_eq!(m.refs.external_conversation_id.as_deref(), Some("ext-c"));
+        // The conversation's is_automated is not the message's.
+        assert_eq!((m.automated, m.sender.role), (None, Role::Customer));
+        // Business fields of the wrong type are dropped one by one.
+        let odd = b.replace(r#""name":"Store Lyon""#, r#""name":["x"]"#).replace(r#""business":{"id":12"#, r#""business":{"id":true"#);
+        let m = match read_body(odd.as_bytes()).unwrap() {
+            Webhook::NewMessage(m) => *m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((m.business.id, m.business.name, m.business.city.as_deref()), (None, None, Some("Lyon")));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
 use crate::message::{
-    checked_time, is_digits, Attachment, AttachmentKind, Direction, Kind, Message, Role, Sender,
+    checked_time, format_timestamp, is_digits, Attachment, AttachmentKind, Direction, Kind,
+    Message, Role, Sender,
 };
 use crate::providers::{Provider, Verify};
 use crate::request::Request;
@@ -133,6 +134,10 @@ struct Content<'a> {
     format: Option<Value<'a>>,
     #[serde(borrow)]
     size: Option<Value<'a>>,
+    #[serde(borrow)]
+    vid: Option<Value<'a>>,
+    #[serde(borrow)]
+    expire_time: Option<Value<'a>>,
     #[serde(borrow)]
     product_id: Option<Value<'a>>,
     #[serde(borrow)]
@@ -340,15 +345,22 @@ fn image(content: &Content) -> Option<Attachment> {
     );
     image.width = content.width.as_ref().and_then(Value::unsigned);
     image.height = content.height.as_ref().and_then(Value::unsigned);
+    image.expires_at = url_expiry(&image.url);
     Some(image)
 }
 
-/// VIDEO content: numbers for the size, `duration` as a string.
+/// VIDEO content: numbers for the size, `duration` as a string, and when the link dies:
+/// `expire_time`, else the URL's own `x-tos-expires`.
 fn video(content: &Content) -> Option<Attachment> {
     let mut video = Attachment::new(
         AttachmentKind::Video,
         content.url.as_ref().and_then(Value::text)?,
     );
+    video.provider_media_id = content.vid.as_ref().and_then(Value::id);
+    video.expires_at = match &content.expire_time {
+        Some(expire_time) => expire_time.unsigned().and_then(epoch_timestamp),
+        None => url_expiry(&video.url),
+    };
     video.width = content.width.as_ref().and_then(Value::unsigned);
     video.height = content.height.as_ref().and_then(Value::unsigned);
     video.duration_s = content
@@ -364,6 +376,22 @@ fn video(content: &Content) -> Option<Attachment> {
         .and_then(Value::text)
         .map(|f| format!("video/{}", f.to_ascii_lowercase()));
     Some(video)
+}
+
+/// A signed TikTok CDN link says when it stops working: `x-tos-expires=<epoch seconds>`.
+fn url_expiry(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1.split('#').next()?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("x-tos-expires="))
+        .and_then(|seconds| seconds.parse().ok())
+        .and_then(epoch_timestamp)
+}
+
+/// Epoch seconds in the timestamp format, if they are a time it can carry.
+fn epoch_timestamp(seconds: u64) -> Option<String> {
+    let at = DateTime::from_timestamp(i64::try_from(seconds).ok()?, 0)?;
+    checked_time(at, "expire_time").ok().map(format_timestamp)
 }
 
 #[cfg(feature = "testkit")]
@@ -683,6 +711,37 @@ mod tests {
         );
         assert_eq!(a.cover_url.as_deref(), Some("https://c/1.jpeg"));
         assert_eq!(a.mime_type.as_deref(), Some("video/mp4"));
+    }
+
+    #[test]
+    fn links_say_when_they_expire() {
+        let m = with_type(
+            "VIDEO",
+            r#"{"url":"https://v/1?x-tos-expires=1","vid":"v0e30","expire_time":"1764237600"}"#,
+        );
+        let a = &m.attachments[0];
+        assert_eq!(a.expires_at.as_deref(), Some("2025-11-27T10:00:00.000Z"));
+        assert_eq!(a.provider_media_id.as_deref(), Some("v0e30"));
+        // Without expire_time, the URL's x-tos-expires.
+        let m = with_type("VIDEO", r#"{"url":"https://v/1?a=b&x-tos-expires=1681980481"}"#);
+        assert_eq!(
+            m.attachments[0].expires_at.as_deref(),
+            Some("2023-04-20T08:48:01.000Z")
+        );
+        let m = with_type("IMAGE", r#"{"url":"https://i/1.png?x-tos-expires=1681980481"}"#);
+        assert_eq!(
+            m.attachments[0].expires_at.as_deref(),
+            Some("2023-04-20T08:48:01.000Z")
+        );
+        // An expire_time that is not a number drops the attribute, not the message.
+        for bad in [r#""soon""#, "-5", "1e308", "[1]", "99999999999999999"] {
+            let content = format!(r#"{{"url":"https://v/1?x-tos-expires=1","expire_time":{bad}}}"#);
+            let m = with_type("VIDEO", &content);
+            assert_eq!((m.kind, m.attachments[0].expires_at.as_deref()), (Kind::Video, None), "{bad}");
+        }
+        let m = with_type("IMAGE", r#"{"url":"https://i/1.png?x-tos-expires=soon"}"#);
+        assert_eq!(m.attachments[0].expires_at, None);
+        assert_eq!(with_type("IMAGE", r#"{"url":"https://i/1.png"}"#).attachments[0].expires_at, None);
     }
 
     #[test]

@@ -52,6 +52,12 @@ pub fn time_order_key(created_at: &str, message_id: &str) -> String {
     format!("{created_at}#{}", padded_id(message_id))
 }
 
+/// The order key of a message whose own order key another message holds (TikTok sends one
+/// `index` for two messages at times): `<order key>#<message_id>`, right after the holder.
+pub fn beside(order_key: &str, message_id: &str) -> String {
+    format!("{order_key}#{}", padded_id(message_id))
+}
+
 fn padded_id(message_id: &str) -> String {
     if is_digits(message_id) && message_id.len() < 20 {
         format!("{message_id:0>20}")
@@ -114,6 +120,11 @@ mod tests {
         assert_eq!(time_order_key("t", "derived-abc"), "t#derived-abc");
         assert!(time_order_key("t", "9") < time_order_key("t", "10"));
         assert_eq!(index_order_key("42"), "00000000000000000042");
+        let holder = index_order_key("42");
+        let next = beside(&holder, "7");
+        assert_eq!(next, "00000000000000000042#00000000000000000007");
+        assert!(holder < next && next < index_order_key("43"));
+        assert_eq!(beside(&holder, "m-1"), "00000000000000000042#m-1");
     }
 
     #[test]
