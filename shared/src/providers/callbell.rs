@@ -1013,7 +1013,7 @@ mod tests {
         let b = format!(
             r#"{{"event":"message_created","payload":{{"status":"received","channel":"WhatsApp","contact":{CONTACT},"createdAt":"2022-10-18T12:06:29.000+02:00"{extra}}}}}"#
         );
-        match read_body(b.as_bytes()).unwrap() {
+        match read_body(b.as_bytes()).unwrap_or_else(|e| panic!("{b}: {e}")) {
             Webhook::NewMessage(m) => *m,
             other => panic!("{other:?}"),
         }
@@ -1080,6 +1080,173 @@ mod tests {
             created(r#","messageLocation":null,"messageContactCard":null"#).kind,
             Kind::Unsupported
         );
+    }
+
+    #[test]
+    fn status_in_any_case_gives_direction_and_numbers() {
+        let m = created(r#","uuid":"m","text":"x","from":"331","to":"335""#);
+        assert_eq!(
+            (m.channel_account.as_deref(), m.sender.id.as_deref()),
+            (Some("335"), Some("331"))
+        );
+        for status in ["Sent", "SENT", "sent"] {
+            let b = format!(
+                r#"{{"event":"message_created","payload":{{"uuid":"m","status":"{status}","contact":{CONTACT},"createdAt":"2022-10-18T10:06:29Z","text":"x","from":"331","to":"335"}}}}"#
+            );
+            let Webhook::NewMessage(m) = read_body(b.as_bytes()).unwrap() else {
+                panic!("{status}")
+            };
+            assert_eq!(
+                (m.sender.role, m.direction, m.status.as_deref()),
+                (Role::Agent, Direction::Outbound, Some("sent")),
+                "{status}"
+            );
+            assert_eq!((m.channel_account.as_deref(), m.sender.id), (Some("331"), None));
+        }
+    }
+
+    #[test]
+    fn forwarded_and_metadata() {
+        for (forward, expected) in [
+            (r#"{"forwarded":true}"#, Some(true)),
+            ("true", Some(true)),
+            ("false", None),
+            ("null", None),
+        ] {
+            let m = created(&format!(r#","uuid":"m","text":"x","messageForward":{forward}"#));
+            assert_eq!(m.forwarded, expected, "{forward}");
+        }
+        let m = created(r#","uuid":"m","text":"x","metadata":{ "order" : 42, "tags":["a"] }"#);
+        assert_eq!(m.metadata.as_deref(), Some(r#"{"order":42,"tags":["a"]}"#));
+        for metadata in ["{}", "[]", r#""text""#, "7", "null"] {
+            let m = created(&format!(r#","uuid":"m","text":"x","metadata":{metadata}"#));
+            assert_eq!(m.metadata, None, "{metadata}");
+        }
+        let deep = format!(r#","uuid":"m","text":"x","metadata":{}1{}"#, r#"{"a":"#.repeat(200), "}".repeat(200));
+        assert_eq!(created(&deep).metadata, None, "too deep to read back: dropped");
+    }
+
+    #[test]
+    fn reply_buttons_with_media() {
+        let m = created(
+            r#","uuid":"m","messageReplyButton":{"metadata":{"content":{"url":"https://x/menu","text":"Pick","header":"H","caption":"C","filename":"menu.pdf","contentType":"document"},"options":[{"title":"A"},{"title":""},{"x":1},"B"]}}"#,
+        );
+        assert_eq!(m.kind, Kind::Interactive);
+        assert_eq!(
+            m.interactive,
+            Interactive {
+                header: Some("H".into()),
+                body: Some("Pick".into()),
+                caption: Some("C".into()),
+                buttons: vec!["A".into()],
+                ..Interactive::default()
+            }
+        );
+        assert_eq!(m.text.as_deref(), Some("Pick"), "the body is the text when none");
+        let a = &m.attachments[0];
+        assert_eq!(
+            (a.kind, a.url.as_str(), a.file_name.as_deref()),
+            (AttachmentKind::Document, "https://x/menu", Some("menu.pdf"))
+        );
+        // An unknown content type: the kind comes from the URL.
+        let m = created(
+            r#","uuid":"m","text":"t","messageReplyButton":{"metadata":{"content":{"url":"https://x/a.mp4","contentType":"sticker"}}}"#,
+        );
+        assert_eq!((m.attachments[0].kind, m.text.as_deref()), (AttachmentKind::Video, Some("t")));
+    }
+
+    #[test]
+    fn interactive_lists_as_strings_or_objects() {
+        let list = r#"{"header":"Menu","body":"Pick one","footer":"F","buttons":[{"title":"Open"}],"sections":[{"title":"Breakfast","items":[{"header":"Yogurt","description":"plain"},{"title":"Eggs"},{"description":"no title"}]},{"items":[{"header":"Tea"}]}]}"#;
+        let expected = Interactive {
+            header: Some("Menu".into()),
+            body: Some("Pick one".into()),
+            footer: Some("F".into()),
+            buttons: vec!["Open".into()],
+            options: vec![
+                InteractiveOption {
+                    title: "Yogurt".into(),
+                    description: Some("plain".into()),
+                    section: Some("Breakfast".into()),
+                },
+                InteractiveOption {
+                    title: "Eggs".into(),
+                    description: None,
+                    section: Some("Breakfast".into()),
+                },
+                InteractiveOption {
+                    title: "Tea".into(),
+                    description: None,
+                    section: None,
+                },
+            ],
+            ..Interactive::default()
+        };
+        let as_string = serde_json::to_string(list).unwrap();
+        for metadata in [list.to_string(), as_string] {
+            let m = created(&format!(
+                r#","uuid":"m","messageInteractiveList":{{"metadata":{metadata}}}"#
+            ));
+            assert_eq!((m.kind, &m.interactive), (Kind::Interactive, &expected));
+            assert_eq!(m.text.as_deref(), Some("Pick one"));
+        }
+        // Not JSON, ambiguous, or not an object: still interactive, nothing read.
+        for metadata in [
+            r#""not json""#,
+            r#""{\"header\":\"a\",\"header\":\"b\"}""#,
+            "[1]",
+            "42",
+        ] {
+            let m = created(&format!(
+                r#","uuid":"m","messageInteractiveList":{{"metadata":{metadata}}}"#
+            ));
+            assert_eq!((m.kind, m.interactive.is_empty()), (Kind::Interactive, true), "{metadata}");
+        }
+        // Reply buttons win over a list.
+        let m = created(&format!(
+            r#","uuid":"m","messageReplyButton":{{"metadata":{{"options":[{{"title":"Yes"}}]}}}},"messageInteractiveList":{{"metadata":{list}}}"#
+        ));
+        assert_eq!((m.interactive.buttons.as_slice(), m.interactive.options.len()), (&["Yes".to_string()][..], 0));
+    }
+
+    #[test]
+    fn contact_cards_with_their_phones() {
+        let m = created(
+            r#","uuid":"m","messageContactCard":{"contactsInfo":[{"name":"Ana","phones":[{"phone":"351","type":"CELL"},{"phone":"352","type":"WORK"},{"type":"HOME"}]},{"name":null,"phones":[]},"junk"]}"#,
+        );
+        assert_eq!(m.kind, Kind::ContactCard);
+        assert_eq!(
+            m.contact_cards,
+            vec![ContactCard {
+                name: Some("Ana".into()),
+                phones: vec![
+                    Phone {
+                        number: "351".into(),
+                        kind: Some("cell".into())
+                    },
+                    Phone {
+                        number: "352".into(),
+                        kind: Some("work".into())
+                    },
+                ],
+            }]
+        );
+    }
+
+    #[test]
+    fn locations_without_readable_coordinates_stay_locations() {
+        for coordinates in [
+            "{}",
+            r#"{"x":1e308,"y":2}"#,
+            r#"{"x":91,"y":2}"#,
+            r#"{"x":"north","y":2}"#,
+            r#"{"x":1}"#,
+        ] {
+            let m = created(&format!(
+                r#","uuid":"m","text":"here","messageLocation":{{"coordinates":{coordinates}}}"#
+            ));
+            assert_eq!((m.kind, m.location), (Kind::Location, None), "{coordinates}");
+        }
     }
 
     #[test]
