@@ -5,6 +5,7 @@ use std::io::Write;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
 
 use crate::error::{aws, Context, Result};
 
@@ -82,7 +83,7 @@ pub async fn print(client: &Client, table: &str, out: &mut impl Write) -> Result
     for pk in &keys.conversations {
         let items = query_conversation(client, table, pk).await?;
         messages += items.len();
-        text.push_str(&format_conversation(pk, &items));
+        text.push_str(&format_conversation(pk, &items, Utc::now()));
     }
     if !keys.conversations.is_empty() {
         text.push_str(&format!(
@@ -127,8 +128,16 @@ fn map<'a>(item: &'a Item, name: &str) -> Option<&'a Item> {
     item.get(name)?.as_m().ok()
 }
 
+/// The elements of a list attribute (none when absent or not a list).
+fn list<'a>(item: &'a Item, name: &str) -> impl Iterator<Item = &'a AttributeValue> {
+    item.get(name)
+        .and_then(|value| value.as_l().ok())
+        .into_iter()
+        .flatten()
+}
+
 /// A conversation's header line and one line per message.
-fn format_conversation(pk: &str, items: &[Item]) -> String {
+fn format_conversation(pk: &str, items: &[Item], now: DateTime<Utc>) -> String {
     let first = |name: &str| items.iter().find_map(|item| string(item, name));
     let (pk_provider, pk_conversation) = pk.split_once('#').unwrap_or((pk, ""));
     let mut header = format!(
@@ -145,19 +154,28 @@ fn format_conversation(pk: &str, items: &[Item]) -> String {
     {
         header.push_str(&format!(" · contact {name}"));
     }
+    if let Some(business) = items.iter().find_map(|item| map(item, "business")) {
+        let name = string(business, "name")
+            .or(string(business, "id"))
+            .unwrap_or("?");
+        match string(business, "city") {
+            Some(city) => header.push_str(&format!(" · business {name} ({city})")),
+            None => header.push_str(&format!(" · business {name}")),
+        }
+    }
     header.push_str(&format!(
         " · {} message{}\n",
         items.len(),
         if items.len() == 1 { "" } else { "s" }
     ));
     items.iter().fold(header, |mut text, item| {
-        text.push_str(&format_message(item));
+        text.push_str(&format_message(item, now));
         text.push('\n');
         text
     })
 }
 
-fn format_message(item: &Item) -> String {
+fn format_message(item: &Item, now: DateTime<Utc>) -> String {
     let arrow = match string(item, "direction") {
         Some("inbound") => "→",
         Some("outbound") => "←",
@@ -176,7 +194,7 @@ fn format_message(item: &Item) -> String {
         .map(|text| truncate(text, TEXT_WIDTH))
         .into_iter()
         .collect();
-    rest.extend(details(item));
+    rest.extend(details(item, now));
     let line = format!(
         "  {:<24} {arrow} {:<26} {:<12} {}",
         string(item, "created_at").unwrap_or("(no time)"),
@@ -187,13 +205,18 @@ fn format_message(item: &Item) -> String {
     line.trim_end().to_owned()
 }
 
-/// Short summaries of attachments, location, references, status and flags.
-fn details(item: &Item) -> Vec<String> {
+/// Short summaries of attachments, buttons and lists, contact cards, location, references,
+/// status and flags.
+fn details(item: &Item, now: DateTime<Utc>) -> Vec<String> {
     let mut details = Vec::new();
-    if let Some(attachments) = item.get("attachments").and_then(|a| a.as_l().ok()) {
-        for attachment in attachments.iter().filter_map(|a| a.as_m().ok()) {
-            details.push(format_attachment(attachment));
-        }
+    for attachment in list(item, "attachments").filter_map(|a| a.as_m().ok()) {
+        details.push(format_attachment(attachment, now));
+    }
+    if let Some(interactive) = map(item, "interactive") {
+        details.extend(format_interactive(interactive));
+    }
+    for card in list(item, "contact_cards").filter_map(|c| c.as_m().ok()) {
+        details.push(format_contact_card(card));
     }
     if let Some(location) = map(item, "location") {
         details.push(format!(
@@ -215,6 +238,12 @@ fn details(item: &Item) -> Vec<String> {
     if let Some(status) = string(item, "status") {
         details.push(format!("({status})"));
     }
+    if boolean(item, "forwarded") == Some(true) {
+        details.push("forwarded".to_owned());
+    }
+    if let Some(metadata) = string(item, "metadata") {
+        details.push(format!("metadata {}", truncate(metadata, 40)));
+    }
     if boolean(item, "visible") == Some(false) {
         details.push("hidden".to_owned());
     }
@@ -230,7 +259,76 @@ fn details(item: &Item) -> Vec<String> {
     details
 }
 
-fn format_attachment(attachment: &Item) -> String {
+/// `[buttons: Yes | No]` and `[options: Breakfast: Yogurt, Pancakes]`.
+fn format_interactive(interactive: &Item) -> Vec<String> {
+    let mut shown = Vec::new();
+    let buttons: Vec<&str> = list(interactive, "buttons")
+        .filter_map(|b| b.as_s().ok().map(String::as_str))
+        .collect();
+    if !buttons.is_empty() {
+        shown.push(format!("[buttons: {}]", buttons.join(" | ")));
+    }
+    let mut sections: Vec<(Option<&str>, Vec<&str>)> = Vec::new();
+    for option in list(interactive, "options").filter_map(|o| o.as_m().ok()) {
+        let section = string(option, "section");
+        let title = string(option, "title").unwrap_or("?");
+        match sections.last_mut() {
+            Some((last, titles)) if *last == section => titles.push(title),
+            _ => sections.push((section, vec![title])),
+        }
+    }
+    if !sections.is_empty() {
+        let listed: Vec<String> = sections
+            .iter()
+            .map(|(section, titles)| match section {
+                Some(section) => format!("{section}: {}", titles.join(", ")),
+                None => titles.join(", "),
+            })
+            .collect();
+        shown.push(format!("[options: {}]", listed.join("; ")));
+    }
+    shown
+}
+
+/// `[card João Pereira 5511955554444 (cell), 551133332222 (work)]`.
+fn format_contact_card(card: &Item) -> String {
+    let phones: Vec<String> = list(card, "phones")
+        .filter_map(|p| p.as_m().ok())
+        .filter_map(|phone| {
+            let number = string(phone, "number")?;
+            Some(match string(phone, "type") {
+                Some(kind) => format!("{number} ({kind})"),
+                None => number.to_owned(),
+            })
+        })
+        .collect();
+    let mut text = format!("[card {}", string(card, "name").unwrap_or("(no name)"));
+    if !phones.is_empty() {
+        text.push(' ');
+        text.push_str(&phones.join(", "));
+    }
+    text.push(']');
+    text
+}
+
+/// "expires in 41 h", "expired": when the provider's link stops working, seen from `now`.
+fn expiry(expires_at: &str, now: DateTime<Utc>) -> String {
+    let Ok(at) = DateTime::parse_from_rfc3339(expires_at) else {
+        return format!("expires {expires_at}");
+    };
+    let left = at.with_timezone(&Utc) - now;
+    if left <= chrono::Duration::zero() {
+        "expired".to_owned()
+    } else if left < chrono::Duration::hours(1) {
+        format!("expires in {} min", left.num_minutes().max(1))
+    } else if left < chrono::Duration::days(3) {
+        format!("expires in {} h", left.num_hours())
+    } else {
+        format!("expires in {} days", left.num_days())
+    }
+}
+
+fn format_attachment(attachment: &Item, now: DateTime<Utc>) -> String {
     let mut text = format!("[{}", string(attachment, "kind").unwrap_or("attachment"));
     if let (Some(width), Some(height)) = (number(attachment, "width"), number(attachment, "height"))
     {
@@ -244,6 +342,13 @@ fn format_attachment(attachment: &Item) -> String {
         let file = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path);
         text.push(' ');
         text.push_str(&truncate(file, 32));
+    }
+    if let Some(name) = string(attachment, "file_name") {
+        text.push_str(&format!(" \"{}\"", truncate(name, 32)));
+    }
+    if let Some(expires_at) = string(attachment, "expires_at") {
+        text.push_str(", ");
+        text.push_str(&expiry(expires_at, now));
     }
     text.push(']');
     text
@@ -337,7 +442,7 @@ mod tests {
             ("visible", AttributeValue::Bool(false)),
             ("deleted", AttributeValue::Bool(true)),
         ]);
-        let text = format_conversation("partoo#42", &[inbound, outbound, system]);
+        let text = format_conversation("partoo#42", &[inbound, outbound, system], now());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "");
         assert_eq!(
@@ -364,9 +469,86 @@ mod tests {
 
     #[test]
     fn header_falls_back_to_the_partition_key() {
-        let text = format_conversation("callbell#abc", &[item(&[])]);
+        let text = format_conversation("callbell#abc", &[item(&[])], now());
         assert!(text.contains("callbell · conversation abc · 1 message\n"));
         assert!(text.contains("(no time)                · ?                          ?\n"));
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2025-11-25T17:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn shows_schema_2_content() {
+        let attachment = |expires_at: &str| {
+            m(&[
+                ("kind", s("video")),
+                ("url", s("https://v.example/x/clip.mp4?x-tos-expires=1")),
+                ("file_name", s("clip.mp4")),
+                ("expires_at", s(expires_at)),
+            ])
+        };
+        let message = item(&[
+            ("kind", s("interactive")),
+            (
+                "attachments",
+                AttributeValue::L(vec![
+                    attachment("2025-11-27T10:00:00.000Z"),
+                    attachment("2025-11-25T16:59:00.000Z"),
+                    attachment("2025-11-25T17:20:00.000Z"),
+                ]),
+            ),
+            (
+                "interactive",
+                m(&[
+                    ("buttons", AttributeValue::L(vec![s("Yes"), s("No")])),
+                    (
+                        "options",
+                        AttributeValue::L(vec![
+                            m(&[("title", s("Yogurt")), ("section", s("Breakfast"))]),
+                            m(&[("title", s("Pancakes")), ("section", s("Breakfast"))]),
+                            m(&[("title", s("Tea"))]),
+                        ]),
+                    ),
+                ]),
+            ),
+            (
+                "contact_cards",
+                AttributeValue::L(vec![m(&[
+                    ("name", s("João Pereira")),
+                    (
+                        "phones",
+                        AttributeValue::L(vec![
+                            m(&[("number", s("5511955554444")), ("type", s("cell"))]),
+                            m(&[("number", s("551133332222"))]),
+                        ]),
+                    ),
+                ])]),
+            ),
+            ("forwarded", AttributeValue::Bool(true)),
+            (
+                "business",
+                m(&[("name", s("Boulangerie Léa")), ("city", s("Paris"))]),
+            ),
+        ]);
+        let text = format_conversation("partoo#7", &[message], now());
+        assert!(
+            text.contains("· business Boulangerie Léa (Paris) ·"),
+            "{text}"
+        );
+        for shown in [
+            "[video clip.mp4 \"clip.mp4\", expires in 41 h]",
+            "[video clip.mp4 \"clip.mp4\", expired]",
+            "[video clip.mp4 \"clip.mp4\", expires in 20 min]",
+            "[buttons: Yes | No]",
+            "[options: Breakfast: Yogurt, Pancakes; Tea]",
+            "[card João Pereira 5511955554444 (cell), 551133332222]",
+            "forwarded",
+        ] {
+            assert!(text.contains(shown), "{shown} not in {text}");
+        }
     }
 
     #[test]

@@ -19,7 +19,10 @@ use support::answer;
 const CASES: &[(&str, &[&str])] = &[
     ("tiktok-shop/video.json", &[]),
     ("tiktok-shop/image-url-expiry.json", &[]),
-    ("tiktok-shop/text-same-index.json", &["tiktok-shop/text.json"]),
+    (
+        "tiktok-shop/text-same-index.json",
+        &["tiktok-shop/text.json"],
+    ),
     ("partoo/custom-channel-business.json", &[]),
     ("partoo/whatsapp-consumer-text.json", &[]),
     ("callbell/reply-buttons-image.json", &[]),
@@ -58,26 +61,46 @@ async fn every_schema_2_sample_becomes_its_expected_item() {
         for earlier in *before {
             let event = std::fs::read(root().join("events").join(earlier)).unwrap();
             let (status, body) = answer(&handler.handle_event(&event).await);
-            assert_eq!((status, body["status"].as_str()), (200, Some("stored")), "{earlier}");
+            assert_eq!(
+                (status, body["status"].as_str()),
+                (200, Some("stored")),
+                "{earlier}"
+            );
         }
         let event = std::fs::read(root().join("events").join(sample)).unwrap();
         let (status, body) = answer(&handler.handle_event(&event).await);
-        assert_eq!((status, body["status"].as_str()), (200, Some("stored")), "{sample}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("stored")),
+            "{sample}"
+        );
         let message_id = body["message_id"].as_str().unwrap();
         let item = store
             .items()
             .into_values()
             .find(|item| {
-                item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk.starts_with("MSG#"))
-                    && item.get("message_id").and_then(|v| v.as_s().ok()).map(String::as_str)
+                item.get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk.starts_with("MSG#"))
+                    && item
+                        .get("message_id")
+                        .and_then(|v| v.as_s().ok())
+                        .map(String::as_str)
                         == Some(message_id)
             })
             .unwrap_or_else(|| panic!("{sample}: no message item for {message_id}"));
         let mut item: Value = serde_dynamo::from_item(item).unwrap();
         let item = item.as_object_mut().unwrap();
         let raw = item.remove("raw").unwrap();
-        assert_eq!(raw.as_str().unwrap().as_bytes(), body_of_event(&event), "{sample}: raw");
-        assert_eq!(item.remove("received_at").unwrap(), "2026-01-01T00:00:00.000Z");
+        assert_eq!(
+            raw.as_str().unwrap().as_bytes(),
+            body_of_event(&event),
+            "{sample}: raw"
+        );
+        assert_eq!(
+            item.remove("received_at").unwrap(),
+            "2026-01-01T00:00:00.000Z"
+        );
         let path = expected_path(sample);
         if bless {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -91,5 +114,8 @@ async fn every_schema_2_sample_becomes_its_expected_item() {
         .unwrap();
         assert_eq!(&Value::Object(item.clone()), &expected, "{sample}");
     }
-    assert!(!bless, "INGEST_BLESS rewrote the expectations: review them, then run again");
+    assert!(
+        !bless,
+        "INGEST_BLESS rewrote the expectations: review them, then run again"
+    );
 }

@@ -831,6 +831,37 @@ mod samples {
         }
 
         fn hostile_cases(&self, message: &mut dyn FnMut() -> Value) -> Vec<HostileCase> {
+            let set = |field: &'static str, value: Value| {
+                move |m: &mut Value| m["payload"][field] = value.clone()
+            };
+            let deep = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+            let many_options: Vec<Value> = (0..3000).map(|i| json!({"title": format!("option {i}")})).collect();
+            let list = |metadata: Value| set("messageInteractiveList", json!({ "metadata": metadata }));
+            let odd = crate::testkit::tolerated(
+                self,
+                message,
+                &[
+                    (
+                        "3000 reply buttons",
+                        &set("messageReplyButton", json!({"metadata": {"options": many_options}})),
+                    ),
+                    ("list metadata not JSON", &list(json!("not {json"))),
+                    ("list metadata nested too deep", &list(json!(deep(300)))),
+                    ("list metadata with a repeated key", &list(json!(r#"{"header":"a","header":"b"}"#))),
+                    ("list sections of every type", &list(json!({"sections": [1, "x", {"items": [null, {"header": 5}]}], "buttons": "b"}))),
+                    ("coordinates 1e308", &set("messageLocation", json!({"coordinates": {"x": 1e308, "y": 1e308}}))),
+                    ("location a string", &set("messageLocation", json!("somewhere"))),
+                    ("contact cards of every type", &set("messageContactCard", json!({"contactsInfo": [null, 1, {"name": ["x"], "phones": [{"phone": {"n": 1}}, "555"]}]}))),
+                    ("integrator metadata nested too deep", &|m: &mut Value| {
+                        m["payload"]["metadata"] = serde_json::from_str(&deep(120)).expect("JSON");
+                    }),
+                    ("messageForward a number", &set("messageForward", json!(0))),
+                    ("to and from objects", &|m: &mut Value| {
+                        m["payload"]["to"] = json!({"n": 1});
+                        m["payload"]["from"] = json!([2]);
+                    }),
+                ],
+            );
             let body = body_of(&message());
             let forged = |name: &str, credentials: Credentials| HostileCase {
                 category: "signature failures",
@@ -859,7 +890,7 @@ mod samples {
                     forged: false,
                 }
             };
-            vec![
+            let mut cases = vec![
                 forged("stale t (301 s old)", self.sign(&body, now - 301)),
                 forged("future t (301 s ahead)", self.sign(&body, now + 301)),
                 forged(
@@ -881,7 +912,9 @@ mod samples {
                     stores: Quarantine,
                     forged: false,
                 },
-            ]
+            ];
+            cases.extend(odd);
+            cases
         }
     }
 }

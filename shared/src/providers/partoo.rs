@@ -529,6 +529,30 @@ mod samples {
         }
 
         fn hostile_cases(&self, message: &mut dyn FnMut() -> Value) -> Vec<HostileCase> {
+            let conversation = |change: Value| {
+                move |m: &mut Value| {
+                    for (key, value) in change.as_object().expect("an object of changes") {
+                        m["payload"]["conversation"][key] = value.clone();
+                    }
+                }
+            };
+            let odd = crate::testkit::tolerated(
+                self,
+                message,
+                &[
+                    ("business an array", &conversation(json!({"business": ["x"]}))),
+                    ("business a string", &conversation(json!({"business": "Store"}))),
+                    (
+                        "business fields of every type",
+                        &conversation(json!({"business": {"id": 1.5, "name": {"a": 1}, "city": true, "zipcode": -1, "country": [], "formatted_address": null}})),
+                    ),
+                    ("custom channel a number", &conversation(json!({"custom_channel": 7}))),
+                    ("external ids objects", &|m: &mut Value| {
+                        m["payload"]["message"]["custom_channel"] = json!({"external_message_id": {"id": 1}});
+                        m["payload"]["conversation"]["custom_channel"] = json!({"external_conversation_id": [1]});
+                    }),
+                ],
+            );
             let body = body_of(&message());
             let other_key = signing_key(&"07".repeat(32));
             let mut after_9999 = message();
@@ -547,7 +571,7 @@ mod samples {
                     forged: false,
                 }
             };
-            vec![
+            let mut cases = vec![
                 HostileCase {
                     category: "signature failures",
                     name: "signed by another key".into(),
@@ -568,7 +592,9 @@ mod samples {
                     stores: Quarantine,
                     forged: false,
                 },
-            ]
+            ];
+            cases.extend(odd);
+            cases
         }
     }
 }

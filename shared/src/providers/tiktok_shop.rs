@@ -516,6 +516,30 @@ mod samples {
                 stores: Nothing,
                 forged: true,
             };
+            let video = |content: Value| {
+                move |m: &mut Value| {
+                    m["data"]["type"] = json!("VIDEO");
+                    m["data"]["content"] = json!(content.to_string());
+                }
+            };
+            let odd = crate::testkit::tolerated(
+                self,
+                message,
+                &[
+                    ("expire_time not a number", &video(json!({"url": "https://v/1", "expire_time": "soon"}))),
+                    ("expire_time 1e308", &video(json!({"url": "https://v/1", "expire_time": 1e308}))),
+                    ("expire_time an object", &video(json!({"url": "https://v/1", "expire_time": {"s": 1}}))),
+                    ("x-tos-expires not a number", &video(json!({"url": "https://v/1?x-tos-expires=soon"}))),
+                    ("vid an array", &video(json!({"url": "https://v/1", "vid": ["v1"]}))),
+                    ("content nested deep", &|m: &mut Value| {
+                        let deep = format!("{}1{}", "[".repeat(3000), "]".repeat(3000));
+                        m["data"]["content"] = json!(format!("{{\"content\":\"hi\",\"x\":{deep}}}"));
+                    }),
+                    ("content with a repeated key", &|m: &mut Value| {
+                        m["data"]["content"] = json!(r#"{"content":"a","content":"b"}"#);
+                    }),
+                ],
+            );
             let body = crate::testkit::body_of(&message());
             let tag = self.sign(&body, 0).headers[0].1.clone();
             let mut after_9999 = message();
@@ -524,7 +548,7 @@ mod samples {
             huge_video["data"]["type"] = json!("VIDEO");
             huge_video["data"]["content"] =
                 json!(r#"{"url":"https://v/1","duration":"1e300","width":1e300}"#);
-            vec![
+            let mut cases = vec![
                 forged("bearer prefix", &body, format!("Bearer {tag}")),
                 forged(
                     "body-only HMAC",
@@ -559,7 +583,9 @@ mod samples {
                     stores: Quarantine,
                     forged: false,
                 },
-            ]
+            ];
+            cases.extend(odd);
+            cases
         }
     }
 }

@@ -208,6 +208,36 @@ pub trait Samples: Sync {
     fn hostile_cases(&self, message: &mut dyn FnMut() -> Value) -> Vec<HostileCase>;
 }
 
+/// A named change to a message body.
+pub type Change<'a> = (&'a str, &'a dyn Fn(&mut Value));
+
+/// Messages whose content is odd in the ways `changes` make it (each applied to a fresh message
+/// of `message`), which must all still be stored: content the code cannot read drops that
+/// attribute or leaves the kind `unsupported`, never the message.
+pub fn tolerated(
+    samples: &dyn Samples,
+    message: &mut dyn FnMut() -> Value,
+    changes: &[Change],
+) -> Vec<HostileCase> {
+    changes
+        .iter()
+        .map(|(name, change)| {
+            let mut value = message();
+            change(&mut value);
+            let body = body_of(&value);
+            HostileCase {
+                category: "odd schema-2 content",
+                name: (*name).to_string(),
+                credentials: samples.sign(&body, NOW),
+                body,
+                status: 200,
+                stores: Stores::Message,
+                forged: false,
+            }
+        })
+        .collect()
+}
+
 /// A boxed future, for handlers behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
