@@ -376,6 +376,23 @@ fn corpus(id: ProviderId) -> Vec<Case> {
         ),
         1,
     );
+    // Keys nothing reads are no less ambiguous when repeated.
+    let unknown_twice = text.replacen('{', r#"{"unknown":1,"unknown":2,"#, 1);
+    c.signed(
+        "duplicate keys",
+        "unknown key twice",
+        unknown_twice.into_bytes(),
+        400,
+        Quarantine,
+    );
+    let nested_twice = text.replacen('{', r#"{"extra":{"deep":[{"k":1,"k":1}]},"#, 1);
+    c.signed(
+        "duplicate keys",
+        "key twice in a nested unknown object",
+        nested_twice.into_bytes(),
+        400,
+        Quarantine,
+    );
     c.signed(
         "duplicate keys",
         "same key, same value",
