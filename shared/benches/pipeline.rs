@@ -98,6 +98,10 @@ impl ProviderVisitor for Benches<'_> {
                     serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&body)).unwrap()
                 })
             });
+            let text = std::str::from_utf8(&body).expect("UTF-8");
+            group.bench_function("part: wire::check_unique_keys", |b| {
+                b.iter(|| ingest::wire::check_unique_keys(black_box(text)).unwrap())
+            });
             group.bench_function("Provider::read", |b| {
                 b.iter(|| P::read(black_box(&verified)).unwrap())
             });

@@ -307,130 +307,160 @@ pub fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> 
     serde_json::from_str(text).map_err(|e| Invalid::body(format!("body is not valid JSON: {e}")))
 }
 
-/// Fails at the first object in `text` that has a key twice (or at a syntax error).
-pub fn check_unique_keys(text: &str) -> Result<(), Invalid> {
-    match serde_json::from_str::<UniqueKeys>(text) {
-        Ok(UniqueKeys) => Ok(()),
-        Err(e) => match e.classify() {
-            serde_json::error::Category::Data => Err(Invalid::body(strip_position(&e))),
-            _ => Err(Invalid::body(format!("body is not valid JSON: {e}"))),
-        },
-    }
-}
-
-/// serde_json's message without its " at line 1 column 5" suffix.
-fn strip_position(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
-}
-
-/// How deep the walk checks keys. Below, it skips without looking (serde_json skips
-/// iteratively, so a hostile nesting never exhausts the stack): no provider nests a tenth as
-/// deep, and nothing this code reads is down there.
-const KEY_CHECK_DEPTH: usize = 64;
-
-/// A walk over any JSON value that fails where an object repeats a key. Keys are compared as
-/// the provider wrote them, after unescaping (`"a"` and `"\u0061"` are the same key).
-struct UniqueKeys;
-
-impl<'de> Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        de::DeserializeSeed::deserialize(UniqueKeysAt(0), deserializer)
-    }
-}
-
-/// The walk at a depth.
-#[derive(Clone, Copy)]
-struct UniqueKeysAt(usize);
-
-impl<'de> de::DeserializeSeed<'de> for UniqueKeysAt {
-    type Value = UniqueKeys;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<UniqueKeys, D::Error> {
-        if self.0 >= KEY_CHECK_DEPTH {
-            deserializer.deserialize_ignored_any(IgnoredAny)?;
-            return Ok(UniqueKeys);
-        }
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for UniqueKeysAt {
-    type Value = UniqueKeys;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element_seed(UniqueKeysAt(self.0 + 1))?.is_some() {}
-        Ok(UniqueKeys)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        // Provider objects have a few dozen keys at most: a list beats a hash set here.
-        let mut keys: Vec<Key<'de>> = Vec::new();
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            if keys.contains(&key) {
-                return Err(de::Error::custom(format!(
-                    "the key {:?} appears twice in one object: ambiguous JSON is not guessed at",
-                    key.0
-                )));
-            }
-            map.next_value_seed(UniqueKeysAt(self.0 + 1))?;
-            keys.push(key);
-        }
-        Ok(UniqueKeys)
-    }
-}
-
-/// An object key, borrowed from the body unless it had escapes.
-#[derive(PartialEq)]
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
 /// Parses a body that must be one JSON object into `T`. An array, string, number or null is
 /// not read positionally into `T` (as serde would read an array into a struct): it is invalid.
 pub fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> {
     match parse_body::<Object<T>>(body)? {
         Object(Some(t)) => Ok(t),
         Object(None) => Err(Invalid::body("expected a JSON object")),
+    }
+}
+
+/// Fails if an object in `text` has a key twice: which of the two would the provider mean?
+pub fn check_unique_keys(text: &str) -> Result<(), Invalid> {
+    match repeated_key(text) {
+        Some(key) => Err(Invalid::body(format!(
+            "the key {key:?} appears twice in one object: ambiguous JSON is not guessed at"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The first key that an object of `text` repeats, compared after unescaping (`"a"` and
+/// `"\u0061"` are one key). One linear pass with an explicit stack (any depth), skipping
+/// string contents with memchr. Meant for JSON: on text that is not, it finds what it finds,
+/// and the parse that follows refuses the text anyway.
+pub fn repeated_key(text: &str) -> Option<Cow<'_, str>> {
+    let bytes = text.as_bytes();
+    // Each open container: whether it is an object, and where its keys start in `keys`.
+    let mut open: Vec<(bool, usize)> = Vec::new();
+    let mut keys: Vec<Cow<str>> = Vec::new();
+    let mut expect_key = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => {
+                open.push((true, keys.len()));
+                expect_key = true;
+            }
+            b'[' => {
+                open.push((false, keys.len()));
+                expect_key = false;
+            }
+            b'}' | b']' => {
+                if let Some((_, start)) = open.pop() {
+                    keys.truncate(start);
+                }
+                expect_key = false;
+            }
+            b',' => expect_key = matches!(open.last(), Some((true, _))),
+            b'"' => {
+                let start = i + 1;
+                let (end, escaped) = string_end(bytes, start);
+                if expect_key {
+                    let key = if escaped {
+                        // The quoted key, unescaped by the JSON reader (rare: keys are ASCII).
+                        Cow::Owned(serde_json::from_str(text.get(i..=end)?).ok()?)
+                    } else {
+                        Cow::Borrowed(text.get(start..end)?)
+                    };
+                    let this_object = open.last().map_or(0, |(_, start)| *start);
+                    if keys[this_object..].contains(&key) {
+                        return Some(key);
+                    }
+                    keys.push(key);
+                    expect_key = false;
+                }
+                i = end;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Where the string starting at `start` (just after its opening quote) ends (its closing
+/// quote, or the end of the text), and whether it has escapes.
+fn string_end(bytes: &[u8], start: usize) -> (usize, bool) {
+    let mut at = start;
+    let mut escaped = false;
+    while let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[at.min(bytes.len())..]) {
+        let found = at + offset;
+        if bytes[found] == b'"' {
+            return (found, escaped);
+        }
+        escaped = true;
+        at = found + 2;
+    }
+    (bytes.len(), escaped)
+}
+
+/// The obvious way to find a repeated key — serde walking every object, keys collected —
+/// kept as the oracle the fast scan is checked against (tests and fuzzing).
+#[cfg(any(test, feature = "testkit"))]
+pub mod oracle {
+    use super::*;
+
+    /// Whether an object of `text` (valid JSON) repeats a key, by serde; `None` when serde
+    /// cannot walk it (nested beyond its recursion limit).
+    pub fn has_repeated_key(text: &str) -> Option<bool> {
+        match serde_json::from_str::<UniqueKeys>(text) {
+            Ok(UniqueKeys) => Some(false),
+            Err(e) if e.is_data() => Some(true),
+            Err(_) => None,
+        }
+    }
+
+    struct UniqueKeys;
+
+    impl<'de> Deserialize<'de> for UniqueKeys {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_any(UniqueKeysVisitor)
+        }
+    }
+
+    struct UniqueKeysVisitor;
+
+    impl<'de> Visitor<'de> for UniqueKeysVisitor {
+        type Value = UniqueKeys;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<UniqueKeys, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<UniqueKeys, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<UniqueKeys, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<UniqueKeys, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<UniqueKeys, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<UniqueKeys, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+            while seq.next_element::<UniqueKeys>()?.is_some() {}
+            Ok(UniqueKeys)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+            let mut keys: Vec<String> = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if keys.contains(&key) {
+                    return Err(de::Error::custom("repeated key"));
+                }
+                map.next_value::<UniqueKeys>()?;
+                keys.push(key);
+            }
+            Ok(UniqueKeys)
+        }
     }
 }
 
@@ -543,11 +573,39 @@ mod tests {
         ] {
             assert!(parse_body::<IgnoredAny>(body.as_bytes()).is_ok(), "{body}");
         }
-        // Nesting far beyond serde_json's recursion limit is skipped, not refused.
+        // Any depth, far beyond serde_json's recursion limit.
         let deep = format!("{{\"x\":{}1{}}}", "[".repeat(5000), "]".repeat(5000));
         assert!(check_unique_keys(&deep).is_ok());
         let deep_objects = format!("{}1{}", "{\"a\":".repeat(3000), "}".repeat(3000));
         assert!(check_unique_keys(&deep_objects).is_ok());
+        let deep_twice = format!("{}{{\"b\":1,\"b\":2}}{}", "[".repeat(3000), "]".repeat(3000));
+        assert!(check_unique_keys(&deep_twice).is_err());
+    }
+
+    #[test]
+    fn the_scan_agrees_with_serde() {
+        let cases = [
+            r#"{"a":1,"b":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":"x\"y","a":2}"#,
+            r#"{"a\"b":1,"a\u0022b":2}"#,
+            r#"{"k":"{\"k\":1,\"k\":2}"}"#,
+            r#"{"a":{"a":{"a":1}},"b":[{"a":1,"b":[1,{"c":2}]},{"a":1}]}"#,
+            r#"{"a":[],"b":{},"a":null}"#,
+            r#"[{"x":1},{"x":1},[{"y":1,"y":2}]]"#,
+            r#"{"a":"\\","b":"\\\"","b":1}"#,
+            r#"{ "a" : 1 , "c" : { } , "a" : 2 }"#,
+            r#"{"é":1,"\u00e9":2}"#,
+            r#"{"a,b":1,"a":2,"b":3}"#,
+            r#""{\"a\":1,\"a\":2}""#,
+            "[]",
+            "{}",
+            "12",
+        ];
+        for text in cases {
+            let expected = oracle::has_repeated_key(text).expect("walkable");
+            assert_eq!(repeated_key(text).is_some(), expected, "{text}");
+        }
     }
 
     #[test]

@@ -139,6 +139,16 @@ fn read_directly<P: Provider>(body: &[u8]) -> Result<Webhook, Invalid> {
 
 fn check_body_of<P: Provider>(body: &[u8]) -> String {
     let id = ProviderId::of::<P>();
+    // The fast repeated-key scan finds what serde's walk of every object finds.
+    if let Ok(text) = std::str::from_utf8(body) {
+        if let Some(serde_finds) = crate::wire::oracle::has_repeated_key(text) {
+            assert_eq!(
+                crate::wire::repeated_key(text).is_some(),
+                serde_finds,
+                "the repeated-key scan and serde disagree"
+            );
+        }
+    }
     let direct = read_directly::<P>(body);
     // Normalization and item building, on their own.
     match &direct {
