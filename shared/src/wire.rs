@@ -578,7 +578,11 @@ mod tests {
         assert!(check_unique_keys(&deep).is_ok());
         let deep_objects = format!("{}1{}", "{\"a\":".repeat(3000), "}".repeat(3000));
         assert!(check_unique_keys(&deep_objects).is_ok());
-        let deep_twice = format!("{}{{\"b\":1,\"b\":2}}{}", "[".repeat(3000), "]".repeat(3000));
+        let deep_twice = format!(
+            "{}{{\"b\":1,\"b\":2}}{}",
+            "[".repeat(3000),
+            "]".repeat(3000)
+        );
         assert!(check_unique_keys(&deep_twice).is_err());
     }
 

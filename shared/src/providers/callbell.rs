@@ -746,8 +746,9 @@ mod samples {
 
     use super::{Callbell, TOKEN_PARAMETER};
     use crate::verify::{hmac_sha256, Secret};
-    use crate::testkit::{Primitive, 
-        body_of, hmac_hex, local, Credentials, HostileCase, Samples, Shape, Stores::*,
+    use crate::testkit::{
+        body_of, hmac_hex, local, tolerated, Credentials, HostileCase, Primitive, Samples, Shape,
+        Stores::*,
     };
 
     fn signature(secret: &str, body: &[u8], t: i64) -> Credentials {
@@ -837,7 +838,7 @@ mod samples {
             let deep = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
             let many_options: Vec<Value> = (0..3000).map(|i| json!({"title": format!("option {i}")})).collect();
             let list = |metadata: Value| set("messageInteractiveList", json!({ "metadata": metadata }));
-            let odd = crate::testkit::tolerated(
+            let mut cases = tolerated(
                 self,
                 message,
                 &[
@@ -863,57 +864,31 @@ mod samples {
                 ],
             );
             let body = body_of(&message());
-            let forged = |name: &str, credentials: Credentials| HostileCase {
-                category: "signature failures",
-                name: name.to_string(),
-                credentials,
-                body: body.clone(),
-                status: 401,
-                stores: Nothing,
-                forged: true,
-            };
             let now = crate::testkit::NOW;
             let mut after_9999 = message();
             after_9999["payload"]["createdAt"] = json!("+10000-01-01T00:00:00Z");
             let mut huge_location = message();
             huge_location["payload"]["messageLocation"] =
                 json!({"coordinates": {"x": 1e300, "y": "1e-300"}});
-            let signed = |name: &str, value: &Value, status, stores| {
-                let body = body_of(value);
-                HostileCase {
-                    category: "beyond the table's limits",
-                    name: name.to_string(),
-                    credentials: self.sign(&body, now),
-                    body,
-                    status,
-                    stores,
-                    forged: false,
-                }
-            };
-            let mut cases = vec![
-                forged("stale t (301 s old)", self.sign(&body, now - 301)),
-                forged("future t (301 s ahead)", self.sign(&body, now + 301)),
-                forged(
+            let limits = "beyond the table's limits";
+            let token = local("CALLBELL_URL_TOKEN");
+            cases.extend([
+                HostileCase::forged("stale t (301 s old)", &body, self.sign(&body, now - 301)),
+                HostileCase::forged("future t (301 s ahead)", &body, self.sign(&body, now + 301)),
+                HostileCase::forged(
                     "wrong URL token",
+                    &body,
                     Credentials::query(TOKEN_PARAMETER, "not-the-token"),
                 ),
-                forged(
+                HostileCase::forged(
                     "token in the wrong parameter",
-                    Credentials::query("tok", local("CALLBELL_URL_TOKEN")),
+                    &body,
+                    Credentials::query("tok", token),
                 ),
-                signed("a date after 9999", &after_9999, 400, Quarantine),
-                signed("numbers DynamoDB can't hold", &huge_location, 200, Message),
-                HostileCase {
-                    category: "not the provider's shape",
-                    name: "another provider's payload".into(),
-                    credentials: self.sign(STRANGER, crate::testkit::NOW),
-                    body: STRANGER.to_vec(),
-                    status: 400,
-                    stores: Quarantine,
-                    forged: false,
-                },
-            ];
-            cases.extend(odd);
+                HostileCase::signed(self, limits, "a date after 9999", body_of(&after_9999), 400, Quarantine),
+                HostileCase::signed(self, limits, "numbers DynamoDB can't hold", body_of(&huge_location), 200, Message),
+                HostileCase::stranger(self, STRANGER),
+            ]);
             cases
         }
     }

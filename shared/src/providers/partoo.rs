@@ -421,7 +421,10 @@ mod samples {
     use serde_json::{json, Value};
 
     use super::{Partoo, SIGNATURE_HEADER};
-    use crate::testkit::{Primitive, body_of, local, Credentials, HostileCase, Samples, Shape, Stores::*};
+    use crate::testkit::{
+        body_of, local, tolerated, Credentials, HostileCase, Primitive, Samples, Shape,
+        Stores::*,
+    };
 
     /// RFC 8032 test 1's secret key: a published test key, whose public key local.env lists in
     /// `PARTOO_PUBLIC_KEYS`. It signs every local Partoo sample; never trust it elsewhere.
@@ -536,7 +539,7 @@ mod samples {
                     }
                 }
             };
-            let odd = crate::testkit::tolerated(
+            let mut cases = tolerated(
                 self,
                 message,
                 &[
@@ -555,45 +558,18 @@ mod samples {
             );
             let body = body_of(&message());
             let other_key = signing_key(&"07".repeat(32));
+            let by_other_key = Credentials::header(SIGNATURE_HEADER, signature(&other_key, &body));
             let mut after_9999 = message();
             after_9999["payload"]["message"]["date"] = json!("+10000-01-01 00:00:00.000000+00:00");
             let mut huge_org = message();
             huge_org["payload"]["org_id"] = json!(1e300);
-            let signed = |name: &str, value: &Value, status, stores| {
-                let body = body_of(value);
-                HostileCase {
-                    category: "beyond the table's limits",
-                    name: name.to_string(),
-                    credentials: self.sign(&body, 0),
-                    body,
-                    status,
-                    stores,
-                    forged: false,
-                }
-            };
-            let mut cases = vec![
-                HostileCase {
-                    category: "signature failures",
-                    name: "signed by another key".into(),
-                    credentials: Credentials::header(SIGNATURE_HEADER, signature(&other_key, &body)),
-                    body,
-                    status: 401,
-                    stores: Nothing,
-                    forged: true,
-                },
-                signed("a date after 9999", &after_9999, 400, Quarantine),
-                signed("numbers DynamoDB can't hold", &huge_org, 200, Message),
-                HostileCase {
-                    category: "not the provider's shape",
-                    name: "another provider's payload".into(),
-                    credentials: self.sign(STRANGER, crate::testkit::NOW),
-                    body: STRANGER.to_vec(),
-                    status: 400,
-                    stores: Quarantine,
-                    forged: false,
-                },
-            ];
-            cases.extend(odd);
+            let limits = "beyond the table's limits";
+            cases.extend([
+                HostileCase::forged("signed by another key", &body, by_other_key),
+                HostileCase::signed(self, limits, "a date after 9999", body_of(&after_9999), 400, Quarantine),
+                HostileCase::signed(self, limits, "numbers DynamoDB can't hold", body_of(&huge_org), 200, Message),
+                HostileCase::stranger(self, STRANGER),
+            ]);
             cases
         }
     }

@@ -400,8 +400,9 @@ mod samples {
 
     use super::TiktokShop;
     use crate::verify::{hmac_sha256, Secret};
-    use crate::testkit::{Primitive, 
-        hmac_hex, local, Credentials, HostileCase, Samples, Shape, Stores::*,
+    use crate::testkit::{
+        body_of, hmac_hex, local, tolerated, Credentials, HostileCase, Primitive, Samples, Shape,
+        Stores::*,
     };
 
     fn app_key() -> &'static str {
@@ -498,31 +499,20 @@ mod samples {
         }
 
         fn hostile_cases(&self, message: &mut dyn FnMut() -> Value) -> Vec<HostileCase> {
-            let signed = |category, name: &str, body: Vec<u8>, status, stores| HostileCase {
-                category,
-                name: name.to_string(),
-                credentials: self.sign(&body, 0),
-                body,
-                status,
-                stores,
-                forged: false,
-            };
-            let forged = |name: &str, body: &[u8], tag: String| HostileCase {
-                category: "signature failures",
-                name: name.to_string(),
-                credentials: Credentials::header("Authorization", tag),
-                body: body.to_vec(),
-                status: 401,
-                stores: Nothing,
-                forged: true,
-            };
             let video = |content: Value| {
                 move |m: &mut Value| {
                     m["data"]["type"] = json!("VIDEO");
                     m["data"]["content"] = json!(content.to_string());
                 }
             };
-            let odd = crate::testkit::tolerated(
+            let deep_content = |m: &mut Value| {
+                let deep = format!("{}1{}", "[".repeat(3000), "]".repeat(3000));
+                m["data"]["content"] = json!(format!(r#"{{"content":"hi","x":{deep}}}"#));
+            };
+            let repeated_key = |m: &mut Value| {
+                m["data"]["content"] = json!(r#"{"content":"a","content":"b"}"#);
+            };
+            let mut cases = tolerated(
                 self,
                 message,
                 &[
@@ -531,60 +521,34 @@ mod samples {
                     ("expire_time an object", &video(json!({"url": "https://v/1", "expire_time": {"s": 1}}))),
                     ("x-tos-expires not a number", &video(json!({"url": "https://v/1?x-tos-expires=soon"}))),
                     ("vid an array", &video(json!({"url": "https://v/1", "vid": ["v1"]}))),
-                    ("content nested deep", &|m: &mut Value| {
-                        let deep = format!("{}1{}", "[".repeat(3000), "]".repeat(3000));
-                        m["data"]["content"] = json!(format!("{{\"content\":\"hi\",\"x\":{deep}}}"));
-                    }),
-                    ("content with a repeated key", &|m: &mut Value| {
-                        m["data"]["content"] = json!(r#"{"content":"a","content":"b"}"#);
-                    }),
+                    ("content nested deep", &deep_content),
+                    ("content with a repeated key", &repeated_key),
                 ],
             );
-            let body = crate::testkit::body_of(&message());
+            let body = body_of(&message());
             let tag = self.sign(&body, 0).headers[0].1.clone();
+            let header = |value: String| Credentials::header("Authorization", value);
             let mut after_9999 = message();
             after_9999["data"]["create_time"] = json!(253_402_300_800u64);
             let mut huge_video = message();
-            huge_video["data"]["type"] = json!("VIDEO");
-            huge_video["data"]["content"] =
-                json!(r#"{"url":"https://v/1","duration":"1e300","width":1e300}"#);
-            let mut cases = vec![
-                forged("bearer prefix", &body, format!("Bearer {tag}")),
-                forged(
+            video(json!({"url": "https://v/1", "duration": "1e300", "width": 1e300}))(&mut huge_video);
+            let limits = "beyond the table's limits";
+            cases.extend([
+                HostileCase::forged("bearer prefix", &body, header(format!("Bearer {tag}"))),
+                HostileCase::forged(
                     "body-only HMAC",
                     &body,
-                    hmac_hex(app_secret().as_bytes(), &[&body]),
+                    header(hmac_hex(app_secret().as_bytes(), &[&body])),
                 ),
-                forged(
+                HostileCase::forged(
                     "key and message swapped",
                     &body,
-                    hmac_hex(app_key().as_bytes(), &[app_secret().as_bytes(), &body]),
+                    header(hmac_hex(app_key().as_bytes(), &[app_secret().as_bytes(), &body])),
                 ),
-                signed(
-                    "beyond the table's limits",
-                    "a date after 9999",
-                    crate::testkit::body_of(&after_9999),
-                    400,
-                    Quarantine,
-                ),
-                signed(
-                    "beyond the table's limits",
-                    "numbers DynamoDB can't hold",
-                    crate::testkit::body_of(&huge_video),
-                    200,
-                    Message,
-                ),
-                HostileCase {
-                    category: "not the provider's shape",
-                    name: "another provider's payload".into(),
-                    credentials: self.sign(STRANGER, crate::testkit::NOW),
-                    body: STRANGER.to_vec(),
-                    status: 400,
-                    stores: Quarantine,
-                    forged: false,
-                },
-            ];
-            cases.extend(odd);
+                HostileCase::signed(self, limits, "a date after 9999", body_of(&after_9999), 400, Quarantine),
+                HostileCase::signed(self, limits, "numbers DynamoDB can't hold", body_of(&huge_video), 200, Message),
+                HostileCase::stranger(self, STRANGER),
+            ]);
             cases
         }
     }

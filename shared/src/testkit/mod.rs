@@ -208,6 +208,53 @@ pub trait Samples: Sync {
     fn hostile_cases(&self, message: &mut dyn FnMut() -> Value) -> Vec<HostileCase>;
 }
 
+impl HostileCase {
+    /// `body`, signed as the provider signs it at [`NOW`].
+    pub fn signed(
+        samples: &dyn Samples,
+        category: &'static str,
+        name: &str,
+        body: Vec<u8>,
+        status: u16,
+        stores: Stores,
+    ) -> Self {
+        HostileCase {
+            category,
+            name: name.to_string(),
+            credentials: samples.sign(&body, NOW),
+            body,
+            status,
+            stores,
+            forged: false,
+        }
+    }
+
+    /// `body` with credentials the provider never gave it: 401, nothing stored.
+    pub fn forged(name: &str, body: &[u8], credentials: Credentials) -> Self {
+        HostileCase {
+            category: "signature failures",
+            name: name.to_string(),
+            credentials,
+            body: body.to_vec(),
+            status: 401,
+            stores: Stores::Nothing,
+            forged: true,
+        }
+    }
+
+    /// Another provider's kind of payload, authentic but not this one's shape.
+    pub fn stranger(samples: &dyn Samples, body: &[u8]) -> Self {
+        HostileCase::signed(
+            samples,
+            "not the provider's shape",
+            "another provider's payload",
+            body.to_vec(),
+            400,
+            Stores::Quarantine,
+        )
+    }
+}
+
 /// A named change to a message body.
 pub type Change<'a> = (&'a str, &'a dyn Fn(&mut Value));
 
@@ -225,15 +272,14 @@ pub fn tolerated(
             let mut value = message();
             change(&mut value);
             let body = body_of(&value);
-            HostileCase {
-                category: "odd schema-2 content",
-                name: (*name).to_string(),
-                credentials: samples.sign(&body, NOW),
+            HostileCase::signed(
+                samples,
+                "odd schema-2 content",
+                name,
                 body,
-                status: 200,
-                stores: Stores::Message,
-                forged: false,
-            }
+                200,
+                Stores::Message,
+            )
         })
         .collect()
 }
