@@ -43,13 +43,65 @@ pub fn dynamodb_client() -> Client {
     Client::from_conf(config.build())
 }
 
+/// The roots AWS endpoints chain to (Amazon Trust Services and the Starfield root that
+/// cross-signs them), compiled in: parsing five certificates at a cold start instead of the
+/// system's bundle of ~140 took most of init's instructions (docs/PERFORMANCE.md). Pinned to
+/// roots valid until 2037–2040; `AWS_CA_BUNDLE` replaces them where endpoints chain elsewhere.
+const AWS_ROOTS: &[u8] = include_bytes!("aws-roots.pem");
+
 /// The SDK's hyper client over rustls with the *ring* crypto provider (the SDK's default HTTPS
-/// client brings aws-lc, over a megabyte of code for the same handshake).
+/// client brings aws-lc, over a megabyte of code for the same handshake), trusting
+/// [`trusted_roots`].
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::tls::{
+        rustls_provider::CryptoMode, Provider, TlsContext, TrustStore,
+    };
+    let roots = trusted_roots(std::env::var_os("AWS_CA_BUNDLE").as_deref());
+    let tls = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(roots))
+        .build()
+        .expect("a TLS context of a trust store always builds");
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls)
         .build_https()
+}
+
+/// The PEM roots to trust: the bundle `AWS_CA_BUNDLE` names (for an endpoint behind a TLS
+/// proxy, a local one in tests and benches, or a partition whose endpoints use other roots),
+/// else the compiled-in AWS roots. A bundle that cannot be read, or holds no certificate
+/// rustls accepts, is logged and the AWS roots are used: the function keeps running.
+pub fn trusted_roots(bundle: Option<&std::ffi::OsStr>) -> Vec<u8> {
+    let Some(path) = bundle.filter(|p| !p.is_empty()) else {
+        return AWS_ROOTS.to_vec();
+    };
+    let checked = std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|pem| check_roots(&pem).map(|()| pem));
+    checked.unwrap_or_else(|why| {
+        tracing::error!(bundle = %path.to_string_lossy(), error = %why, "AWS_CA_BUNDLE unusable; trusting the AWS roots");
+        AWS_ROOTS.to_vec()
+    })
+}
+
+/// Every certificate of a PEM bundle is one rustls can take as a root (the HTTPS client would
+/// otherwise panic on it), and there is at least one.
+fn check_roots(pem: &[u8]) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not PEM certificates: {e:?}"))?;
+    if certificates.is_empty() {
+        return Err("no certificate in the bundle".into());
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for certificate in certificates {
+        store
+            .add(certificate)
+            .map_err(|e| format!("a certificate rustls refuses as a root: {e}"))?;
+    }
+    Ok(())
 }
 
 /// `DYNAMODB_WARM_UP`: whether a function readies its DynamoDB client during init. Off unless
@@ -66,6 +118,50 @@ pub fn warm_up_enabled(value: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compiled_in_roots_are_five_good_certificates() {
+        assert!(check_roots(AWS_ROOTS).is_ok());
+        assert_eq!(
+            String::from_utf8_lossy(AWS_ROOTS)
+                .matches("BEGIN CERTIFICATE")
+                .count(),
+            5
+        );
+        assert_eq!(trusted_roots(None), AWS_ROOTS);
+        assert_eq!(trusted_roots(Some(std::ffi::OsStr::new(""))), AWS_ROOTS);
+    }
+
+    #[test]
+    fn an_unusable_bundle_falls_back_to_the_aws_roots() {
+        let dir = std::env::temp_dir().join(format!("ingest-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "# nothing here\n").unwrap();
+        let good = dir.join("good.pem");
+        let one = String::from_utf8_lossy(AWS_ROOTS);
+        let first = &one
+            [one.find("-----BEGIN").unwrap()..one.find("-----END CERTIFICATE-----").unwrap() + 25];
+        std::fs::write(&good, first).unwrap();
+        for bad in [&garbage, &empty, &dir.join("missing.pem")] {
+            assert_eq!(
+                trusted_roots(Some(bad.as_os_str())),
+                AWS_ROOTS,
+                "{}",
+                bad.display()
+            );
+        }
+        assert_eq!(trusted_roots(Some(good.as_os_str())), first.as_bytes());
+        // A client on either builds (the TLS provider panics on roots it cannot take).
+        let _ = https_client();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn warm_up_is_off_unless_switched_on() {
