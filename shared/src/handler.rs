@@ -163,7 +163,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             matches!(outcome, Outcome::Duplicate { conflict: true, .. }),
             (self.clock)().timestamp_millis(),
         );
-        self.metrics.write(&emf.to_string());
+        self.metrics.write(&emf);
     }
 
     /// Answers a request already read out of its event.
