@@ -7,14 +7,16 @@ use std::sync::Arc;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 
-use crate::config::Settings;
+use crate::config::{process_env, Settings};
 use crate::handler::Handler;
 use crate::providers::Provider;
-use crate::response::HttpResponse;
+use crate::response::Answer;
+use crate::spool::{max_receives, sqs_client, SqsSpool};
 use crate::storage::{dynamodb_client, DynamoDbStore, MessageStore};
 
-/// A provider's function, from start to finish: logging, settings and the DynamoDB client are
-/// made once, during init, then invocations are served until the runtime stops.
+/// A provider's function, from start to finish: logging, settings, the DynamoDB client and —
+/// when `SPOOL_QUEUE_URL` is set — the SQS client are made once, during init (neither sends
+/// anything then), then invocations are served until the runtime stops.
 pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
     let settings = Settings::<P>::from_env();
@@ -23,11 +25,17 @@ pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
         .map(|s| s.table_name.clone())
         .unwrap_or_default();
     let store = DynamoDbStore::for_function(dynamodb_client(), table).await;
-    serve(Handler::new(settings, store)).await
+    let mut handler = Handler::new(settings, store)
+        .with_max_receives(max_receives(process_env("SPOOL_MAX_RECEIVES").as_deref()));
+    if let Some(queue_url) = process_env("SPOOL_QUEUE_URL").filter(|u| !u.trim().is_empty()) {
+        handler = handler.with_spool(Arc::new(SqsSpool::new(sqs_client(), queue_url.trim())));
+    }
+    serve(handler).await
 }
 
 /// Serves invocations until the runtime stops. The handler reads the event itself (see
-/// [`crate::request`]), so any JSON the runtime delivers gets an HTTP answer, never an error.
+/// [`crate::request`]), so any JSON the runtime delivers gets an answer — HTTP, or a batch
+/// response for the spool queue's events — never an error.
 pub async fn serve<P: Provider, S: MessageStore + 'static>(
     handler: Handler<P, S>,
 ) -> Result<(), lambda_runtime::Error> {
@@ -35,8 +43,10 @@ pub async fn serve<P: Provider, S: MessageStore + 'static>(
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let handler = Arc::clone(&handler);
         async move {
-            Ok::<HttpResponse, Infallible>(
-                handler.handle_event(event.payload.get().as_bytes()).await,
+            Ok::<Answer, Infallible>(
+                handler
+                    .handle_invocation(event.payload.get().as_bytes())
+                    .await,
             )
         }
     }))

@@ -97,7 +97,8 @@ impl std::fmt::Debug for MetricsSink {
 }
 
 /// One request's metrics as an EMF document: `Requests` (count, per function and per function
-/// and outcome), `Latency` (ms), `Quarantined` and `Conflicts` (counts).
+/// and outcome), `Latency` (ms), `Quarantined`, `Conflicts` and `Spooled` (counts; `Spooled`:
+/// bodies handed to the spool queue, outcome `spooled`).
 pub fn emf_document(
     function: &str,
     outcome: &str,
@@ -116,7 +117,8 @@ pub fn emf_document(
                     {"Name": "Requests", "Unit": "Count"},
                     {"Name": "Latency", "Unit": "Milliseconds"},
                     {"Name": "Quarantined", "Unit": "Count"},
-                    {"Name": "Conflicts", "Unit": "Count"}
+                    {"Name": "Conflicts", "Unit": "Count"},
+                    {"Name": "Spooled", "Unit": "Count"}
                 ]
             }]
         },
@@ -126,6 +128,37 @@ pub fn emf_document(
         "Latency": (latency_ms * 1000.0).round() / 1000.0,
         "Quarantined": u8::from(quarantined),
         "Conflicts": u8::from(conflict),
+        "Spooled": u8::from(outcome == "spooled"),
+    })
+}
+
+/// One drained spool message's metrics: `Drained` (count, per function and per function and
+/// outcome), `DrainRetries` (left in the queue for a later receive) and `Quarantined`.
+pub fn emf_drained(
+    function: &str,
+    outcome: &str,
+    retry: bool,
+    quarantined: bool,
+    timestamp_ms: i64,
+) -> serde_json::Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["Function"], ["Function", "Outcome"]],
+                "Metrics": [
+                    {"Name": "Drained", "Unit": "Count"},
+                    {"Name": "DrainRetries", "Unit": "Count"},
+                    {"Name": "Quarantined", "Unit": "Count"}
+                ]
+            }]
+        },
+        "Function": function,
+        "Outcome": outcome,
+        "Drained": 1,
+        "DrainRetries": u8::from(retry),
+        "Quarantined": u8::from(quarantined),
     })
 }
 
@@ -136,19 +169,32 @@ mod tests {
     #[test]
     fn emf_documents_declare_their_metrics() {
         let doc = emf_document("partoo", "stored", 2.71234, false, false, 1_700_000_000_000);
-        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
-        for metric in directive["Metrics"].as_array().unwrap() {
-            let name = metric["Name"].as_str().unwrap();
-            assert!(doc.get(name).is_some(), "metric {name} has no value");
-        }
-        for set in directive["Dimensions"].as_array().unwrap() {
-            for dimension in set.as_array().unwrap() {
-                assert!(doc[dimension.as_str().unwrap()].is_string());
+        let drained = emf_drained("partoo", "unavailable", true, false, 1_700_000_000_000);
+        for doc in [&doc, &drained] {
+            let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                assert!(doc.get(name).is_some(), "metric {name} has no value");
+            }
+            for set in directive["Dimensions"].as_array().unwrap() {
+                for dimension in set.as_array().unwrap() {
+                    assert!(doc[dimension.as_str().unwrap()].is_string());
+                }
             }
         }
         assert_eq!(doc["Latency"], 2.712);
         assert_eq!(doc["Outcome"], "stored");
+        assert_eq!(doc["Spooled"], 0);
+        let spooled = emf_document("partoo", "spooled", 1.0, false, false, 0);
+        assert_eq!(spooled["Spooled"], 1);
+        assert_eq!(
+            (
+                drained["Drained"].as_u64(),
+                drained["DrainRetries"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
     }
 
     #[test]
