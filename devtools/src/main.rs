@@ -36,6 +36,10 @@ Usage:
       Create the spool queue <name> and its dead-letter queue <name>-dlq (redrive after <n>
       receives, default 5; visibility timeout default 30 s) unless they exist, and print the
       queue's URL. For local runs (AWS_ENDPOINT_URL_SQS); in AWS, template.yaml makes them.
+  ingest-dev sample-event <function> <conversation> <n> <text>
+      Print a signed API Gateway HTTP API event carrying a new message: the provider's sample
+      message <n> of <conversation>, saying <text> (signed with local.env's secrets, as the
+      committed events are).
   ingest-dev sign-events [--check] [--root <dir>]
       Regenerate events/<function>/<name>.json (API Gateway HTTP API v2 events, signed with the
       secrets of local.env) from events/bodies/<function>/<name>.json. With --check, change
@@ -64,6 +68,12 @@ enum Command {
         providers: Vec<ingest::ProviderId>,
         queue_url: Option<String>,
         dry_run: bool,
+    },
+    SampleEvent {
+        provider: ingest::ProviderId,
+        conversation: String,
+        n: u64,
+        text: String,
     },
     CreateQueue {
         name: String,
@@ -124,6 +134,14 @@ fn parse_args(args: &[String]) -> Result<Command> {
                 dry_run,
             })
         }
+        ["sample-event", function, conversation, n, text] => Ok(Command::SampleEvent {
+            provider: ingest::ProviderId::find(function)
+                .ok_or_else(|| Error::msg(format!("no provider {function:?}")))?,
+            conversation: (*conversation).to_owned(),
+            n: n.parse()
+                .map_err(|_| Error::msg(format!("<n> must be a number, got {n:?}")))?,
+            text: (*text).to_owned(),
+        }),
         ["create-queue", name, rest @ ..] if !name.starts_with('-') => {
             let mut max_receives = ingest::spool::DEFAULT_MAX_RECEIVES;
             let mut visibility_seconds = 30;
@@ -197,6 +215,20 @@ async fn run(command: Command) -> Result<ExitCode> {
             }
         }
         Command::CreateTable { name } => table::create(&dynamodb_client().await, &name).await?,
+        Command::SampleEvent {
+            provider,
+            conversation,
+            n,
+            text,
+        } => {
+            let body = provider.samples().message(&conversation, n, &text);
+            let body = serde_json::to_string(&body).expect("a JSON value serializes");
+            let name = format!("sample-{conversation}-{n}");
+            print!(
+                "{}",
+                ingest::testkit::events::sample_event(provider, &name, &body, &Default::default())
+            );
+        }
         Command::CreateQueue {
             name,
             max_receives,
@@ -301,6 +333,15 @@ mod tests {
             Ok(Command::CreateQueue { name, max_receives: 3, visibility_seconds: 30 }) if name == "spool"
         ));
         assert!(parse(&["create-queue", "spool", "--max-receives", "0"]).is_err());
+        assert!(matches!(
+            parse(&["sample-event", "partoo", "7", "3", "hi"]),
+            Ok(Command::SampleEvent {
+                provider: ingest::ProviderId::Partoo,
+                n: 3,
+                ..
+            })
+        ));
+        assert!(parse(&["sample-event", "partoo", "7", "x", "hi"]).is_err());
         assert!(parse(&["timeline"]).is_err());
         assert!(parse(&["sign-events", "--bogus"]).is_err());
         assert!(parse(&["sign-events", "--root"]).is_err());
