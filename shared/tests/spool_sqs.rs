@@ -40,6 +40,31 @@ fn spool_at(endpoint: &str, queue_url: &str) -> Arc<dyn Spool> {
     ))
 }
 
+/// A spool client whose attempts may take as long as the budget: under hundreds of sends, the
+/// local SQS server (on two cores shared with the tests' debug builds) can take longer than the
+/// 400 ms an attempt gets against SQS itself.
+fn patient_spool_at(endpoint: &str, queue_url: &str) -> Arc<dyn Spool> {
+    use aws_sdk_sqs::config::{timeout::TimeoutConfig, BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .http_client(ingest::storage::https_client())
+        .endpoint_url(endpoint)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(3))
+                .build(),
+        )
+        .build();
+    Arc::new(SqsSpool::new(
+        aws_sdk_sqs::Client::from_conf(config),
+        queue_url,
+    ))
+}
+
 /// A function's DynamoDB client on `endpoint`.
 async fn table_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = local_client()
@@ -162,7 +187,7 @@ async fn an_unreachable_table_loses_nothing_the_drain_stores_everything_once() {
     };
     let mut handlers: HashMap<ProviderId, Box<dyn AnyHandler>> = HashMap::new();
     for &id in ProviderId::ALL {
-        let spool = spool_at(&sqs_endpoint(), &queue);
+        let spool = patient_spool_at(&sqs_endpoint(), &queue);
         handlers.insert(
             id,
             any_handler(id, spec(&table, client.clone(), spool, budget)),
