@@ -151,13 +151,17 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     }
 
     /// A handler that only redelivers bodies verified earlier (spooled or quarantined ones), for
-    /// `ingest-dev replay`: it has no provider settings, so it answers every webhook 500.
+    /// `ingest-dev replay`: it has no provider settings, so it answers every webhook 500. No
+    /// provider waits for it, so the table gets 10 s a body (an operator's link may be slow).
     pub fn replayer(store: S) -> Self {
         Handler {
             settings: Err(Misconfigured("a replayer verifies nothing".into())),
             store,
             clock: Utc::now,
-            budget: Budget::DEFAULT,
+            budget: Budget {
+                total: Duration::from_secs(10),
+                table: Duration::from_secs(10),
+            },
             metrics: MetricsSink::new(|_| {}),
             spool: None,
             max_receives: DEFAULT_MAX_RECEIVES,
@@ -206,32 +210,29 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// Answers one raw Lambda event: an HTTP request (API Gateway, a function URL) or a batch
     /// from the spool queue (`{"Records": [...]}`).
     pub async fn handle_invocation(&self, event: &[u8]) -> Answer {
-        match Request::read_invocation(event) {
-            Ok(Invocation::Records) => Answer::Batch(self.handle_sqs_event(event).await),
-            read => Answer::Http(
-                self.handle_read_event(read.map(Invocation::into_http))
-                    .await,
-            ),
-        }
+        let started = Instant::now();
+        let read = match Request::read_invocation(event) {
+            Ok(Invocation::Records) => return Answer::Batch(self.handle_sqs_event(event).await),
+            Ok(Invocation::Http(request)) => Ok(request),
+            Err(rejected) => Err(rejected),
+        };
+        Answer::Http(self.handle_read_event(read, started).await)
     }
 
     /// Answers one raw HTTP event (the JSON API Gateway or a function URL sends), and writes
     /// the request's one summary log line and its metrics.
     pub async fn handle_event(&self, event: &[u8]) -> HttpResponse {
-        self.handle_read_event(Request::from_event(event).map(Some))
+        let started = Instant::now();
+        self.handle_read_event(Request::from_event(event), started)
             .await
     }
 
+    /// Answers an HTTP event as read; `started` is when it arrived (for its duration).
     async fn handle_read_event(
         &self,
-        read: Result<Option<Request>, crate::error::Rejected>,
+        read: Result<Request, crate::error::Rejected>,
+        started: Instant,
     ) -> HttpResponse {
-        let started = Instant::now();
-        let read = read.and_then(|request| {
-            request.ok_or_else(|| {
-                crate::error::Rejected::NotAnHttpEvent("a Records event, not a request".into())
-            })
-        });
         let (handled, request_id, version) = match read {
             Ok(request) => {
                 let handled = self.handle_request(&request).await;

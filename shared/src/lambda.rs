@@ -11,8 +11,8 @@ use crate::config::{process_env, Settings};
 use crate::handler::Handler;
 use crate::providers::Provider;
 use crate::response::Answer;
-use crate::spool::{max_receives, sqs_client, SqsSpool};
-use crate::storage::{dynamodb_client, DynamoDbStore, MessageStore};
+use crate::spool::{max_receives, sqs_client_on, SqsSpool};
+use crate::storage::{dynamodb_client_on, https_client, DynamoDbStore, MessageStore};
 
 /// A provider's function, from start to finish: logging, settings, the DynamoDB client and —
 /// when `SPOOL_QUEUE_URL` is set — the SQS client are made once, during init (neither sends
@@ -24,11 +24,14 @@ pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
         .as_ref()
         .map(|s| s.table_name.clone())
         .unwrap_or_default();
-    let store = DynamoDbStore::for_function(dynamodb_client(), table).await;
+    // One HTTP client (connection pools, TLS set-up) for both AWS clients.
+    let http = https_client();
+    let store = DynamoDbStore::for_function(dynamodb_client_on(http.clone()), table).await;
     let mut handler = Handler::new(settings, store)
         .with_max_receives(max_receives(process_env("SPOOL_MAX_RECEIVES").as_deref()));
     if let Some(queue_url) = process_env("SPOOL_QUEUE_URL").filter(|u| !u.trim().is_empty()) {
-        handler = handler.with_spool(Arc::new(SqsSpool::new(sqs_client(), queue_url.trim())));
+        let spool = SqsSpool::new(sqs_client_on(http), queue_url.trim());
+        handler = handler.with_spool(Arc::new(spool));
     }
     serve(handler).await
 }

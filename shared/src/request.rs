@@ -117,16 +117,6 @@ pub enum Invocation {
     Records,
 }
 
-impl Invocation {
-    /// The request, when it is one.
-    pub fn into_http(self) -> Option<Request> {
-        match self {
-            Invocation::Http(request) => Some(request),
-            Invocation::Records => None,
-        }
-    }
-}
-
 /// A header sent more than once with different values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConflictingHeader;

@@ -15,6 +15,11 @@ use super::{
 /// standard `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` overrides, and timeouts short enough for
 /// the queue's share of the budget. Making it sends nothing: the first request connects.
 pub fn sqs_client() -> Client {
+    sqs_client_on(crate::storage::https_client())
+}
+
+/// [`sqs_client`] on a given HTTP client (the one the function's DynamoDB client uses).
+pub fn sqs_client_on(http: aws_sdk_sqs::config::SharedHttpClient) -> Client {
     use aws_config::environment::EnvironmentVariableCredentialsProvider;
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
@@ -29,7 +34,7 @@ pub fn sqs_client() -> Client {
                 .map(Region::new),
         )
         .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-        .http_client(crate::storage::https_client())
+        .http_client(http)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(300))
