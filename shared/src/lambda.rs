@@ -27,8 +27,15 @@ pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
     // One HTTP client (connection pools, TLS set-up) for both AWS clients.
     let http = https_client();
     let store = DynamoDbStore::for_function(dynamodb_client_on(http.clone()), table).await;
-    let mut handler = Handler::new(settings, store)
-        .with_max_receives(max_receives(process_env("SPOOL_MAX_RECEIVES").as_deref()));
+    let receives = process_env("SPOOL_MAX_RECEIVES").filter(|r| !r.trim().is_empty());
+    let max_receives = max_receives(receives.as_deref());
+    if receives.is_some_and(|r| r.trim().parse::<u32>().ok() != Some(max_receives)) {
+        tracing::warn!(
+            max_receives,
+            "SPOOL_MAX_RECEIVES is not a positive number; using the default"
+        );
+    }
+    let mut handler = Handler::new(settings, store).with_max_receives(max_receives);
     if let Some(queue_url) = process_env("SPOOL_QUEUE_URL").filter(|u| !u.trim().is_empty()) {
         let spool = SqsSpool::new(sqs_client_on(http), queue_url.trim());
         handler = handler.with_spool(Arc::new(spool));

@@ -168,7 +168,8 @@ impl BatchResponse {
     }
 }
 
-/// A record as SQS's event source mapping delivers it (for tests and local feeders).
+/// A record as SQS's event source mapping delivers it (feature `testkit`, for tests).
+#[cfg(any(test, feature = "testkit"))]
 pub fn sqs_record(
     message_id: &str,
     body: &str,
@@ -203,7 +204,8 @@ pub fn sqs_record(
     })
 }
 
-/// An SQS event of `records`.
+/// An SQS event of `records` (feature `testkit`, for tests).
+#[cfg(any(test, feature = "testkit"))]
 pub fn sqs_event(records: Vec<Value>) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "Records": records })).expect("an event serializes")
 }
