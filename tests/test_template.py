@@ -139,14 +139,15 @@ class TemplateTest(unittest.TestCase):
                     stmt_actions = [stmt_actions] if isinstance(stmt_actions, str) else stmt_actions
                     for action in stmt_actions:
                         self.assertNotIn("*", action, binary)
-                    if statement["Resource"] == {"Fn::GetAtt": [table, "Arn"]}:
-                        table_actions |= set(stmt_actions)
-                    else:
-                        # Anything else is its own spool queue, and nobody else's.
+                    if any(action.startswith("sqs:") for action in stmt_actions):
+                        # Its own spool queue, and nobody else's.
                         self.assertIn(binary, CONTRACT_ROUTES, f"{binary}: only webhook functions spool")
                         queue = self.spool_queue_of(binary)
                         self.assertEqual(statement["Resource"], {"Fn::GetAtt": [queue, "Arn"]}, binary)
                         queue_actions |= set(stmt_actions)
+                        continue
+                    table_actions |= set(stmt_actions)
+                    self.assertEqual(statement["Resource"], {"Fn::GetAtt": [table, "Arn"]}, binary)
             self.assertEqual(table_actions, ALLOWED_ACTIONS[binary], binary)
             if binary in CONTRACT_ROUTES:
                 self.assertEqual(queue_actions, SPOOL_ACTIONS, binary)
