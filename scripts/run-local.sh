@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Runs the three functions locally against DynamoDB Local and feeds them every sample event.
+# Runs the functions locally against DynamoDB Local and the local SQS server (moto), feeds them
+# every sample event, then shows the spool: one new message sent while the table is down for
+# the functions is accepted into the spool queue, and stored by the drain once it is back.
 #
-#   scripts/run-local.sh           set up, send events/, print the timeline, then keep serving
-#                                  http://127.0.0.1:<port>/lambda-url/<function>/ until Ctrl-C
+#   scripts/run-local.sh           set up, send events/, show the spool, print the timeline, then
+#                                  keep serving http://127.0.0.1:<port>/lambda-url/<function>/
+#                                  (and draining the spool queue) until Ctrl-C
 #   scripts/run-local.sh --check   the same on free ports, without serving: exit 1 unless every
-#                                  event got the answer events/expected-status.tsv names
+#                                  event got the answer events/expected-status.tsv names and the
+#                                  spooled message was drained into the table
 #
-# Environment: DYNAMODB_PORT (default 8000, or a free port when 8000 is taken), INVOKE_PORT
-# (default 9000, likewise). The functions get local.env plus AWS_ENDPOINT_URL_DYNAMODB.
+# Environment: DYNAMODB_PORT (default 8000, or a free port when 8000 is taken), AWS_LOCAL_PORT
+# (moto, default 5000, likewise), INVOKE_PORT (default 9000, likewise). The functions get
+# local.env plus AWS_ENDPOINT_URL_DYNAMODB (a loopback proxy in front of DynamoDB Local that this
+# script can switch off: scripts/tcp-proxy.py), AWS_ENDPOINT_URL_SQS and SPOOL_QUEUE_URL.
 # Everything this script starts is stopped when it exits.
 # shellcheck disable=SC2317 # cleanup and its helpers run from the EXIT trap
 set -euo pipefail
@@ -30,6 +36,11 @@ WATCH_START_TIMEOUT_S="${WATCH_START_TIMEOUT_S:-120}"
 INVOKE_TIMEOUT_S="${INVOKE_TIMEOUT_S:-600}"
 
 DDB_PORT=""
+AWS_PORT=""
+PROXY_PID=""
+PROXY_PORT=""
+PROXY_MODE_FILE=""
+FEED_PID=""
 WATCH_PID=""
 WATCH_LOG=""
 TAIL_PID=""
@@ -38,6 +49,7 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if [[ -n "$TAIL_PID" ]]; then kill "$TAIL_PID" 2>/dev/null || true; fi
+  if [[ -n "$FEED_PID" ]]; then kill "$FEED_PID" 2>/dev/null || true; fi
   if [[ -n "$WATCH_PID" ]] && kill -0 "$WATCH_PID" 2>/dev/null; then
     # cargo lambda watch runs in its own process group (setsid); the function processes it
     # spawned run in groups of their own, and it stops them when it gets SIGTERM. Should it not
@@ -53,12 +65,20 @@ cleanup() {
     for pid in $spawned; do kill -KILL "$pid" 2>/dev/null || true; done
     info "cargo lambda watch stopped"
   fi
+  if [[ -n "$PROXY_PID" ]]; then
+    kill "$PROXY_PID" 2>/dev/null || true
+    rm -f "$PROXY_MODE_FILE"
+  fi
   if [[ -n "$DDB_PORT" ]]; then
     bash scripts/dynamodb-local.sh stop "$DDB_PORT" || true
   fi
+  if [[ -n "$AWS_PORT" ]]; then
+    bash scripts/aws-local.sh stop "$AWS_PORT" || true
+  fi
   # A passing check leaves no logs behind; anything else keeps them for a look.
   if [[ "$MODE" == check && "$status" == 0 ]]; then
-    rm -f "$WATCH_LOG" "$TOOLS_DIR/dynamodb-$DDB_PORT.log"
+    rm -f "$WATCH_LOG" "$TOOLS_DIR/dynamodb-$DDB_PORT.log" "$TOOLS_DIR/aws-local-$AWS_PORT.log" \
+      "$TOOLS_DIR/table-proxy-$PROXY_PORT.log" "$TOOLS_DIR/spool-demo-${INVOKE_PORT:-}.json"
   fi
   exit "$status"
 }
@@ -108,6 +128,28 @@ export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
 build_ingest_dev
 "$INGEST_DEV" create-table "$TABLE_NAME"
 
+section "The table as the functions see it: a proxy this script can switch off"
+PROXY_PORT="$(free_port)"
+PROXY_MODE_FILE="$TOOLS_DIR/table-proxy-$PROXY_PORT.mode"
+echo pass >"$PROXY_MODE_FILE"
+python3 scripts/tcp-proxy.py "$PROXY_PORT" "$DDB_PORT" "$PROXY_MODE_FILE" \
+  >"$TOOLS_DIR/table-proxy-$PROXY_PORT.log" 2>&1 </dev/null &
+PROXY_PID=$!
+for _ in $(seq 50); do port_open "$PROXY_PORT" && break; sleep 0.1; done
+port_open "$PROXY_PORT" || die "the table proxy did not listen on 127.0.0.1:$PROXY_PORT"
+FUNCTIONS_TABLE_URL="http://127.0.0.1:$PROXY_PORT"
+info "functions reach DynamoDB Local through $FUNCTIONS_TABLE_URL (mode file ${PROXY_MODE_FILE#"$ROOT"/})"
+
+section "Local SQS server (moto) and the spool queue"
+port="$(choose_port "${AWS_LOCAL_PORT:-}" 5000 "moto")"
+bash scripts/aws-local.sh start "$port"
+AWS_PORT="$port"
+export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$AWS_PORT"
+# Locally one queue serves every function, routed by each message's provider attribute.
+SPOOL_QUEUE_URL="$("$INGEST_DEV" create-queue ingest-spool --max-receives "${SPOOL_MAX_RECEIVES:-5}")" ||
+  die "could not create the spool queue"
+info "spool queue $SPOOL_QUEUE_URL (dead-letter queue ingest-spool-dlq)"
+
 section "Functions"
 mapfile -t FUNCTIONS < <(webhook_functions)
 present=()
@@ -128,7 +170,8 @@ cargo build --quiet "${build_args[@]}" || die "the functions do not build (cargo
 
 INVOKE_PORT="$(choose_port "${INVOKE_PORT:-}" 9000 "cargo lambda watch")"
 WATCH_LOG="$TOOLS_DIR/cargo-lambda-watch-$INVOKE_PORT.log"
-watch_args=(--env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"
+watch_args=(--env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$FUNCTIONS_TABLE_URL"
+  --env-var "AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS" --env-var "SPOOL_QUEUE_URL=$SPOOL_QUEUE_URL"
   --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" --timeout "$INVOKE_TIMEOUT_S")
 # A check runs what it built; while serving, code changes reload the functions.
 [[ "$MODE" == check ]] && watch_args+=(--ignore-changes)
@@ -209,8 +252,45 @@ while IFS=$'\t' read -r event want_code want_outcome; do
   record "POST $url" "$code" "$outcome" "$body" "$want_code" "$want_outcome"
 done <"$MANIFEST"
 
+section "Spool: the table is down for the functions, a new message arrives"
+demo_function="${present[0]}"
+for function in "${present[@]}"; do [[ "$function" == partoo ]] && demo_function=partoo; done
+demo_text="spooled while the table was down, stored by the drain"
+demo_event="$TOOLS_DIR/spool-demo-${INVOKE_PORT:-}.json"
+"$INGEST_DEV" sample-event "$demo_function" spool-demo 42 "$demo_text" >"$demo_event"
+echo reset >"$PROXY_MODE_FILE"
+info "table proxy: reset (DynamoDB unreachable for the functions)"
+rc=0
+raw="$(timeout "$INVOKE_TIMEOUT_S" cargo lambda invoke "$demo_function" --data-file "$demo_event" \
+  --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" --output-format json 2>&1)" || rc=$?
+if ((rc != 0)); then
+  fail "$demo_function: new message, table down" "cargo lambda invoke failed (exit $rc): $(printf '%s' "$raw" | tr -s '\n' ' ' | cut -c1-300)"
+else
+  IFS=$'\t' read -r code outcome body < <(printf '%s' "$raw" | python3 scripts/lambda-answer.py summarize)
+  record "$demo_function: new message, table down" "$code" "$outcome" "$body" 200 accepted
+fi
+echo pass >"$PROXY_MODE_FILE"
+info "table proxy: pass (DynamoDB back)"
+
+section "Drain: the spool queue's messages go to their function as SQS events"
+rc=0
+"$AWS_VENV_DIR/bin/python" scripts/sqs-feed.py "$AWS_ENDPOINT_URL_SQS" "$SPOOL_QUEUE_URL" "$INVOKE_PORT" || rc=$?
+if ((rc == 0)); then
+  printf '  %-58s  %s\n' "spool queue drained" "✓"
+  passed=$((passed + 1))
+else
+  fail "spool queue drained" "messages are left in the queue"
+fi
+
 section "Timeline of table $TABLE_NAME"
-"$INGEST_DEV" timeline "$TABLE_NAME"
+timeline="$("$INGEST_DEV" timeline "$TABLE_NAME")"
+printf '%s\n' "$timeline"
+if grep -qF "$demo_text" <<<"$timeline"; then
+  printf '  %-58s  %s\n' "the spooled message is in the table" "✓"
+  passed=$((passed + 1))
+else
+  fail "the spooled message is in the table" "\"$demo_text\" is not in the timeline"
+fi
 
 if [[ "$MODE" == check ]]; then
   section "Result"
@@ -228,6 +308,10 @@ for function in "${present[@]}"; do
   info "http://127.0.0.1:$INVOKE_PORT/lambda-url/$function/"
 done
 info "DynamoDB Local: AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)"
+info "spool queue: AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS $SPOOL_QUEUE_URL, drained once a second"
+info "take the table away from the functions: echo reset > ${PROXY_MODE_FILE#"$ROOT"/} (back: echo pass)"
+"$AWS_VENV_DIR/bin/python" scripts/sqs-feed.py "$AWS_ENDPOINT_URL_SQS" "$SPOOL_QUEUE_URL" "$INVOKE_PORT" --follow &
+FEED_PID=$!
 info "send a sample: PATH=\"\$PWD/.tools/venv/bin:\$PATH\" cargo lambda invoke ${present[0]} --data-file events/${present[0]}/<name>.json --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT"
 info "function logs follow. Press Ctrl-C to stop everything."
 tail -n 0 -F "$WATCH_LOG" &

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
-# tools, formatting, lints, unit and DynamoDB integration tests, sample events, and an end-to-end
-# run of the three functions under cargo lambda watch (scripts/run-local.sh --check).
+# tools, formatting, lints, unit and integration tests against DynamoDB Local and the local SQS
+# server (moto), sample events, and an end-to-end run of the functions under cargo lambda watch
+# (scripts/run-local.sh --check, which also shows a message spooled and drained).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DDB_PORT=""
+AWS_PORT=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -14,6 +16,10 @@ cleanup() {
     bash scripts/dynamodb-local.sh stop "$DDB_PORT" || true
     # Its log is kept when something failed.
     if [[ "$status" == 0 ]]; then rm -f "$TOOLS_DIR/dynamodb-$DDB_PORT.log"; fi
+  fi
+  if [[ -n "$AWS_PORT" ]]; then
+    bash scripts/aws-local.sh stop "$AWS_PORT" || true
+    if [[ "$status" == 0 ]]; then rm -f "$TOOLS_DIR/aws-local-$AWS_PORT.log"; fi
   fi
   exit "$status"
 }
@@ -31,11 +37,15 @@ info "$(cargo --version); $(cargo lambda --version); $(java -version 2>&1 | head
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-step "DynamoDB Local for the integration tests"
+step "DynamoDB Local and the local SQS server (moto) for the integration tests"
 port="$(free_port)"
 bash scripts/dynamodb-local.sh start "$port"
 DDB_PORT="$port"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
+port="$(free_port)"
+bash scripts/aws-local.sh start "$port"
+AWS_PORT="$port"
+export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$AWS_PORT"
 export AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test

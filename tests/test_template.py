@@ -1,6 +1,6 @@
 """template.yaml against the contract (docs/CONTRACT.md): a resource for every function of the
 workspace, routes, table key schema, least-privilege policies, secrets from Secrets Manager
-only, logs with retention, alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
+only, logs with retention, each webhook function's spool queue and dead-letter queue, alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
 provides the CloudFormation YAML reader), after `cargo build --bins`.
 
 The functions come from the workspace (functions/<name>/) and the providers from `ingest-dev
@@ -39,6 +39,11 @@ ALLOWED_ACTIONS = {
     function: {"dynamodb:PutItem", "dynamodb:GetItem"} | ({"dynamodb:UpdateItem"} if updates else set())
     for function, _, updates in PROVIDERS
 }
+# What a webhook function does with its own spool queue (shared/src/spool): send a body the table
+# cannot take (row 7), and drain the queue through its SQS event source mapping.
+SPOOL_ACTIONS = {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                 "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
+FOURTEEN_DAYS = 14 * 24 * 3600
 
 
 def plain(node):
@@ -83,10 +88,9 @@ class TemplateTest(unittest.TestCase):
         for binary, (_, f) in self.functions.items():
             if binary not in CONTRACT_ROUTES:
                 continue
-            events = f["Properties"]["Events"]
+            events = [e for e in f["Properties"]["Events"].values() if e["Type"] == "HttpApi"]
             self.assertEqual(len(events), 1, binary)
-            event = next(iter(events.values()))
-            self.assertEqual(event["Type"], "HttpApi")
+            event = events[0]
             self.assertEqual(event["Properties"]["ApiId"], {"Ref": api})
             self.assertEqual(event["Properties"]["Method"], "POST")
             routes[binary] = event["Properties"]["Path"]
@@ -114,11 +118,18 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(table["DeletionPolicy"], "Retain")
         self.assertEqual(table["UpdateReplacePolicy"], "Retain")
 
+    def spool_queue_of(self, binary):
+        """The logical id of the queue a function's SPOOL_QUEUE_URL names."""
+        _, f = self.functions[binary]
+        url = f["Properties"]["Environment"]["Variables"].get("SPOOL_QUEUE_URL")
+        self.assertIsInstance(url, dict, f"{binary}: SPOOL_QUEUE_URL is not a reference to its queue")
+        return url["Ref"]
+
     def test_least_privilege(self):
         table = next(iter(self.of_type("AWS::DynamoDB::Table")))
         for binary, (_, f) in self.functions.items():
             policies = f["Properties"]["Policies"]
-            actions = set()
+            table_actions, queue_actions = set(), set()
             for policy in policies:
                 self.assertIsInstance(policy, dict, f"{binary}: no SAM policy templates (e.g. DynamoDBCrudPolicy)")
                 self.assertNotIn("DynamoDBCrudPolicy", json.dumps(policy))
@@ -128,9 +139,61 @@ class TemplateTest(unittest.TestCase):
                     stmt_actions = [stmt_actions] if isinstance(stmt_actions, str) else stmt_actions
                     for action in stmt_actions:
                         self.assertNotIn("*", action, binary)
-                    actions |= set(stmt_actions)
+                    if any(action.startswith("sqs:") for action in stmt_actions):
+                        # Its own spool queue, and nobody else's.
+                        self.assertIn(binary, CONTRACT_ROUTES, f"{binary}: only webhook functions spool")
+                        queue = self.spool_queue_of(binary)
+                        self.assertEqual(statement["Resource"], {"Fn::GetAtt": [queue, "Arn"]}, binary)
+                        queue_actions |= set(stmt_actions)
+                        continue
+                    table_actions |= set(stmt_actions)
                     self.assertEqual(statement["Resource"], {"Fn::GetAtt": [table, "Arn"]}, binary)
-            self.assertEqual(actions, ALLOWED_ACTIONS[binary], binary)
+            self.assertEqual(table_actions, ALLOWED_ACTIONS[binary], binary)
+            if binary in CONTRACT_ROUTES:
+                self.assertEqual(queue_actions, SPOOL_ACTIONS, binary)
+
+    def test_each_webhook_function_has_its_own_spool_and_dead_letter_queue(self):
+        queues = self.of_type("AWS::SQS::Queue")
+        glob = self.t["Globals"]["Function"]
+        max_receives = {"Ref": "SpoolMaxReceives"}
+        self.assertEqual(glob["Environment"]["Variables"]["SPOOL_MAX_RECEIVES"], max_receives)
+        self.assertEqual(self.t["Parameters"]["SpoolMaxReceives"]["Default"], 5)
+        seen = set()
+        for binary in CONTRACT_ROUTES:
+            _, f = self.functions[binary]
+            queue = self.spool_queue_of(binary)
+            self.assertIn(queue, queues, binary)
+            props = queues[queue]["Properties"]
+            redrive = props["RedrivePolicy"]
+            self.assertEqual(redrive["maxReceiveCount"], max_receives, f"{binary}: matches SPOOL_MAX_RECEIVES")
+            dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            self.assertIn(dlq, queues, binary)
+            for name in (queue, dlq):
+                p = queues[name]["Properties"]
+                self.assertTrue(p.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in p, f"{name}: encrypted")
+                self.assertEqual(p["MessageRetentionPeriod"], FOURTEEN_DAYS, name)
+                self.assertNotIn(name, seen, f"{name} serves more than one function")
+                seen.add(name)
+            self.assertGreaterEqual(props["VisibilityTimeout"], glob["Timeout"], f"{queue}: above the function's timeout")
+            sqs = [e for e in f["Properties"]["Events"].values() if e["Type"] == "SQS"]
+            self.assertEqual(len(sqs), 1, f"{binary}: one SQS event, from its spool queue")
+            self.assertEqual(sqs[0]["Properties"]["Queue"], {"Fn::GetAtt": [queue, "Arn"]}, binary)
+            self.assertEqual(sqs[0]["Properties"]["FunctionResponseTypes"], ["ReportBatchItemFailures"], binary)
+            self.assertLessEqual(sqs[0]["Properties"].get("BatchSize", 10), 10, binary)
+            outputs = json.dumps(self.t["Outputs"])
+            self.assertIn(json.dumps({"Ref": dlq}), outputs, f"{binary}: its dead-letter queue's URL is an output")
+
+    def test_spool_alarms_cover_every_queue(self):
+        dead = json.dumps(self.resources["SpoolDeadLetterAlarm"])
+        age = json.dumps(self.resources["SpoolAgeAlarm"])
+        self.assertIn('"MetricName": "ApproximateNumberOfMessagesVisible"', dead)
+        self.assertIn('"MetricName": "ApproximateAgeOfOldestMessage"', age)
+        queues = self.of_type("AWS::SQS::Queue")
+        for binary in CONTRACT_ROUTES:
+            queue = self.spool_queue_of(binary)
+            dlq = queues[queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            self.assertIn(json.dumps({"Fn::GetAtt": [dlq, "QueueName"]}), dead, f"SpoolDeadLetterAlarm leaves out {binary}")
+            self.assertIn(json.dumps({"Fn::GetAtt": [queue, "QueueName"]}), age, f"SpoolAgeAlarm leaves out {binary}")
 
     def test_secrets_come_from_secrets_manager_only(self):
         # Every secret a function reads is one of local.env's (its local development value),

@@ -4,6 +4,7 @@
 
 mod error;
 mod events;
+mod queue;
 mod table;
 mod timeline;
 
@@ -25,21 +26,75 @@ Usage:
       Print the function name of every registered provider, one per line (the scripts' list
       of webhook functions); with --table, tab-separated: function, provider value, and
       whether it sends updates (`updates` or `no-updates`).
+  ingest-dev replay <table> [--provider <provider>] [--queue-url <url>] [--dry-run]
+      Run bodies through today's code again, as the drain does: from the quarantine (every
+      provider's, or one's), or from the queue at <url> (a spool queue's dead-letter queue).
+      Stored, duplicate, updated and ignored ones leave the quarantine or the queue; one still
+      invalid stays quarantined with today's error; one the table cannot take stays. With
+      --dry-run, read only: print what would happen, change nothing.
+  ingest-dev create-queue <name> [--max-receives <n>] [--visibility-timeout <seconds>]
+      Create the spool queue <name> and its dead-letter queue <name>-dlq (redrive after <n>
+      receives, default 5; visibility timeout default 30 s) unless they exist, and print the
+      queue's URL. For local runs (AWS_ENDPOINT_URL_SQS); in AWS, template.yaml makes them.
+  ingest-dev sample-event <function> <conversation> <n> <text>
+      Print a signed API Gateway HTTP API event carrying a new message: the provider's sample
+      message <n> of <conversation>, saying <text> (signed with local.env's secrets, as the
+      committed events are).
   ingest-dev sign-events [--check] [--root <dir>]
       Regenerate events/<function>/<name>.json (API Gateway HTTP API v2 events, signed with the
       secrets of local.env) from events/bodies/<function>/<name>.json. With --check, change
       nothing and exit 1 when a committed event differs from what would be generated.
       <dir> is the repository root (default: the current directory).
 
-The table commands use the standard AWS environment (AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION,
-AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...).";
+The table and queue commands use the standard AWS environment (AWS_ENDPOINT_URL_DYNAMODB,
+AWS_ENDPOINT_URL_SQS, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...).";
 
 enum Command {
-    CreateTable { name: String },
-    Timeline { table: String },
-    SignEvents { check: bool, root: PathBuf },
-    Providers { table: bool },
+    CreateTable {
+        name: String,
+    },
+    Timeline {
+        table: String,
+    },
+    SignEvents {
+        check: bool,
+        root: PathBuf,
+    },
+    Providers {
+        table: bool,
+    },
+    Replay {
+        table: String,
+        providers: Vec<ingest::ProviderId>,
+        queue_url: Option<String>,
+        dry_run: bool,
+    },
+    SampleEvent {
+        provider: ingest::ProviderId,
+        conversation: String,
+        n: u64,
+        text: String,
+    },
+    CreateQueue {
+        name: String,
+        max_receives: u32,
+        visibility_seconds: u32,
+    },
     Help,
+}
+
+/// The value after an option.
+fn value<'a>(rest: &mut std::slice::Iter<'_, &'a str>, option: &str) -> Result<&'a str> {
+    rest.next()
+        .copied()
+        .ok_or_else(|| Error::msg(format!("{option} needs a value")))
+}
+
+fn number(text: &str, option: &str) -> Result<u32> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::msg(format!("{option} needs a positive number, got {text:?}")))
 }
 
 fn parse_args(args: &[String]) -> Result<Command> {
@@ -54,6 +109,60 @@ fn parse_args(args: &[String]) -> Result<Command> {
         ["timeline", table] => Ok(Command::Timeline {
             table: (*table).to_owned(),
         }),
+        ["replay", table, rest @ ..] if !table.starts_with('-') => {
+            let mut providers = ingest::ProviderId::ALL.to_vec();
+            let mut queue_url = None;
+            let mut dry_run = false;
+            let mut rest = rest.iter();
+            while let Some(arg) = rest.next() {
+                match *arg {
+                    "--dry-run" => dry_run = true,
+                    "--queue-url" => queue_url = Some(value(&mut rest, arg)?.to_owned()),
+                    "--provider" => {
+                        let name = value(&mut rest, arg)?;
+                        let id = ingest::ProviderId::find(name)
+                            .ok_or_else(|| Error::msg(format!("no provider {name:?}")))?;
+                        providers = vec![id];
+                    }
+                    other => return Err(Error::msg(format!("unknown replay option {other:?}"))),
+                }
+            }
+            Ok(Command::Replay {
+                table: (*table).to_owned(),
+                providers,
+                queue_url,
+                dry_run,
+            })
+        }
+        ["sample-event", function, conversation, n, text] => Ok(Command::SampleEvent {
+            provider: ingest::ProviderId::find(function)
+                .ok_or_else(|| Error::msg(format!("no provider {function:?}")))?,
+            conversation: (*conversation).to_owned(),
+            n: n.parse()
+                .map_err(|_| Error::msg(format!("<n> must be a number, got {n:?}")))?,
+            text: (*text).to_owned(),
+        }),
+        ["create-queue", name, rest @ ..] if !name.starts_with('-') => {
+            let mut max_receives = ingest::spool::DEFAULT_MAX_RECEIVES;
+            let mut visibility_seconds = 30;
+            let mut rest = rest.iter();
+            while let Some(arg) = rest.next() {
+                match *arg {
+                    "--max-receives" => max_receives = number(value(&mut rest, arg)?, arg)?,
+                    "--visibility-timeout" => {
+                        visibility_seconds = number(value(&mut rest, arg)?, arg)?
+                    }
+                    other => {
+                        return Err(Error::msg(format!("unknown create-queue option {other:?}")))
+                    }
+                }
+            }
+            Ok(Command::CreateQueue {
+                name: (*name).to_owned(),
+                max_receives,
+                visibility_seconds,
+            })
+        }
         ["sign-events", rest @ ..] => {
             let mut check = false;
             let mut root = PathBuf::from(".");
@@ -106,6 +215,48 @@ async fn run(command: Command) -> Result<ExitCode> {
             }
         }
         Command::CreateTable { name } => table::create(&dynamodb_client().await, &name).await?,
+        Command::SampleEvent {
+            provider,
+            conversation,
+            n,
+            text,
+        } => {
+            let body = provider.samples().message(&conversation, n, &text);
+            let body = serde_json::to_string(&body).expect("a JSON value serializes");
+            let name = format!("sample-{conversation}-{n}");
+            print!(
+                "{}",
+                ingest::testkit::events::sample_event(provider, &name, &body, &Default::default())
+            );
+        }
+        Command::CreateQueue {
+            name,
+            max_receives,
+            visibility_seconds,
+        } => {
+            queue::create(
+                &queue::sqs_client().await,
+                &name,
+                max_receives,
+                visibility_seconds,
+            )
+            .await?
+        }
+        Command::Replay {
+            table,
+            providers,
+            queue_url,
+            dry_run,
+        } => {
+            queue::run_replay(
+                dynamodb_client().await,
+                &table,
+                providers,
+                queue_url,
+                dry_run,
+            )
+            .await?
+        }
         Command::Timeline { table } => {
             let mut out = std::io::stdout().lock();
             timeline::print(&dynamodb_client().await, &table, &mut out).await?;
@@ -164,6 +315,33 @@ mod tests {
             parse(&["providers", "--table"]),
             Ok(Command::Providers { table: true })
         ));
+        assert!(matches!(
+            parse(&["replay", "t", "--provider", "partoo", "--dry-run"]),
+            Ok(Command::Replay { table, providers, queue_url: None, dry_run: true })
+                if table == "t" && providers == [ingest::ProviderId::Partoo]
+        ));
+        assert!(matches!(
+            parse(&["replay", "t", "--queue-url", "http://q"]),
+            Ok(Command::Replay { providers, queue_url: Some(url), dry_run: false, .. })
+                if url == "http://q" && providers.len() == ingest::ProviderId::ALL.len()
+        ));
+        assert!(parse(&["replay"]).is_err());
+        assert!(parse(&["replay", "t", "--provider", "nobody"]).is_err());
+        assert!(parse(&["replay", "t", "--queue-url"]).is_err());
+        assert!(matches!(
+            parse(&["create-queue", "spool", "--max-receives", "3"]),
+            Ok(Command::CreateQueue { name, max_receives: 3, visibility_seconds: 30 }) if name == "spool"
+        ));
+        assert!(parse(&["create-queue", "spool", "--max-receives", "0"]).is_err());
+        assert!(matches!(
+            parse(&["sample-event", "partoo", "7", "3", "hi"]),
+            Ok(Command::SampleEvent {
+                provider: ingest::ProviderId::Partoo,
+                n: 3,
+                ..
+            })
+        ));
+        assert!(parse(&["sample-event", "partoo", "7", "x", "hi"]).is_err());
         assert!(parse(&["timeline"]).is_err());
         assert!(parse(&["sign-events", "--bogus"]).is_err());
         assert!(parse(&["sign-events", "--root"]).is_err());

@@ -1,8 +1,12 @@
 //! The request pipeline, in the order of checks of docs/CONTRACT.md ("HTTP behaviour"):
-//! configuration, size and encoding, authentication, meaning, storage. Every path ends in an
-//! [`Outcome`]; nothing here panics on input or returns an error to the Lambda runtime.
+//! configuration, size and encoding, authentication, meaning, storage — and, when the table
+//! cannot take a body in time, the spool queue (row 7). The same pipeline, without the
+//! signature check, drains the spool queue's SQS events ("The spool and its drain") and replays
+//! bodies for `ingest-dev replay`. Every path ends in an [`Outcome`]; nothing here panics on
+//! input or returns an error to the Lambda runtime.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -11,25 +15,28 @@ use sha2::{Digest, Sha256};
 use crate::config::Settings;
 use crate::error::{Invalid, Misconfigured, StoreError};
 use crate::message::{format_timestamp, Message};
-use crate::providers::Provider;
-use crate::request::Request;
-use crate::response::{HttpResponse, Outcome};
+use crate::providers::{Provider, ProviderId};
+use crate::request::{Invocation, Request};
+use crate::response::{Answer, HttpResponse, Outcome, UNKNOWN_MESSAGE};
+use crate::spool::event::{read_event, BatchResponse, Record, Spooled};
+use crate::spool::{Budget, Spool, SpoolMessage, SqsBody, DEFAULT_MAX_RECEIVES};
 use crate::storage::keys::{beside, check_sizes, conversation_key, id_sort_key, MessageKeys};
 use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
-use crate::telemetry::{emf_document, MetricsSink};
-use crate::verify::verify;
+use crate::telemetry::{emf_document, emf_drained, MetricsSink};
+use crate::verify::{trust_spooled, verify, Verified};
 use crate::webhook::{IfUnknown, Update, Webhook};
 
-/// How long storage may take in all before the request is answered 503. TikTok allows ~3 s.
-pub const STORAGE_DEADLINE: Duration = Duration::from_millis(1500);
-
-/// One provider's function: its settings (or why it has none), its store and its clock.
+/// One provider's function: its settings (or why it has none), its store, its spool queue (if
+/// configured) and its clock.
 pub struct Handler<P: Provider, S> {
     settings: Result<Settings<P>, Misconfigured>,
     store: S,
     clock: fn() -> DateTime<Utc>,
-    deadline: Duration,
+    budget: Budget,
     metrics: MetricsSink,
+    spool: Option<Arc<dyn Spool>>,
+    /// The spool queue's `maxReceiveCount` (`SPOOL_MAX_RECEIVES`).
+    max_receives: u32,
 }
 
 /// How a request ended, and which message it was about (for its log line).
@@ -55,6 +62,41 @@ impl From<Outcome> for Handled {
     }
 }
 
+/// What happens to a drained (or replayed) spool message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Settled — stored, a duplicate, updated, ignored or quarantined: it leaves the queue.
+    Done,
+    /// Not yet: the table is unavailable, or a status update's message is not stored yet and
+    /// this is not its last receive. It stays for a later receive (a batch item failure).
+    Retry,
+}
+
+/// A drained or replayed body: how it ended, and whether it leaves the queue.
+#[derive(Debug)]
+pub struct Drained {
+    pub handled: Handled,
+    pub disposition: Disposition,
+}
+
+/// Whether a receive is the last one the queue allows before its dead-letter queue: the
+/// receive count has reached `max_receives`. An unknown count is not the last.
+pub fn is_last_receive(receive_count: Option<u32>, max_receives: u32) -> bool {
+    receive_count.is_some_and(|n| n >= max_receives)
+}
+
+/// The drain's rule: a body leaves the queue unless the table was unavailable, or it is a status
+/// update whose message is not stored yet (row 12) before its last receive.
+pub fn disposition(outcome: &Outcome, last_receive: bool) -> Disposition {
+    match outcome {
+        Outcome::Unavailable(_) | Outcome::Misconfigured => Disposition::Retry,
+        Outcome::Ignored(reason) if *reason == UNKNOWN_MESSAGE && !last_receive => {
+            Disposition::Retry
+        }
+        _ => Disposition::Done,
+    }
+}
+
 /// When a request's storage calls must be done by.
 #[derive(Clone, Copy)]
 struct Deadline {
@@ -63,6 +105,13 @@ struct Deadline {
 }
 
 impl Deadline {
+    fn after(budget: Duration) -> Self {
+        Deadline {
+            at: tokio::time::Instant::now() + budget,
+            budget,
+        }
+    }
+
     /// Runs a storage call, giving up at the deadline.
     async fn within<T>(
         self,
@@ -94,9 +143,42 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             settings,
             store,
             clock: Utc::now,
-            deadline: STORAGE_DEADLINE,
+            budget: Budget::DEFAULT,
             metrics: MetricsSink::stdout(),
+            spool: None,
+            max_receives: DEFAULT_MAX_RECEIVES,
         }
+    }
+
+    /// A handler that only redelivers bodies verified earlier (spooled or quarantined ones), for
+    /// `ingest-dev replay`: it has no provider settings, so it answers every webhook 500. No
+    /// provider waits for it, so the table gets 10 s a body (an operator's link may be slow).
+    pub fn replayer(store: S) -> Self {
+        Handler {
+            settings: Err(Misconfigured("a replayer verifies nothing".into())),
+            store,
+            clock: Utc::now,
+            budget: Budget {
+                total: Duration::from_secs(10),
+                table: Duration::from_secs(10),
+            },
+            metrics: MetricsSink::new(|_| {}),
+            spool: None,
+            max_receives: DEFAULT_MAX_RECEIVES,
+        }
+    }
+
+    /// Gives the handler its spool queue (row 7): a body the table cannot take in time goes
+    /// there, and the answer is `{"status":"accepted"}`.
+    pub fn with_spool(mut self, spool: Arc<dyn Spool>) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
+    /// The spool queue's `maxReceiveCount` (`SPOOL_MAX_RECEIVES`).
+    pub fn with_max_receives(mut self, max_receives: u32) -> Self {
+        self.max_receives = max_receives;
+        self
     }
 
     /// Replaces the clock (tests pin it to check Callbell's signature window).
@@ -111,21 +193,47 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         self
     }
 
-    /// Replaces the storage deadline.
-    pub fn with_deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = deadline;
+    /// Replaces the time budget of storage (the table's share and the queue's).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
         self
+    }
+
+    pub fn budget(&self) -> Budget {
+        self.budget
     }
 
     pub fn store(&self) -> &S {
         &self.store
     }
 
-    /// Answers one raw Lambda event (the JSON API Gateway or a function URL sends), and writes
+    /// Answers one raw Lambda event: an HTTP request (API Gateway, a function URL) or a batch
+    /// from the spool queue (`{"Records": [...]}`).
+    pub async fn handle_invocation(&self, event: &[u8]) -> Answer {
+        let started = Instant::now();
+        let read = match Request::read_invocation(event) {
+            Ok(Invocation::Records) => return Answer::Batch(self.handle_sqs_event(event).await),
+            Ok(Invocation::Http(request)) => Ok(request),
+            Err(rejected) => Err(rejected),
+        };
+        Answer::Http(self.handle_read_event(read, started).await)
+    }
+
+    /// Answers one raw HTTP event (the JSON API Gateway or a function URL sends), and writes
     /// the request's one summary log line and its metrics.
     pub async fn handle_event(&self, event: &[u8]) -> HttpResponse {
         let started = Instant::now();
-        let (handled, request_id, version) = match Request::from_event(event) {
+        self.handle_read_event(Request::from_event(event), started)
+            .await
+    }
+
+    /// Answers an HTTP event as read; `started` is when it arrived (for its duration).
+    async fn handle_read_event(
+        &self,
+        read: Result<Request, crate::error::Rejected>,
+        started: Instant,
+    ) -> HttpResponse {
+        let (handled, request_id, version) = match read {
             Ok(request) => {
                 let handled = self.handle_request(&request).await;
                 (handled, request.request_id, request.payload_version)
@@ -163,7 +271,156 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             matches!(outcome, Outcome::Duplicate { conflict: true, .. }),
             (self.clock)().timestamp_millis(),
         );
-        self.metrics.write(&emf);
+        self.metrics.write(&emf.to_string());
+    }
+
+    /// Drains a batch from the spool queue: each record concurrently through [`Handler::drain`],
+    /// answering the records to receive again. An event whose records cannot be read, or a
+    /// failing record without a message id, fails the whole batch (nothing is lost: the queue
+    /// keeps every record, and its dead-letter queue takes them after the last receive).
+    pub async fn handle_sqs_event(&self, event: &[u8]) -> BatchResponse {
+        let records = match read_event(event) {
+            Ok(records) => records,
+            Err(why) => {
+                tracing::error!(provider = P::NAME, error = %why, "unreadable SQS event; every record will be received again");
+                return BatchResponse::whole_batch();
+            }
+        };
+        let drained =
+            futures_util::future::join_all(records.iter().map(|record| self.drain(record))).await;
+        let mut failed = Vec::new();
+        for (record, drained) in records.iter().zip(drained) {
+            if drained.disposition == Disposition::Retry {
+                match &record.message_id {
+                    Some(id) => failed.push(id.clone()),
+                    None => return BatchResponse::whole_batch(),
+                }
+            }
+        }
+        BatchResponse::failing(failed)
+    }
+
+    /// One record of the spool queue, with its summary log line and metrics.
+    pub async fn drain(&self, record: &Record) -> Drained {
+        let last = is_last_receive(record.receive_count, self.max_receives);
+        self.drain_as(record, last).await
+    }
+
+    /// [`Handler::drain`], with the caller deciding whether this is the record's last receive
+    /// (replay: see [`crate::replay`]).
+    pub async fn drain_as(&self, record: &Record, last: bool) -> Drained {
+        let started = Instant::now();
+        let drained = match &record.content {
+            Ok(spooled) => self.redeliver(spooled, last).await,
+            Err(malformed) => {
+                let provider = malformed
+                    .provider
+                    .as_deref()
+                    .and_then(registered)
+                    .unwrap_or(P::NAME);
+                let received_at = malformed
+                    .received_at
+                    .clone()
+                    .filter(|at| chrono::DateTime::parse_from_rfc3339(at).is_ok());
+                let invalid = Invalid::body(format!("unusable spool message: {}", malformed.error));
+                self.keep_unusable(provider, &malformed.raw, received_at, invalid)
+                    .await
+            }
+        };
+        let outcome = &drained.handled.outcome;
+        let retry = drained.disposition == Disposition::Retry;
+        tracing::info!(
+            provider = P::NAME,
+            source = "spool",
+            outcome = outcome.name(),
+            retry,
+            sqs_message_id = record.message_id.as_deref(),
+            receive_count = record.receive_count,
+            conversation_id = drained
+                .handled
+                .message
+                .as_ref()
+                .map(|m| m.conversation_id.as_str()),
+            message_id = drained
+                .handled
+                .message
+                .as_ref()
+                .map(|m| m.message_id.as_str()),
+            detail = outcome.detail().as_deref(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "spooled message handled"
+        );
+        let emf = emf_drained(
+            P::FUNCTION,
+            outcome.name(),
+            retry,
+            matches!(outcome, Outcome::Invalid(_)),
+            (self.clock)().timestamp_millis(),
+        );
+        self.metrics.write(&emf.to_string());
+        drained
+    }
+
+    /// Runs a body verified earlier — spooled by a webhook, or kept in quarantine — through the
+    /// same reading and storage as a webhook, with its original `received_at`, the table
+    /// getting the whole budget (nothing is spooled again). `last_receive` decides a status
+    /// update whose message is not stored (see [`disposition`]). A body spooled for another
+    /// provider is quarantined under that provider, where its replay reads it right.
+    pub async fn redeliver(&self, spooled: &Spooled, last_receive: bool) -> Drained {
+        let delivery = Delivery {
+            body: &spooled.body,
+            received_at: spooled.received_at.clone(),
+            deadline: Deadline::after(self.budget.table_share(false)),
+        };
+        let handled = if spooled.provider == P::NAME {
+            let request = Request::new(&[], &[], spooled.body.clone());
+            self.process(&trust_spooled(&request), &delivery).await
+        } else {
+            let (provider, why) = match registered(&spooled.provider) {
+                Some(other) => (
+                    other,
+                    format!(
+                        "spooled for provider {other}, drained by {}'s function",
+                        P::NAME
+                    ),
+                ),
+                None => (
+                    P::NAME,
+                    format!("spooled for unknown provider {:?}", spooled.provider),
+                ),
+            };
+            let invalid = Invalid::body(format!("unusable spool message: {why}"));
+            self.quarantine_as(provider, &delivery, invalid)
+                .await
+                .into()
+        };
+        Drained {
+            disposition: disposition(&handled.outcome, last_receive),
+            handled,
+        }
+    }
+
+    /// Quarantines what a malformed spool record carried.
+    async fn keep_unusable(
+        &self,
+        provider: &'static str,
+        raw: &[u8],
+        received_at: Option<String>,
+        invalid: Invalid,
+    ) -> Drained {
+        let delivery = Delivery {
+            body: raw,
+            received_at: received_at.unwrap_or_else(|| format_timestamp((self.clock)())),
+            deadline: Deadline::after(self.budget.table_share(false)),
+        };
+        let handled: Handled = self
+            .quarantine_as(provider, &delivery, invalid)
+            .await
+            .into();
+        Drained {
+            disposition: disposition(&handled.outcome, true),
+            handled,
+        }
     }
 
     /// Answers a request already read out of its event.
@@ -176,17 +433,61 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             Ok(verified) => verified,
             Err(unauthorized) => return Outcome::Unauthorized(unauthorized).into(),
         };
+        let started = tokio::time::Instant::now();
         let delivery = Delivery {
             body: verified.body(),
             received_at: format_timestamp(now),
-            deadline: Deadline {
-                at: tokio::time::Instant::now() + self.deadline,
-                budget: self.deadline,
-            },
+            deadline: Deadline::after(self.budget.table_share(self.spool.is_some())),
         };
-        let webhook = match P::read(&verified) {
+        let mut handled = self.process(&verified, &delivery).await;
+        handled.outcome = match (handled.outcome, &self.spool) {
+            // A refused item stays a 400/quarantine (or, should even that be refused, a 503).
+            (Outcome::Unavailable(cause), Some(spool))
+                if !matches!(cause, StoreError::Refused(_)) =>
+            {
+                let deadline = started + self.budget.total;
+                self.spool(&**spool, &delivery, cause, deadline).await
+            }
+            (outcome, _) => outcome,
+        };
+        handled
+    }
+
+    /// Row 7: hands the body to the spool queue, answering `accepted` once it took it, and 503
+    /// (row 7b) when it did not by `deadline`.
+    async fn spool(
+        &self,
+        spool: &dyn Spool,
+        delivery: &Delivery<'_>,
+        cause: StoreError,
+        deadline: tokio::time::Instant,
+    ) -> Outcome {
+        let failed = |why: String| {
+            Outcome::Unavailable(StoreError::Unavailable(format!(
+                "{cause}; and the spool queue: {why}"
+            )))
+        };
+        let body = match SqsBody::of(delivery.body) {
+            Ok(body) => body,
+            Err(e) => return failed(e.to_string()),
+        };
+        let message = SpoolMessage {
+            provider: P::NAME,
+            received_at: delivery.received_at.clone(),
+            body,
+        };
+        match tokio::time::timeout_at(deadline, spool.send(&message)).await {
+            Ok(Ok(())) => Outcome::Spooled(cause),
+            Ok(Err(e)) => failed(e.to_string()),
+            Err(_) => failed("did not answer in time".into()),
+        }
+    }
+
+    /// Reads an authentic body and stores what it means.
+    async fn process(&self, verified: &Verified<'_>, delivery: &Delivery<'_>) -> Handled {
+        let webhook = match P::read(verified) {
             Ok(webhook) => webhook,
-            Err(invalid) => return self.quarantine(&delivery, invalid).await.into(),
+            Err(invalid) => return self.quarantine(delivery, invalid).await.into(),
         };
         match webhook {
             Webhook::Ignored(reason) => Outcome::Ignored(reason).into(),
@@ -196,11 +497,11 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
                     &message.conversation_id,
                     &message.message_id,
                 )),
-                outcome: self.store_message(*message, &delivery).await,
+                outcome: self.store_message(*message, delivery).await,
             },
             Webhook::Update(update) => Handled {
                 message: Some(MessageRef::of(&update.conversation_id, &update.message_id)),
-                outcome: self.apply_update(*update, &delivery).await,
+                outcome: self.apply_update(*update, delivery).await,
             },
         }
     }
@@ -312,7 +613,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             // A concurrent delivery stored it first: apply the update to that one.
             Outcome::Duplicate { .. } => match self.update_stored(update, delivery).await {
                 Err(error) => Outcome::Unavailable(error),
-                Ok(Updated::NotFound) => Outcome::Ignored("unknown_message"),
+                Ok(Updated::NotFound) => Outcome::Ignored(UNKNOWN_MESSAGE),
                 Ok(updated) => update_outcome(update, updated),
             },
             other => other,
@@ -322,8 +623,17 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// Keeps an authentic body that cannot be a message, then answers 400 — or 503 when it
     /// could not be kept, so that the provider's retry brings it back.
     async fn quarantine(&self, delivery: &Delivery<'_>, invalid: Invalid) -> Outcome {
+        self.quarantine_as(P::NAME, delivery, invalid).await
+    }
+
+    async fn quarantine_as(
+        &self,
+        provider: &'static str,
+        delivery: &Delivery<'_>,
+        invalid: Invalid,
+    ) -> Outcome {
         let item = Quarantined {
-            provider: P::NAME,
+            provider,
             received_at: delivery.received_at.clone(),
             body_sha256: hex::encode(Sha256::digest(delivery.body)),
             raw: delivery.body.to_vec(),
@@ -334,6 +644,14 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             Err(e) => Outcome::Unavailable(e),
         }
     }
+}
+
+/// The provider value `name` names, when it is a registered provider.
+fn registered(name: &str) -> Option<&'static str> {
+    ProviderId::ALL
+        .iter()
+        .find(|id| id.name() == name)
+        .map(|id| id.name())
 }
 
 impl MessageRef {
@@ -362,6 +680,56 @@ fn update_outcome(update: &Update, updated: Updated) -> Outcome {
             message_id: update.message_id.clone(),
         },
         Updated::Unchanged => Outcome::Ignored("no_change"),
-        Updated::NotFound => Outcome::Ignored("unknown_message"),
+        Updated::NotFound => Outcome::Ignored(UNKNOWN_MESSAGE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_receive_is_the_one_that_reaches_max_receives() {
+        assert!(!is_last_receive(Some(1), 5));
+        assert!(!is_last_receive(Some(4), 5));
+        assert!(is_last_receive(Some(5), 5));
+        // Past it (a dead-letter queue's copy keeps counting) is last too.
+        assert!(is_last_receive(Some(7), 5));
+        assert!(is_last_receive(Some(1), 1));
+        // Without a count, the queue's own limit decides: never ignore early.
+        assert!(!is_last_receive(None, 5));
+    }
+
+    #[test]
+    fn only_an_unavailable_table_or_an_early_unknown_status_stays_in_the_queue() {
+        let retry = |outcome: &Outcome, last| disposition(outcome, last) == Disposition::Retry;
+        let unknown = Outcome::Ignored(UNKNOWN_MESSAGE);
+        assert!(retry(&unknown, false));
+        assert!(
+            !retry(&unknown, true),
+            "ignored as row 12 on its last receive"
+        );
+        for last in [false, true] {
+            assert!(retry(&Outcome::Unavailable(StoreError::Timeout(1)), last));
+            assert!(retry(&Outcome::Misconfigured, last));
+            for done in [
+                Outcome::Stored {
+                    message_id: "m".into(),
+                },
+                Outcome::Duplicate {
+                    message_id: "m".into(),
+                    conflict: false,
+                },
+                Outcome::Updated {
+                    message_id: "m".into(),
+                },
+                Outcome::Ignored("no_change"),
+                Outcome::Ignored("not_a_message_event"),
+                Outcome::ConnectionOk,
+                Outcome::Invalid(Invalid::body("quarantined")),
+            ] {
+                assert!(!retry(&done, last), "{done:?}");
+            }
+        }
     }
 }

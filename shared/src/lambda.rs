@@ -7,14 +7,16 @@ use std::sync::Arc;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 
-use crate::config::Settings;
+use crate::config::{process_env, Settings};
 use crate::handler::Handler;
 use crate::providers::Provider;
-use crate::response::HttpResponse;
-use crate::storage::{dynamodb_client, DynamoDbStore, MessageStore};
+use crate::response::Answer;
+use crate::spool::{max_receives, sqs_client_on, SqsSpool};
+use crate::storage::{dynamodb_client_on, https_client, DynamoDbStore, MessageStore};
 
-/// A provider's function, from start to finish: logging, settings and the DynamoDB client are
-/// made once, during init, then invocations are served until the runtime stops.
+/// A provider's function, from start to finish: logging, settings, the DynamoDB client and —
+/// when `SPOOL_QUEUE_URL` is set — the SQS client are made once, during init (neither sends
+/// anything then), then invocations are served until the runtime stops.
 pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
     let settings = Settings::<P>::from_env();
@@ -22,12 +24,28 @@ pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
         .as_ref()
         .map(|s| s.table_name.clone())
         .unwrap_or_default();
-    let store = DynamoDbStore::for_function(dynamodb_client(), table).await;
-    serve(Handler::new(settings, store)).await
+    // One HTTP client (connection pools, TLS set-up) for both AWS clients.
+    let http = https_client();
+    let store = DynamoDbStore::for_function(dynamodb_client_on(http.clone()), table).await;
+    let receives = process_env("SPOOL_MAX_RECEIVES").filter(|r| !r.trim().is_empty());
+    let max_receives = max_receives(receives.as_deref());
+    if receives.is_some_and(|r| r.trim().parse::<u32>().ok() != Some(max_receives)) {
+        tracing::warn!(
+            max_receives,
+            "SPOOL_MAX_RECEIVES is not a positive number; using the default"
+        );
+    }
+    let mut handler = Handler::new(settings, store).with_max_receives(max_receives);
+    if let Some(queue_url) = process_env("SPOOL_QUEUE_URL").filter(|u| !u.trim().is_empty()) {
+        let spool = SqsSpool::new(sqs_client_on(http), queue_url.trim());
+        handler = handler.with_spool(Arc::new(spool));
+    }
+    serve(handler).await
 }
 
 /// Serves invocations until the runtime stops. The handler reads the event itself (see
-/// [`crate::request`]), so any JSON the runtime delivers gets an HTTP answer, never an error.
+/// [`crate::request`]), so any JSON the runtime delivers gets an answer — HTTP, or a batch
+/// response for the spool queue's events — never an error.
 pub async fn serve<P: Provider, S: MessageStore + 'static>(
     handler: Handler<P, S>,
 ) -> Result<(), lambda_runtime::Error> {
@@ -35,8 +53,10 @@ pub async fn serve<P: Provider, S: MessageStore + 'static>(
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let handler = Arc::clone(&handler);
         async move {
-            Ok::<HttpResponse, Infallible>(
-                handler.handle_event(event.payload.get().as_bytes()).await,
+            Ok::<Answer, Infallible>(
+                handler
+                    .handle_invocation(event.payload.get().as_bytes())
+                    .await,
             )
         }
     }))

@@ -10,7 +10,9 @@
 //! - [`wire`]: reading provider JSON leniently; [`message`]: the normalized message;
 //! - [`webhook`]: what a webhook means, and how updates change a message;
 //! - [`storage`]: DynamoDB behind a small trait, and the table's key layout;
-//! - [`response`]: outcomes as HTTP answers; [`handler`]: the pipeline, in order;
+//! - [`response`]: outcomes as HTTP answers; [`handler`]: the pipeline, in order, and the
+//!   drain of the spool queue;
+//! - [`spool`]: the queue that keeps bodies the table cannot take in time, and its events;
 //! - [`config`], [`telemetry`], [`lambda`]: settings, logs and metrics, the runtime glue;
 //! - `testkit` (feature): signing like each provider, sample events, the in-memory store.
 
@@ -20,8 +22,11 @@ pub mod handler;
 pub mod lambda;
 pub mod message;
 pub mod providers;
+#[cfg(feature = "replay")]
+pub mod replay;
 pub mod request;
 pub mod response;
+pub mod spool;
 pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

@@ -89,10 +89,32 @@ impl Request {
 
     /// Reads the request out of a raw Lambda event.
     pub fn from_event(event: &[u8]) -> Result<Request, Rejected> {
+        match Request::read_invocation(event)? {
+            Invocation::Http(request) => Ok(request),
+            Invocation::Records => Err(Rejected::NotAnHttpEvent(
+                "a Records event (SQS), not an HTTP request".into(),
+            )),
+        }
+    }
+
+    /// Reads a raw Lambda event: an HTTP request, or an event of `Records` (the spool queue's
+    /// SQS batches), told apart in the same one pass over the JSON.
+    pub fn read_invocation(event: &[u8]) -> Result<Invocation, Rejected> {
         let event: HttpEvent =
             serde_json::from_slice(event).map_err(|e| Rejected::NotAnHttpEvent(e.to_string()))?;
-        event.into_request()
+        if event.records.is_some() {
+            return Ok(Invocation::Records);
+        }
+        event.into_request().map(Invocation::Http)
     }
+}
+
+/// What a function is invoked with.
+#[derive(Debug)]
+pub enum Invocation {
+    Http(Request),
+    /// A `{"Records": [...]}` event, read again by [`crate::spool::event`].
+    Records,
 }
 
 /// A header sent more than once with different values.
@@ -120,6 +142,9 @@ struct HttpEvent {
     is_base64_encoded: Option<bool>,
     #[serde(default)]
     request_context: Option<RequestContext>,
+    /// Present in SQS (and other event source) events, never in an HTTP one.
+    #[serde(default, rename = "Records")]
+    records: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +286,23 @@ mod tests {
         ));
         let exact = format!(r#"{{"body":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
         assert!(Request::from_event(exact.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn tells_records_events_from_requests() {
+        let sqs = br#"{"Records":[{"eventSource":"aws:sqs","body":"{}"}]}"#;
+        assert!(matches!(
+            Request::read_invocation(sqs),
+            Ok(Invocation::Records)
+        ));
+        assert!(matches!(
+            Request::from_event(sqs),
+            Err(Rejected::NotAnHttpEvent(_))
+        ));
+        // A body that mentions Records is still a request.
+        let http = br#"{"version":"2.0","body":"{\"Records\":[]}"}"#;
+        let read = Request::read_invocation(http);
+        assert!(matches!(read, Ok(Invocation::Http(_))), "{read:?}");
     }
 
     #[test]

@@ -6,6 +6,10 @@ use serde_json::json;
 
 use crate::error::{Invalid, Rejected, StoreError, Unauthorized};
 use crate::request::PayloadVersion;
+use crate::spool::event::BatchResponse;
+
+/// Row 12's reason: a status update for a message never stored.
+pub const UNKNOWN_MESSAGE: &str = "unknown_message";
 
 /// How a request ended; each variant is one row (or a pair of rows) of docs/CONTRACT.md's table.
 #[derive(Debug)]
@@ -22,7 +26,9 @@ pub enum Outcome {
     ConnectionOk,
     /// Row 6: the body was quarantined.
     Invalid(Invalid),
-    /// Row 7.
+    /// Row 7: the table could not take the body, the spool queue did (why the table could not).
+    Spooled(StoreError),
+    /// Row 7b.
     Unavailable(StoreError),
     /// Rows 8 and 11.
     Stored { message_id: String },
@@ -41,6 +47,7 @@ impl Outcome {
             Outcome::Rejected(_) | Outcome::Invalid(_) => "invalid",
             Outcome::Unauthorized(_) => "unauthorized",
             Outcome::Ignored(_) | Outcome::ConnectionOk => "ignored",
+            Outcome::Spooled(_) => "spooled",
             Outcome::Unavailable(_) => "unavailable",
             Outcome::Stored { .. } => "stored",
             Outcome::Duplicate { .. } => "duplicate",
@@ -54,7 +61,7 @@ impl Outcome {
             Outcome::Rejected(e) => Some(e.to_string()),
             Outcome::Unauthorized(e) => Some(e.to_string()),
             Outcome::Invalid(e) => Some(e.to_string()),
-            Outcome::Unavailable(e) => Some(e.to_string()),
+            Outcome::Unavailable(e) | Outcome::Spooled(e) => Some(e.to_string()),
             Outcome::Ignored(reason) => Some(reason.to_string()),
             _ => None,
         }
@@ -68,6 +75,7 @@ impl Outcome {
             Outcome::Unauthorized(_) => 401,
             Outcome::Unavailable(_) => 503,
             Outcome::Ignored(_)
+            | Outcome::Spooled(_)
             | Outcome::ConnectionOk
             | Outcome::Stored { .. }
             | Outcome::Duplicate { .. }
@@ -94,6 +102,7 @@ impl Outcome {
                 field: None,
                 reason,
             }) => json!({"error": reason}),
+            Outcome::Spooled(_) => json!({"status": "accepted"}),
             Outcome::Unavailable(_) => {
                 json!({"error": "message table unavailable; retry later"})
             }
@@ -110,6 +119,14 @@ impl Outcome {
     pub fn into_response(self, version: PayloadVersion) -> HttpResponse {
         HttpResponse::json(self.status_code(), &self.body(), version)
     }
+}
+
+/// A function's answer to one invocation: an HTTP response, or an SQS batch's failures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Http(HttpResponse),
+    Batch(BatchResponse),
 }
 
 /// A Lambda proxy response, understood alike by HTTP APIs, REST APIs and function URLs.
@@ -166,6 +183,20 @@ mod tests {
         let body: serde_json::Value =
             serde_json::from_str(value["body"].as_str().unwrap()).unwrap();
         assert_eq!(body, json!({"status": "stored", "message_id": "m1"}));
+    }
+
+    #[test]
+    fn spooled_bodies_are_accepted() {
+        let outcome = Outcome::Spooled(StoreError::Timeout(1200));
+        assert_eq!(outcome.status_code(), 200);
+        assert_eq!(outcome.body(), json!({"status": "accepted"}));
+        assert_eq!(outcome.name(), "spooled");
+        assert!(outcome.detail().unwrap().contains("1200 ms"));
+        let batch = Answer::Batch(BatchResponse::failing(["m".to_string()]));
+        assert_eq!(
+            serde_json::to_value(batch).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": "m"}]})
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde_json::json;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -97,8 +97,8 @@ impl std::fmt::Debug for MetricsSink {
 }
 
 /// One request's metrics as an EMF document: `Requests` (count, per function and per function
-/// and outcome), `Latency` (ms), `Quarantined` and `Conflicts` (counts). Written straight to
-/// JSON text: this runs on every request.
+/// and outcome), `Latency` (ms), `Quarantined`, `Conflicts` and `Spooled` (counts; `Spooled`:
+/// bodies handed to the spool queue, outcome `spooled`).
 pub fn emf_document(
     function: &str,
     outcome: &str,
@@ -106,61 +106,60 @@ pub fn emf_document(
     quarantined: bool,
     conflict: bool,
     timestamp_ms: i64,
-) -> String {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Document<'a> {
-        #[serde(rename = "_aws")]
-        aws: Metadata,
-        function: &'a str,
-        outcome: &'a str,
-        requests: u8,
-        latency: f64,
-        quarantined: u8,
-        conflicts: u8,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Metadata {
-        timestamp: i64,
-        cloud_watch_metrics: [Directive; 1],
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Directive {
-        namespace: &'static str,
-        dimensions: [&'static [&'static str]; 2],
-        metrics: [Metric; 4],
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Metric {
-        name: &'static str,
-        unit: &'static str,
-    }
-    let metric = |name, unit| Metric { name, unit };
-    let document = Document {
-        aws: Metadata {
-            timestamp: timestamp_ms,
-            cloud_watch_metrics: [Directive {
-                namespace: METRICS_NAMESPACE,
-                dimensions: [&["Function"], &["Function", "Outcome"]],
-                metrics: [
-                    metric("Requests", "Count"),
-                    metric("Latency", "Milliseconds"),
-                    metric("Quarantined", "Count"),
-                    metric("Conflicts", "Count"),
-                ],
-            }],
+) -> serde_json::Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["Function"], ["Function", "Outcome"]],
+                "Metrics": [
+                    {"Name": "Requests", "Unit": "Count"},
+                    {"Name": "Latency", "Unit": "Milliseconds"},
+                    {"Name": "Quarantined", "Unit": "Count"},
+                    {"Name": "Conflicts", "Unit": "Count"},
+                    {"Name": "Spooled", "Unit": "Count"}
+                ]
+            }]
         },
-        function,
-        outcome,
-        requests: 1,
-        latency: (latency_ms * 1000.0).round() / 1000.0,
-        quarantined: u8::from(quarantined),
-        conflicts: u8::from(conflict),
-    };
-    serde_json::to_string(&document).expect("an EMF document serializes")
+        "Function": function,
+        "Outcome": outcome,
+        "Requests": 1,
+        "Latency": (latency_ms * 1000.0).round() / 1000.0,
+        "Quarantined": u8::from(quarantined),
+        "Conflicts": u8::from(conflict),
+        "Spooled": u8::from(outcome == "spooled"),
+    })
+}
+
+/// One drained spool message's metrics: `Drained` (count, per function and per function and
+/// outcome), `DrainRetries` (left in the queue for a later receive) and `Quarantined`.
+pub fn emf_drained(
+    function: &str,
+    outcome: &str,
+    retry: bool,
+    quarantined: bool,
+    timestamp_ms: i64,
+) -> serde_json::Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["Function"], ["Function", "Outcome"]],
+                "Metrics": [
+                    {"Name": "Drained", "Unit": "Count"},
+                    {"Name": "DrainRetries", "Unit": "Count"},
+                    {"Name": "Quarantined", "Unit": "Count"}
+                ]
+            }]
+        },
+        "Function": function,
+        "Outcome": outcome,
+        "Drained": 1,
+        "DrainRetries": u8::from(retry),
+        "Quarantined": u8::from(quarantined),
+    })
 }
 
 #[cfg(test)]
@@ -169,37 +168,32 @@ mod tests {
 
     #[test]
     fn emf_documents_declare_their_metrics() {
-        let doc: serde_json::Value = serde_json::from_str(&emf_document(
-            "partoo",
-            "stored",
-            2.71234,
-            false,
-            true,
-            1_700_000_000_000,
-        ))
-        .unwrap();
-        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
-        for metric in directive["Metrics"].as_array().unwrap() {
-            let name = metric["Name"].as_str().unwrap();
-            assert!(doc.get(name).is_some(), "metric {name} has no value");
-        }
-        for set in directive["Dimensions"].as_array().unwrap() {
-            for dimension in set.as_array().unwrap() {
-                assert!(doc[dimension.as_str().unwrap()].is_string());
+        let doc = emf_document("partoo", "stored", 2.71234, false, false, 1_700_000_000_000);
+        let drained = emf_drained("partoo", "unavailable", true, false, 1_700_000_000_000);
+        for doc in [&doc, &drained] {
+            let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                assert!(doc.get(name).is_some(), "metric {name} has no value");
+            }
+            for set in directive["Dimensions"].as_array().unwrap() {
+                for dimension in set.as_array().unwrap() {
+                    assert!(doc[dimension.as_str().unwrap()].is_string());
+                }
             }
         }
         assert_eq!(doc["Latency"], 2.712);
         assert_eq!(doc["Outcome"], "stored");
+        assert_eq!(doc["Spooled"], 0);
+        let spooled = emf_document("partoo", "spooled", 1.0, false, false, 0);
+        assert_eq!(spooled["Spooled"], 1);
         assert_eq!(
-            (doc["Requests"].as_u64(), doc["Conflicts"].as_u64()),
+            (
+                drained["Drained"].as_u64(),
+                drained["DrainRetries"].as_u64()
+            ),
             (Some(1), Some(1))
-        );
-        assert_eq!(doc["Quarantined"], 0);
-        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000i64);
-        assert_eq!(
-            directive["Dimensions"],
-            serde_json::json!([["Function"], ["Function", "Outcome"]])
         );
     }
 

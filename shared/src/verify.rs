@@ -1,8 +1,10 @@
 //! Proving a request came from its provider, on the exact body bytes, in constant time.
 //!
-//! A [`Verified`] request can only be made by [`verify`], by passing the provider's check;
-//! everything that reads or stores a body takes a `Verified`, so nothing unverified can reach
-//! the table. The primitives here are shared by the providers' own checks.
+//! A [`Verified`] request can only be made by [`verify`], by passing the provider's check —
+//! or, inside this crate only, by [`trust_spooled`] for a body that passed it when it first
+//! arrived (spooled, or quarantined). Everything that reads or stores a body takes a
+//! `Verified`, so nothing unverified can reach the table. The primitives here are shared by the
+//! providers' own checks.
 
 use std::fmt;
 
@@ -58,6 +60,15 @@ pub fn verify<'r, P: Provider>(
 ) -> Result<Verified<'r>, Unauthorized> {
     verifier.check(request, now)?;
     Ok(Verified { request })
+}
+
+/// A body that passed its provider's check when the webhook received it, coming back from the
+/// spool queue (only the functions may send to it: template.yaml's policies) or from the
+/// quarantine (only the functions write it). Crate-private on purpose: the drain and replay
+/// in [`crate::handler`] are its only callers, and no signature can be checked again (it may
+/// have expired, and a spooled body keeps no headers).
+pub(crate) fn trust_spooled(request: &Request) -> Verified<'_> {
+    Verified { request }
 }
 
 /// The value of a header that must be there once (a repeat with the same value is the same).

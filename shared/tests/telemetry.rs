@@ -127,6 +127,68 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
     handler.handle_event(&signed(&tiktok("x", "m-2"))).await;
     check(&logs, &metrics, "unavailable", 503, Some(("conv-9", "m-2")));
 
+    // Row 7: the same, with a spool queue that takes it.
+    let spool = Arc::new(ingest::spool::MemorySpool::new());
+    let spooling = Handler::new(Ok(settings::<TiktokShop>("t")), MemoryStore::new())
+        .with_clock(pinned_now)
+        .with_metrics(sink.clone())
+        .with_spool(spool.clone());
+    spooling.store().unavailable.store(true, Ordering::SeqCst);
+    spooling.handle_event(&signed(&tiktok("x", "m-3"))).await;
+    check(&logs, &metrics, "spooled", 200, Some(("conv-9", "m-3")));
+    // Drained while the table is still down: one line and one document, left for a retry.
+    let sent = &spool.messages()[0];
+    let record = ingest::spool::event::sqs_record(
+        "sqs-1",
+        &sent.body.text,
+        2,
+        &[
+            ("provider", sent.provider),
+            ("received_at", &sent.received_at),
+        ],
+    );
+    spooling
+        .handle_invocation(&ingest::spool::event::sqs_event(vec![record]))
+        .await;
+    let lines = logs.take_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["message"], "spooled message handled", "{line}");
+    assert_eq!(
+        (
+            line["outcome"].as_str(),
+            line["retry"].as_bool(),
+            line["source"].as_str()
+        ),
+        (Some("unavailable"), Some(true), Some("spool")),
+        "{line}"
+    );
+    assert_eq!(
+        (
+            line["sqs_message_id"].as_str(),
+            line["receive_count"].as_u64()
+        ),
+        (Some("sqs-1"), Some(2))
+    );
+    assert_eq!(line["message_id"], "m-3");
+    assert!(!line.to_string().contains("private words"));
+    let documents: Vec<Value> = metrics
+        .lock()
+        .unwrap()
+        .drain(..)
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    assert_eq!(documents.len(), 1);
+    assert_eq!(
+        (
+            documents[0]["Drained"].as_u64(),
+            documents[0]["DrainRetries"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{}",
+        documents[0]
+    );
+
     let partoo =
         Handler::new(Ok(settings::<Partoo>("t")), MemoryStore::new()).with_metrics(sink.clone());
     let created = r#"{"type":"message_created","payload":{"message":{"id":3,"conversation_id":4,"date":"2023-01-31 16:22:17+00:00","sender_type":"User","status":"Sending"}}}"#;
@@ -220,6 +282,7 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
         assert_eq!(doc["Requests"], 1);
         assert!(doc["Latency"].as_f64().is_some());
         assert_eq!(doc["Quarantined"], u8::from(outcome == "invalid"), "{doc}");
+        assert_eq!(doc["Spooled"], u8::from(outcome == "spooled"), "{doc}");
         assert_eq!(
             doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "MessageIngest"

@@ -812,6 +812,17 @@ mod samples {
             })
         }
 
+        fn status_update(&self, conversation: &str, n: u64, _text: &str) -> Option<Value> {
+            let message = self.message(conversation, n, "");
+            Some(json!({
+                "event": "message_status_updated",
+                "payload": {
+                    "uuid": message["payload"]["uuid"], "status": "read",
+                    "contact": message["payload"]["contact"]
+                }
+            }))
+        }
+
         fn set_text(&self, message: &mut Value, text: &str) {
             message["payload"]["text"] = json!(text);
         }

@@ -510,6 +510,13 @@ mod samples {
             })
         }
 
+        fn status_update(&self, conversation: &str, n: u64, text: &str) -> Option<Value> {
+            let mut update = self.message(conversation, n, text);
+            update["type"] = json!("message_updated");
+            update["payload"]["message"]["is_deleted"] = json!(true);
+            Some(update)
+        }
+
         fn set_text(&self, message: &mut Value, text: &str) {
             message["payload"]["message"]["content"] = json!(text);
         }

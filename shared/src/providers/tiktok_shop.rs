@@ -472,6 +472,10 @@ mod samples {
             })
         }
 
+        fn status_update(&self, _conversation: &str, _n: u64, _text: &str) -> Option<Value> {
+            None
+        }
+
         fn redeliver(&self, message: &mut Value, copy: u32) {
             // A new notification, sent later, for the same message.
             let n = &message["tts_notification_id"];

@@ -14,6 +14,11 @@ use aws_sdk_dynamodb::Client;
 /// in Lambda, and leaving them out takes their code out of the binary (docs/PERFORMANCE.md).
 /// TLS is rustls on *ring*, for the same reason.
 pub fn dynamodb_client() -> Client {
+    dynamodb_client_on(https_client())
+}
+
+/// [`dynamodb_client`] on a given HTTP client (a function shares one with its SQS client).
+pub fn dynamodb_client_on(http: aws_sdk_dynamodb::config::SharedHttpClient) -> Client {
     use aws_config::environment::EnvironmentVariableCredentialsProvider;
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
@@ -28,7 +33,7 @@ pub fn dynamodb_client() -> Client {
                 .map(Region::new),
         )
         .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-        .http_client(https_client())
+        .http_client(http)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(500))

@@ -32,6 +32,8 @@ const UPDATE_ATTEMPTS: u32 = 3;
 pub struct DynamoDbStore {
     client: Client,
     table: String,
+    /// Reads only, answering what a write would have done (`ingest-dev replay --dry-run`).
+    read_only: bool,
 }
 
 /// Why DynamoDB cancelled a message's transaction, and what it means.
@@ -54,7 +56,42 @@ impl DynamoDbStore {
         DynamoDbStore {
             client,
             table: table.into(),
+            read_only: false,
         }
+    }
+
+    /// The same store, reading only: an insert answers what it would find (stored, a duplicate,
+    /// a taken order key), an update what it would change, a quarantine write succeeds without
+    /// writing. For dry runs; never in a function.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// What [`MessageStore::insert`] would answer, from reads alone.
+    async fn predict_insert(
+        &self,
+        message: &Message,
+        fingerprint: &Fingerprint,
+    ) -> Result<Inserted, StoreError> {
+        if let Some(stored) = self.stored_content_of(message).await? {
+            return Ok(Inserted::Duplicate {
+                same_content: stored == fingerprint.content_sha256,
+            });
+        }
+        let keys = MessageKeys::of(message);
+        Ok(match self.get(&keys.pk, &keys.sk).await? {
+            Some(_) => Inserted::OrderKeyTaken,
+            None => Inserted::Stored,
+        })
     }
 
     /// The store for a function: the client, readied during init when `DYNAMODB_WARM_UP` is
@@ -248,6 +285,9 @@ impl MessageStore for DynamoDbStore {
         message: &Message,
         fingerprint: &Fingerprint,
     ) -> Result<Inserted, StoreError> {
+        if self.read_only {
+            return self.predict_insert(message, fingerprint).await;
+        }
         // Deliveries of one message racing each other make DynamoDB cancel all but one
         // transaction with TransactionConflict: try again shortly, when the winner is visible.
         let mut attempt = 1;
@@ -290,6 +330,9 @@ impl MessageStore for DynamoDbStore {
             if changes.is_empty() {
                 return Ok(Updated::Unchanged);
             }
+            if self.read_only {
+                return Ok(Updated::Updated);
+            }
             match self
                 .write_changes(&pk, &message_sk, &seen, &changes, now)
                 .await?
@@ -304,6 +347,9 @@ impl MessageStore for DynamoDbStore {
     }
 
     async fn quarantine(&self, item: &Quarantined) -> Result<(), StoreError> {
+        if self.read_only {
+            return Ok(());
+        }
         self.client
             .put_item()
             .table_name(&self.table)

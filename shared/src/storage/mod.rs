@@ -14,7 +14,7 @@ use std::future::Future;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-pub use client::{dynamodb_client, https_client, warm_up_enabled};
+pub use client::{dynamodb_client, dynamodb_client_on, https_client, warm_up_enabled};
 pub use dynamodb::DynamoDbStore;
 #[cfg(any(test, feature = "testkit"))]
 pub use memory::MemoryStore;

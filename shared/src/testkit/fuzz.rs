@@ -20,8 +20,9 @@ use crate::error::{Invalid, Rejected};
 use crate::handler::Handler;
 use crate::message::{format_timestamp, Message};
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
-use crate::request::{PayloadVersion, Request, MAX_BODY_BYTES};
-use crate::response::HttpResponse;
+use crate::request::{Invocation, PayloadVersion, Request, MAX_BODY_BYTES};
+use crate::response::{Answer, HttpResponse};
+use crate::spool::event::read_event;
 use crate::storage::keys::{id_sort_key, quarantine_key, MessageKeys, QUARANTINE_PREFIX};
 use crate::storage::message_item;
 use crate::webhook::{IfUnknown, Webhook};
@@ -619,6 +620,31 @@ impl ProviderVisitor for CheckEvent<'_> {
                 }
             }
         }
+        check_invocation::<P>(self.event);
         summary(status, &answer)
+    }
+}
+
+/// The same bytes as any invocation, as the Lambda runtime hands them over: a `Records` event
+/// is drained as the spool queue's batch — never a panic, an answer naming only its own records
+/// (or "" for the whole batch) — and anything else is answered as HTTP.
+fn check_invocation<P: Provider>(event: &[u8]) {
+    let handler = fresh_handler::<P>();
+    let answer = RUNTIME.with(|runtime| runtime.block_on(handler.handle_invocation(event)));
+    match (Request::read_invocation(event), answer) {
+        (Ok(Invocation::Records), Answer::Batch(batch)) => {
+            let ids: Vec<String> = read_event(event)
+                .map(|records| records.into_iter().filter_map(|r| r.message_id).collect())
+                .unwrap_or_default();
+            for failed in batch.failed_ids() {
+                assert!(
+                    failed.is_empty() || ids.iter().any(|id| id == failed),
+                    "a batch failure names no record of the event: {failed:?}"
+                );
+            }
+        }
+        (Ok(Invocation::Records), Answer::Http(_)) => panic!("a Records event answered as HTTP"),
+        (_, Answer::Batch(_)) => panic!("a request answered as a batch"),
+        (_, Answer::Http(_)) => {}
     }
 }

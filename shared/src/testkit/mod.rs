@@ -12,8 +12,7 @@ pub mod fuzz;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -21,10 +20,12 @@ use serde_json::Value;
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
-use crate::response::HttpResponse;
+use crate::response::{Answer, HttpResponse};
+use crate::spool::{Budget, Spool};
 use crate::storage::MessageStore;
 use crate::telemetry::MetricsSink;
 
+pub use crate::spool::MemorySpool;
 pub use crate::storage::MemoryStore;
 
 /// The pinned clock of tests: 2026-01-01T00:00:00Z.
@@ -192,6 +193,10 @@ pub trait Samples: Sync {
     /// A new message's body: message `n` of conversation `conversation`, saying `text`, its
     /// time `n` seconds after a fixed start (so that order follows `n`).
     fn message(&self, conversation: &str, n: u64, text: &str) -> Value;
+    /// An update of message `n` (as [`Samples::message`] makes it) that changes it for good:
+    /// Partoo's `message_updated` reporting it deleted, Callbell's `message_status_updated`
+    /// with a later status; `None` for a provider that sends no updates.
+    fn status_update(&self, conversation: &str, n: u64, text: &str) -> Option<Value>;
     /// Makes `message` a redelivery (`copy` > 0): what a provider changes in its envelope when
     /// it sends the same message again (notification ids, timestamps).
     fn redeliver(&self, _message: &mut Value, _copy: u32) {}
@@ -291,6 +296,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait AnyHandler: Send + Sync {
     fn id(&self) -> ProviderId;
     fn handle_event<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, HttpResponse>;
+    /// Any invocation, as the Lambda runtime hands it over (an HTTP event or an SQS batch).
+    fn invoke<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, Answer>;
 }
 
 impl<P: Provider, S: MessageStore> AnyHandler for Handler<P, S> {
@@ -299,6 +306,9 @@ impl<P: Provider, S: MessageStore> AnyHandler for Handler<P, S> {
     }
     fn handle_event<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, HttpResponse> {
         Box::pin(Handler::handle_event(self, event))
+    }
+    fn invoke<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, Answer> {
+        Box::pin(Handler::handle_invocation(self, event))
     }
 }
 
@@ -309,15 +319,19 @@ impl AnyHandler for Box<dyn AnyHandler> {
     fn handle_event<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, HttpResponse> {
         (**self).handle_event(event)
     }
+    fn invoke<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, Answer> {
+        (**self).invoke(event)
+    }
 }
 
-/// How a test wants its handler: its store and table, and optionally another deadline or a
-/// metrics sink.
+/// How a test wants its handler: its store and table, and optionally another budget, a
+/// metrics sink or a spool queue.
 pub struct HandlerSpec<S> {
     pub store: S,
     pub table: String,
-    pub deadline: Option<Duration>,
+    pub budget: Option<Budget>,
     pub metrics: Option<MetricsSink>,
+    pub spool: Option<Arc<dyn Spool>>,
 }
 
 impl<S> HandlerSpec<S> {
@@ -325,9 +339,16 @@ impl<S> HandlerSpec<S> {
         HandlerSpec {
             store,
             table: table.to_string(),
-            deadline: None,
+            budget: None,
             metrics: None,
+            spool: None,
         }
+    }
+
+    /// The same, with a spool queue.
+    pub fn with_spool(mut self, spool: Arc<dyn Spool>) -> Self {
+        self.spool = Some(spool);
+        self
     }
 }
 
@@ -335,11 +356,14 @@ impl<S: MessageStore + 'static> ProviderVisitor for HandlerSpec<S> {
     type Output = Box<dyn AnyHandler>;
     fn visit<P: Provider>(self) -> Box<dyn AnyHandler> {
         let mut handler = handler::<P, S>(self.store, &self.table);
-        if let Some(deadline) = self.deadline {
-            handler = handler.with_deadline(deadline);
+        if let Some(budget) = self.budget {
+            handler = handler.with_budget(budget);
         }
         if let Some(metrics) = self.metrics {
             handler = handler.with_metrics(metrics);
+        }
+        if let Some(spool) = self.spool {
+            handler = handler.with_spool(spool);
         }
         Box::new(handler)
     }

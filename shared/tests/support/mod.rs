@@ -2,6 +2,9 @@
 //! crate's test kit (signing like each provider, events, handlers, the pinned clock).
 #![allow(dead_code, unused_imports)]
 
+pub mod proxy;
+pub mod sqs;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{

@@ -1,0 +1,113 @@
+//! `create-queue` and `replay`: a spool queue with its dead-letter queue (for local runs), and
+//! replaying quarantined or dead-lettered bodies through today's code.
+
+use std::collections::HashMap;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use ingest::replay::{replay, Source};
+use ingest::storage::DynamoDbStore;
+use ingest::ProviderId;
+
+use crate::error::{Error, Result};
+
+/// 14 days, the most SQS keeps a message (as template.yaml's queues).
+const RETENTION_SECONDS: u32 = 1_209_600;
+
+pub async fn sqs_client() -> aws_sdk_sqs::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(ingest::storage::https_client())
+        .load()
+        .await;
+    aws_sdk_sqs::Client::new(&config)
+}
+
+fn sqs<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    call: &str,
+    err: aws_sdk_sqs::error::SdkError<E, R>,
+) -> Error {
+    Error::msg(format!(
+        "{call}: {}",
+        aws_sdk_sqs::error::DisplayErrorContext(err)
+    ))
+}
+
+/// Creates `<name>-dlq` and `<name>` (redriving to it after `max_receives` receives) unless
+/// they exist with these settings, and prints the spool queue's URL.
+pub async fn create(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receives: u32,
+    visibility_seconds: u32,
+) -> Result<()> {
+    let dlq_url = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .attributes(
+            QueueAttributeName::MessageRetentionPeriod,
+            RETENTION_SECONDS.to_string(),
+        )
+        .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
+        .send()
+        .await
+        .map_err(|e| sqs("CreateQueue (dead-letter queue)", e))?
+        .queue_url
+        .ok_or_else(|| Error::msg("CreateQueue returned no URL"))?;
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| sqs("GetQueueAttributes", e))?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| Error::msg("the dead-letter queue has no ARN"))?;
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives});
+    let attributes = HashMap::from([
+        (
+            QueueAttributeName::MessageRetentionPeriod,
+            RETENTION_SECONDS.to_string(),
+        ),
+        (QueueAttributeName::SqsManagedSseEnabled, "true".to_string()),
+        (
+            QueueAttributeName::VisibilityTimeout,
+            visibility_seconds.to_string(),
+        ),
+        (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+    ]);
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .map_err(|e| sqs("CreateQueue", e))?
+        .queue_url
+        .ok_or_else(|| Error::msg("CreateQueue returned no URL"))?;
+    println!("{url}");
+    Ok(())
+}
+
+/// Replays the quarantine of `providers` (or the messages of `queue_url`) into `table`.
+pub async fn run_replay(
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: &str,
+    providers: Vec<ProviderId>,
+    queue_url: Option<String>,
+    dry_run: bool,
+) -> Result<()> {
+    let store = DynamoDbStore::new(dynamodb, table);
+    let source = match queue_url {
+        Some(url) => Source::Queue {
+            client: sqs_client().await,
+            url,
+        },
+        None => Source::Quarantine(providers),
+    };
+    let report = replay(&store, &source, dry_run).await.map_err(Error::msg)?;
+    for line in report.lines() {
+        println!("{line}");
+    }
+    Ok(())
+}
