@@ -12,12 +12,14 @@
 //! - [`storage`]: DynamoDB behind a small trait, and the table's key layout;
 //! - [`response`]: outcomes as HTTP answers; [`handler`]: the pipeline, in order;
 //! - [`config`], [`telemetry`], [`lambda`]: settings, logs and metrics, the runtime glue;
+//! - [`media`]: the media function, which copies attachments to S3 from the table's stream;
 //! - `testkit` (feature): signing like each provider, sample events, the in-memory store.
 
 pub mod config;
 pub mod error;
 pub mod handler;
 pub mod lambda;
+pub mod media;
 pub mod message;
 pub mod providers;
 pub mod request;
