@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Runs the three functions locally against DynamoDB Local and feeds them every sample event.
+# Runs the functions locally against DynamoDB Local and moto's S3, feeds the webhook functions
+# every sample event, and the media function the table's stream.
 #
-#   scripts/run-local.sh           set up, send events/, print the timeline, then keep serving
-#                                  http://127.0.0.1:<port>/lambda-url/<function>/ until Ctrl-C
+#   scripts/run-local.sh           set up, send events/, copy the media, print the timeline,
+#                                  then keep serving http://127.0.0.1:<port>/lambda-url/<function>/
+#                                  (and following the stream) until Ctrl-C
 #   scripts/run-local.sh --check   the same on free ports, without serving: exit 1 unless every
-#                                  event got the answer events/expected-status.tsv names
+#                                  event got the answer events/expected-status.tsv names, every
+#                                  local sample's media is copied with the file's sha256 and size,
+#                                  every other attachment is refused or expired, and replaying
+#                                  the stream changes nothing
 #
 # Environment: DYNAMODB_PORT (default 8000, or a free port when 8000 is taken), INVOKE_PORT
-# (default 9000, likewise). The functions get local.env plus AWS_ENDPOINT_URL_DYNAMODB.
-# Everything this script starts is stopped when it exits.
+# (default 9000), AWS_LOCAL_PORT (moto, default 4569), MEDIA_PORT (the local file server,
+# default 8090), likewise. The functions get local.env plus the local endpoints. The media
+# function fetches from loopback only (local.env's MEDIA_ALLOW_HOSTS; checked below): the
+# local samples' `media.localhost` is the local file server, every other host is refused
+# without a lookup. Everything this script starts is stopped when it exits.
 # shellcheck disable=SC2317 # cleanup and its helpers run from the EXIT trap
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -30,6 +38,11 @@ WATCH_START_TIMEOUT_S="${WATCH_START_TIMEOUT_S:-120}"
 INVOKE_TIMEOUT_S="${INVOKE_TIMEOUT_S:-600}"
 
 DDB_PORT=""
+AWS_PORT=""
+MEDIA_PID=""
+MEDIA_DIR=""
+MEDIA_LOG=""
+FOLLOW_PID=""
 WATCH_PID=""
 WATCH_LOG=""
 TAIL_PID=""
@@ -38,6 +51,11 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if [[ -n "$TAIL_PID" ]]; then kill "$TAIL_PID" 2>/dev/null || true; fi
+  if [[ -n "$FOLLOW_PID" ]]; then kill "$FOLLOW_PID" 2>/dev/null || true; fi
+  if [[ -n "$MEDIA_PID" ]]; then
+    kill "$MEDIA_PID" 2>/dev/null || true
+    info "local media server stopped"
+  fi
   if [[ -n "$WATCH_PID" ]] && kill -0 "$WATCH_PID" 2>/dev/null; then
     # cargo lambda watch runs in its own process group (setsid); the function processes it
     # spawned run in groups of their own, and it stops them when it gets SIGTERM. Should it not
@@ -56,9 +74,14 @@ cleanup() {
   if [[ -n "$DDB_PORT" ]]; then
     bash scripts/dynamodb-local.sh stop "$DDB_PORT" || true
   fi
+  if [[ -n "$AWS_PORT" ]]; then
+    bash scripts/aws-local.sh stop "$AWS_PORT" || true
+  fi
+  if [[ -n "$MEDIA_DIR" ]]; then rm -rf "$MEDIA_DIR"; fi
   # A passing check leaves no logs behind; anything else keeps them for a look.
   if [[ "$MODE" == check && "$status" == 0 ]]; then
-    rm -f "$WATCH_LOG" "$TOOLS_DIR/dynamodb-$DDB_PORT.log"
+    rm -f "$WATCH_LOG" "$TOOLS_DIR/dynamodb-$DDB_PORT.log" "$TOOLS_DIR/aws-local-$AWS_PORT.log" \
+      "$MEDIA_LOG"
   fi
   exit "$status"
 }
@@ -99,6 +122,9 @@ info "$(cargo lambda --version)"
 
 load_local_env
 [[ -n "${TABLE_NAME:-}" ]] || die "local.env does not set TABLE_NAME"
+[[ -n "${MEDIA_BUCKET:-}" ]] || die "local.env does not set MEDIA_BUCKET"
+# The media function must never fetch from anything but loopback here.
+require_loopback_media_hosts "${MEDIA_ALLOW_HOSTS:-}"
 
 section "DynamoDB Local"
 port="$(choose_port "${DYNAMODB_PORT:-}" 8000 "DynamoDB Local")"
@@ -107,6 +133,30 @@ DDB_PORT="$port"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
 build_ingest_dev
 "$INGEST_DEV" create-table "$TABLE_NAME"
+
+section "Local S3 (moto) and the media bucket"
+port="$(choose_port "${AWS_LOCAL_PORT:-}" 4569 "moto")"
+bash scripts/aws-local.sh start "$port"
+AWS_PORT="$port"
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$AWS_PORT"
+"$INGEST_DEV" create-bucket "$MEDIA_BUCKET"
+
+section "Local media server (the local samples' media.localhost)"
+MEDIA_PORT="$(choose_port "${MEDIA_PORT:-}" 8090 "media server")"
+MEDIA_DIR="$TOOLS_DIR/media-$MEDIA_PORT"
+MEDIA_LOG="$TOOLS_DIR/media-server-$MEDIA_PORT.log"
+prepare_local_media "$MEDIA_DIR"
+# Python's file server, on loopback only; one log line per request.
+setsid python3 -m http.server --bind 127.0.0.1 --directory "$MEDIA_DIR" "$MEDIA_PORT" \
+  >"$MEDIA_LOG" 2>&1 </dev/null &
+MEDIA_PID=$!
+for _ in $(seq 100); do
+  port_open "$MEDIA_PORT" && break
+  kill -0 "$MEDIA_PID" 2>/dev/null || die "the media server exited (see ${MEDIA_LOG#"$ROOT"/})"
+  sleep 0.1
+done
+port_open "$MEDIA_PORT" || die "the media server does not answer on 127.0.0.1:$MEDIA_PORT"
+info "serving ${MEDIA_DIR#"$ROOT"/} on http://127.0.0.1:$MEDIA_PORT (media.localhost for the function)"
 
 section "Functions"
 mapfile -t FUNCTIONS < <(webhook_functions)
@@ -119,16 +169,18 @@ for function in "${FUNCTIONS[@]}"; do
   fi
 done
 ((${#present[@]} > 0)) || die "no function to run"
-build_args=()
+build_args=(--bin media)
 for function in "${present[@]}"; do build_args+=(--bin "$function"); done
 # Build first, the way cargo lambda watch runs them (cargo run --bin <function>), so that compile
 # errors show here and the first invocation does not wait for a build.
-info "building ${present[*]} (the first build takes a few minutes)"
+info "building ${present[*]} media (the first build takes a few minutes)"
 cargo build --quiet "${build_args[@]}" || die "the functions do not build (cargo build ${build_args[*]})"
 
 INVOKE_PORT="$(choose_port "${INVOKE_PORT:-}" 9000 "cargo lambda watch")"
 WATCH_LOG="$TOOLS_DIR/cargo-lambda-watch-$INVOKE_PORT.log"
 watch_args=(--env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"
+  --env-var "AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3"
+  --env-var "MEDIA_CONNECT_TO=media.localhost=127.0.0.1:$MEDIA_PORT"
   --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" --timeout "$INVOKE_TIMEOUT_S")
 # A check runs what it built; while serving, code changes reload the functions.
 [[ "$MODE" == check ]] && watch_args+=(--ignore-changes)
@@ -209,6 +261,42 @@ while IFS=$'\t' read -r event want_code want_outcome; do
   record "POST $url" "$code" "$outcome" "$body" "$want_code" "$want_outcome"
 done <"$MANIFEST"
 
+# One result line for a media check: <label> <ok: 0 or 1> <detail>.
+media_result() {
+  if [[ "$2" == 0 ]]; then
+    printf '  %-58s  %s  ✓\n' "$1" "$3"
+    passed=$((passed + 1))
+  else
+    printf '  %-58s  %s  ✗\n' "$1" "$3"
+    failed=$((failed + 1))
+  fi
+}
+media_requests() { grep -c '"GET ' "$MEDIA_LOG" || true; }
+FOLLOW=("$INGEST_DEV" follow-stream "$TABLE_NAME" --invoke "http://127.0.0.1:$INVOKE_PORT")
+CHECK_MEDIA=("$INGEST_DEV" check-media "$TABLE_NAME" --bucket "$MEDIA_BUCKET"
+  --served-host media.localhost --served-root "$MEDIA_DIR")
+
+section "Media: the table's stream through the media function (ingest-dev follow-stream)"
+rc=0
+"${FOLLOW[@]}" || rc=$?
+media_result "stream → media function" "$rc" "every record handled, none dead-lettered"
+
+section "Media: every attachment stored, or why not (ingest-dev check-media)"
+rc=0
+out="$("${CHECK_MEDIA[@]}")" || rc=$?
+printf '%s\n' "$out"
+media_result "attachments: local copies right, others refused/expired" "$rc" \
+  "$(printf '%s\n' "$out" | tail -n 1 | cut -d';' -f1)"
+digest="$(printf '%s\n' "$out" | sed -n 's/.*media digest \([0-9a-f]*\).*/\1/p')"
+requests="$(media_requests)"
+
+section "Media: the whole stream again (a replay changes nothing)"
+rc=0
+"${FOLLOW[@]}" || rc=$?
+again="$("${CHECK_MEDIA[@]}" | sed -n 's/.*media digest \([0-9a-f]*\).*/\1/p')"
+[[ "$rc" == 0 && -n "$digest" && "$again" == "$digest" && "$(media_requests)" == "$requests" ]] || rc=1
+media_result "replay: same stored, no new fetch" "$rc" "$requests requests to the media server"
+
 section "Timeline of table $TABLE_NAME"
 "$INGEST_DEV" timeline "$TABLE_NAME"
 
@@ -228,8 +316,12 @@ for function in "${present[@]}"; do
   info "http://127.0.0.1:$INVOKE_PORT/lambda-url/$function/"
 done
 info "DynamoDB Local: AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)"
+info "moto S3: AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3 (bucket $MEDIA_BUCKET)"
+info "the media function follows the table's stream (new messages' attachments are copied)"
 info "send a sample: PATH=\"\$PWD/.tools/venv/bin:\$PATH\" cargo lambda invoke ${present[0]} --data-file events/${present[0]}/<name>.json --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT"
 info "function logs follow. Press Ctrl-C to stop everything."
+"${FOLLOW[@]}" --follow --skip-existing >>"$WATCH_LOG" 2>&1 &
+FOLLOW_PID=$!
 tail -n 0 -F "$WATCH_LOG" &
 TAIL_PID=$!
 wait "$WATCH_PID" || true

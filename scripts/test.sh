@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
-# tools, formatting, lints, unit and DynamoDB integration tests, sample events, and an end-to-end
-# run of the three functions under cargo lambda watch (scripts/run-local.sh --check).
+# tools, formatting, lints, unit and integration tests (DynamoDB Local, moto's S3), sample
+# events, and an end-to-end run of the functions under cargo lambda watch
+# (scripts/run-local.sh --check).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DDB_PORT=""
+AWS_PORT=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  if [[ -n "$AWS_PORT" ]]; then
+    bash scripts/aws-local.sh stop "$AWS_PORT" || true
+    if [[ "$status" == 0 ]]; then rm -f "$TOOLS_DIR/aws-local-$AWS_PORT.log"; fi
+  fi
   if [[ -n "$DDB_PORT" ]]; then
     bash scripts/dynamodb-local.sh stop "$DDB_PORT" || true
     # Its log is kept when something failed.
@@ -41,6 +47,12 @@ export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export INGEST_TEST_DYNAMODB=1
 
+step "moto (local S3) for the media tests"
+port="$(free_port)"
+bash scripts/aws-local.sh start "$port"
+AWS_PORT="$port"
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$AWS_PORT"
+
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
@@ -54,7 +66,8 @@ step "ingest-dev sign-events --check"
 "$INGEST_DEV" sign-events --check
 
 step "scripts/run-local.sh --check"
-bash scripts/run-local.sh --check
+# It starts its own DynamoDB Local and moto.
+env -u AWS_ENDPOINT_URL_S3 bash scripts/run-local.sh --check
 
 step "template.yaml: contract checks, cfn-lint, sam validate --lint"
 # Both work offline; SAM wants a region and is told not to send telemetry.
@@ -63,7 +76,7 @@ export AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
 cfn-lint template.yaml
 sam validate --lint --template-file template.yaml
 
-step "sam build (x86_64: builds all three functions with cargo lambda, release)"
+step "sam build (x86_64: builds every function with cargo lambda, release)"
 # rust-cargolambda is a SAM beta build method. x86_64 is this machine's own target: no extra
 # Rust target to download.
 rm -rf .aws-sam/build

@@ -165,6 +165,13 @@ impl MediaHandler {
         let event: StreamEvent = serde_json::from_slice(event)
             .map_err(|e| format!("not a DynamoDB stream event: {e}"))?;
         let started = std::time::Instant::now();
+        tracing::info!(
+            records = event.records.len(),
+            time_left_s = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64(),
+            "batch"
+        );
         let mut tally = Tally::default();
         let mut response = BatchResponse::default();
         for record in &event.records {

@@ -57,11 +57,18 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The invocation's deadline as a monotonic instant.
+/// The invocation's deadline as a monotonic instant. Lambda always gives one in the future; a
+/// local emulator may give none (`cargo lambda watch` sends a deadline already past), and then
+/// the invocation gets Lambda's longest timeout, 15 minutes.
 fn instant_of(deadline: SystemTime) -> tokio::time::Instant {
     let left = deadline
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO);
+    let left = if left.is_zero() {
+        Duration::from_secs(900)
+    } else {
+        left
+    };
     tokio::time::Instant::now() + left
 }
 
