@@ -32,6 +32,8 @@ Usage:
   ingest-dev check-media <table> --bucket <name> --served-host <host> --served-root <dir>
       Check every attachment: those <host> serves (from <dir>) are copied with the file's
       sha256 and size, the others refused or expired. Exit 1 otherwise.
+  ingest-dev plain-copy <url> <bucket> <key>
+      The media bench's baseline: stream a loopback URL into S3 in 8 MiB parts, plainly.
   ingest-dev media-filter
       Print the media function's event filter pattern (JSON), as template.yaml must carry it.
   ingest-dev timeline <table>
@@ -64,6 +66,11 @@ enum Command {
         served_root: PathBuf,
     },
     MediaFilter,
+    PlainCopy {
+        url: String,
+        bucket: String,
+        key: String,
+    },
     Timeline {
         table: String,
     },
@@ -88,6 +95,11 @@ fn parse_args(args: &[String]) -> Result<Command> {
             name: (*name).to_owned(),
         }),
         ["media-filter"] => Ok(Command::MediaFilter),
+        ["plain-copy", url, bucket, key] => Ok(Command::PlainCopy {
+            url: (*url).to_owned(),
+            bucket: (*bucket).to_owned(),
+            key: (*key).to_owned(),
+        }),
         ["follow-stream", table, rest @ ..] => {
             let mut options = follow::Options {
                 table: (*table).to_owned(),
@@ -206,6 +218,9 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::CreateTable { name } => table::create(&dynamodb_client().await, &name).await?,
         Command::CreateBucket { name } => media::create_bucket(&name).await?,
         Command::MediaFilter => println!("{}", ingest::media::filter::pattern()),
+        Command::PlainCopy { url, bucket, key } => {
+            media::plain_copy(&url, &bucket, &key).await?;
+        }
         Command::FollowStream(options) => {
             let summary = follow::run(&options).await?;
             if summary.dead_lettered > 0 {

@@ -175,3 +175,104 @@ async fn check_copy(
     }
     Ok(())
 }
+
+/// `plain-copy`: the bench's baseline. GETs `url` (loopback only) and streams the body into
+/// `bucket`/`key` with the same S3 client as the media function, in 8 MiB parts uploaded one
+/// after the other: no address rules, no hashing, no overlap of fetching and uploading.
+/// Prints the bytes copied.
+pub async fn plain_copy(url: &str, bucket: &str, key: &str) -> Result<u64> {
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    use http_body_util::{BodyExt as _, Empty};
+    use hyper_util::rt::TokioIo;
+
+    const PART: usize = ingest::media::settings::PART_SIZE;
+    let parsed = ingest::media::url::MediaUrl::parse(url).map_err(|e| Error::msg(e.to_string()))?;
+    let ip: std::net::IpAddr = parsed
+        .host
+        .parse()
+        .context("plain-copy takes an IP address")?;
+    if !ip.is_loopback() {
+        return Err(Error::msg("plain-copy only fetches from loopback"));
+    }
+    let stream = tokio::net::TcpStream::connect((ip, parsed.port))
+        .await
+        .context("connect")?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(stream))
+            .await
+            .context("handshake")?;
+    tokio::spawn(connection);
+    let request = http::Request::get(parsed.target.as_str())
+        .header(http::header::HOST, parsed.authority())
+        .body(Empty::new())
+        .context("request")?;
+    let mut body = sender
+        .send_request(request)
+        .await
+        .context("GET")?
+        .into_body();
+    let s3 = ingest::media::s3_client();
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(aws)
+        .context("CreateMultipartUpload")?;
+    let upload_id = upload.upload_id.unwrap_or_default();
+    let mut parts = Vec::new();
+    let mut buffer = bytes::BytesMut::with_capacity(PART);
+    let mut total = 0u64;
+    let mut done = false;
+    while !done {
+        match body.frame().await {
+            Some(frame) => {
+                if let Ok(data) = frame.context("body")?.into_data() {
+                    total += data.len() as u64;
+                    buffer.extend_from_slice(&data);
+                }
+            }
+            None => done = true,
+        }
+        while buffer.len() >= PART || (done && !buffer.is_empty()) {
+            let take = buffer.len().min(PART);
+            let part = buffer.split_to(take).freeze();
+            let number = parts.len() as i32 + 1;
+            let output = s3
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .content_length(part.len() as i64)
+                .body(ByteStream::from(part))
+                .send()
+                .await
+                .map_err(aws)
+                .context("UploadPart")?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(output.e_tag)
+                    .build(),
+            );
+        }
+    }
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(aws)
+        .context("CompleteMultipartUpload")?;
+    println!("plain-copy: {total} bytes");
+    Ok(total)
+}
