@@ -61,7 +61,10 @@ class RuntimeApi:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the process was stopped while it waited
 
             def do_GET(self):
                 if self.path != f"{PREFIX}/invocation/next":
