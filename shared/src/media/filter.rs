@@ -62,7 +62,7 @@ fn leaf_matches(rules: &[Value], values: &[&Value]) -> bool {
     rules.iter().any(|rule| match rule {
         Value::Object(op) => {
             if let Some(exists) = op.get("exists").and_then(Value::as_bool) {
-                exists == !leaves.is_empty()
+                exists != leaves.is_empty()
             } else if let Some(prefix) = op.get("prefix").and_then(Value::as_str) {
                 leaves
                     .iter()
@@ -71,7 +71,7 @@ fn leaf_matches(rules: &[Value], values: &[&Value]) -> bool {
                 false
             }
         }
-        literal => leaves.iter().any(|v| *v == literal),
+        literal => leaves.contains(&literal),
     })
 }
 

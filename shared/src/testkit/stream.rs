@@ -98,10 +98,7 @@ impl StreamReader {
         }
         let mut records = Vec::new();
         for id in self.order.clone() {
-            loop {
-                let Some(iterator) = self.shards.get(&id).cloned().flatten() else {
-                    break;
-                };
+            while let Some(iterator) = self.shards.get(&id).cloned().flatten() {
                 let page = self
                     .client
                     .get_records()
