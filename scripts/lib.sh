@@ -111,3 +111,37 @@ all_functions() {
     basename "$(dirname "$manifest")"
   done
 }
+
+# Exit unless every entry of a MEDIA_ALLOW_HOSTS value names loopback: `localhost`, a name
+# under `.localhost`, an address in 127.0.0.0/8, or [::1]. The local runs fetch nothing else.
+require_loopback_media_hosts() {
+  local value="$1" entry
+  [[ -n "$value" ]] || die "MEDIA_ALLOW_HOSTS is empty: local runs must list loopback names only"
+  IFS=',' read -ra entries <<<"$value"
+  for entry in "${entries[@]}"; do
+    entry="${entry// /}"
+    case "$entry" in
+      localhost | '*.localhost' | *.localhost | '[::1]') ;;
+      127.*)
+        [[ "$entry" =~ ^127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] ||
+          die "MEDIA_ALLOW_HOSTS entry '$entry' is not a loopback address"
+        ;;
+      *) die "MEDIA_ALLOW_HOSTS entry '$entry' is not loopback: local runs fetch from loopback only" ;;
+    esac
+  done
+}
+
+# The local media samples' files (events/media/) plus a generated 12 MiB video (multipart
+# upload), in <dir>, as the local file server serves them.
+prepare_local_media() {
+  local dir="$1"
+  rm -rf "$dir" && mkdir -p "$dir/generated"
+  cp -R "$ROOT/events/media/." "$dir/"
+  python3 - "$dir/generated/entrega.mp4" <<'PY'
+import random, sys
+rng = random.Random(20251120)
+with open(sys.argv[1], "wb") as f:
+    for _ in range(12):
+        f.write(rng.randbytes(1024 * 1024))
+PY
+}

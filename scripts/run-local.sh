@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Runs the functions locally against DynamoDB Local and the local SQS server (moto), feeds them
-# every sample event, then shows the spool: one new message sent while the table is down for
-# the functions is accepted into the spool queue, and stored by the drain once it is back.
+# Runs the functions locally against DynamoDB Local and moto (the local SQS and S3 server),
+# feeds the webhook functions every sample event, shows the spool (one new message sent while
+# the table is down for the functions is accepted into the spool queue, and stored by the drain
+# once it is back), and feeds the media function the table's stream.
 #
-#   scripts/run-local.sh           set up, send events/, show the spool, print the timeline, then
-#                                  keep serving http://127.0.0.1:<port>/lambda-url/<function>/
-#                                  (and draining the spool queue) until Ctrl-C
+#   scripts/run-local.sh           set up, send events/, show the spool, copy the media, print
+#                                  the timeline, then keep serving
+#                                  http://127.0.0.1:<port>/lambda-url/<function>/ (draining the
+#                                  spool queue and following the stream) until Ctrl-C
 #   scripts/run-local.sh --check   the same on free ports, without serving: exit 1 unless every
-#                                  event got the answer events/expected-status.tsv names and the
-#                                  spooled message was drained into the table
+#                                  event got the answer events/expected-status.tsv names, the
+#                                  spooled message was drained into the table, every local
+#                                  sample's media is copied with the file's sha256 and size, every
+#                                  other attachment is refused or expired, and replaying the stream
+#                                  changes nothing
 #
-# Environment: DYNAMODB_PORT (default 8000, or a free port when 8000 is taken), AWS_LOCAL_PORT
-# (moto, default 5000, likewise), INVOKE_PORT (default 9000, likewise). The functions get
-# local.env plus AWS_ENDPOINT_URL_DYNAMODB (a loopback proxy in front of DynamoDB Local that this
-# script can switch off: scripts/tcp-proxy.py), AWS_ENDPOINT_URL_SQS and SPOOL_QUEUE_URL.
-# Everything this script starts is stopped when it exits.
+# Environment: DYNAMODB_PORT (default 8000, or a free port when 8000 is taken), INVOKE_PORT
+# (default 9000), AWS_LOCAL_PORT (moto, default 4569), MEDIA_PORT (the local file server,
+# default 8090), likewise. The functions get local.env plus the local endpoints:
+# AWS_ENDPOINT_URL_DYNAMODB is a loopback proxy in front of DynamoDB Local that this script can
+# switch off (scripts/tcp-proxy.py). The media function fetches from loopback only (local.env's
+# MEDIA_ALLOW_HOSTS; checked below): the local samples' `media.localhost` is the local file
+# server, every other host is refused without a lookup. Everything this script starts is
+# stopped when it exits.
 # shellcheck disable=SC2317 # cleanup and its helpers run from the EXIT trap
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -41,6 +49,10 @@ PROXY_PID=""
 PROXY_PORT=""
 PROXY_MODE_FILE=""
 FEED_PID=""
+MEDIA_PID=""
+MEDIA_DIR=""
+MEDIA_LOG=""
+FOLLOW_PID=""
 WATCH_PID=""
 WATCH_LOG=""
 TAIL_PID=""
@@ -50,6 +62,11 @@ cleanup() {
   trap - EXIT INT TERM
   if [[ -n "$TAIL_PID" ]]; then kill "$TAIL_PID" 2>/dev/null || true; fi
   if [[ -n "$FEED_PID" ]]; then kill "$FEED_PID" 2>/dev/null || true; fi
+  if [[ -n "$FOLLOW_PID" ]]; then kill "$FOLLOW_PID" 2>/dev/null || true; fi
+  if [[ -n "$MEDIA_PID" ]]; then
+    kill "$MEDIA_PID" 2>/dev/null || true
+    info "local media server stopped"
+  fi
   if [[ -n "$WATCH_PID" ]] && kill -0 "$WATCH_PID" 2>/dev/null; then
     # cargo lambda watch runs in its own process group (setsid); the function processes it
     # spawned run in groups of their own, and it stops them when it gets SIGTERM. Should it not
@@ -75,10 +92,12 @@ cleanup() {
   if [[ -n "$AWS_PORT" ]]; then
     bash scripts/aws-local.sh stop "$AWS_PORT" || true
   fi
+  if [[ -n "$MEDIA_DIR" ]]; then rm -rf "$MEDIA_DIR"; fi
   # A passing check leaves no logs behind; anything else keeps them for a look.
   if [[ "$MODE" == check && "$status" == 0 ]]; then
     rm -f "$WATCH_LOG" "$TOOLS_DIR/dynamodb-$DDB_PORT.log" "$TOOLS_DIR/aws-local-$AWS_PORT.log" \
-      "$TOOLS_DIR/table-proxy-$PROXY_PORT.log" "$TOOLS_DIR/spool-demo-${INVOKE_PORT:-}.json"
+      "$TOOLS_DIR/table-proxy-$PROXY_PORT.log" "$TOOLS_DIR/spool-demo-${INVOKE_PORT:-}.json" \
+      "$MEDIA_LOG"
   fi
   exit "$status"
 }
@@ -119,6 +138,9 @@ info "$(cargo lambda --version)"
 
 load_local_env
 [[ -n "${TABLE_NAME:-}" ]] || die "local.env does not set TABLE_NAME"
+[[ -n "${MEDIA_BUCKET:-}" ]] || die "local.env does not set MEDIA_BUCKET"
+# The media function must never fetch from anything but loopback here.
+require_loopback_media_hosts "${MEDIA_ALLOW_HOSTS:-}"
 
 section "DynamoDB Local"
 port="$(choose_port "${DYNAMODB_PORT:-}" 8000 "DynamoDB Local")"
@@ -140,15 +162,34 @@ port_open "$PROXY_PORT" || die "the table proxy did not listen on 127.0.0.1:$PRO
 FUNCTIONS_TABLE_URL="http://127.0.0.1:$PROXY_PORT"
 info "functions reach DynamoDB Local through $FUNCTIONS_TABLE_URL (mode file ${PROXY_MODE_FILE#"$ROOT"/})"
 
-section "Local SQS server (moto) and the spool queue"
-port="$(choose_port "${AWS_LOCAL_PORT:-}" 5000 "moto")"
+section "moto (local SQS and S3): the spool queue and the media bucket"
+port="$(choose_port "${AWS_LOCAL_PORT:-}" 4569 "moto")"
 bash scripts/aws-local.sh start "$port"
 AWS_PORT="$port"
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$AWS_PORT"
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$AWS_PORT"
 # Locally one queue serves every function, routed by each message's provider attribute.
 SPOOL_QUEUE_URL="$("$INGEST_DEV" create-queue ingest-spool --max-receives "${SPOOL_MAX_RECEIVES:-5}")" ||
   die "could not create the spool queue"
 info "spool queue $SPOOL_QUEUE_URL (dead-letter queue ingest-spool-dlq)"
+"$INGEST_DEV" create-bucket "$MEDIA_BUCKET"
+
+section "Local media server (the local samples' media.localhost)"
+MEDIA_PORT="$(choose_port "${MEDIA_PORT:-}" 8090 "media server")"
+MEDIA_DIR="$TOOLS_DIR/media-$MEDIA_PORT"
+MEDIA_LOG="$TOOLS_DIR/media-server-$MEDIA_PORT.log"
+prepare_local_media "$MEDIA_DIR"
+# Python's file server, on loopback only; one log line per request.
+setsid python3 -m http.server --bind 127.0.0.1 --directory "$MEDIA_DIR" "$MEDIA_PORT" \
+  >"$MEDIA_LOG" 2>&1 </dev/null &
+MEDIA_PID=$!
+for _ in $(seq 100); do
+  port_open "$MEDIA_PORT" && break
+  kill -0 "$MEDIA_PID" 2>/dev/null || die "the media server exited (see ${MEDIA_LOG#"$ROOT"/})"
+  sleep 0.1
+done
+port_open "$MEDIA_PORT" || die "the media server does not answer on 127.0.0.1:$MEDIA_PORT"
+info "serving ${MEDIA_DIR#"$ROOT"/} on http://127.0.0.1:$MEDIA_PORT (media.localhost for the function)"
 
 section "Functions"
 mapfile -t FUNCTIONS < <(webhook_functions)
@@ -161,17 +202,19 @@ for function in "${FUNCTIONS[@]}"; do
   fi
 done
 ((${#present[@]} > 0)) || die "no function to run"
-build_args=()
+build_args=(--bin media)
 for function in "${present[@]}"; do build_args+=(--bin "$function"); done
 # Build first, the way cargo lambda watch runs them (cargo run --bin <function>), so that compile
 # errors show here and the first invocation does not wait for a build.
-info "building ${present[*]} (the first build takes a few minutes)"
+info "building ${present[*]} media (the first build takes a few minutes)"
 cargo build --quiet "${build_args[@]}" || die "the functions do not build (cargo build ${build_args[*]})"
 
 INVOKE_PORT="$(choose_port "${INVOKE_PORT:-}" 9000 "cargo lambda watch")"
 WATCH_LOG="$TOOLS_DIR/cargo-lambda-watch-$INVOKE_PORT.log"
 watch_args=(--env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$FUNCTIONS_TABLE_URL"
   --env-var "AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS" --env-var "SPOOL_QUEUE_URL=$SPOOL_QUEUE_URL"
+  --env-var "AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3"
+  --env-var "MEDIA_CONNECT_TO=media.localhost=127.0.0.1:$MEDIA_PORT"
   --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" --timeout "$INVOKE_TIMEOUT_S")
 # A check runs what it built; while serving, code changes reload the functions.
 [[ "$MODE" == check ]] && watch_args+=(--ignore-changes)
@@ -281,6 +324,41 @@ if ((rc == 0)); then
 else
   fail "spool queue drained" "messages are left in the queue"
 fi
+# One result line for a media check: <label> <ok: 0 or 1> <detail>.
+media_result() {
+  if [[ "$2" == 0 ]]; then
+    printf '  %-58s  %s  ✓\n' "$1" "$3"
+    passed=$((passed + 1))
+  else
+    printf '  %-58s  %s  ✗\n' "$1" "$3"
+    failed=$((failed + 1))
+  fi
+}
+media_requests() { grep -c '"GET ' "$MEDIA_LOG" || true; }
+FOLLOW=("$INGEST_DEV" follow-stream "$TABLE_NAME" --invoke "http://127.0.0.1:$INVOKE_PORT")
+CHECK_MEDIA=("$INGEST_DEV" check-media "$TABLE_NAME" --bucket "$MEDIA_BUCKET"
+  --served-host media.localhost --served-root "$MEDIA_DIR")
+
+section "Media: the table's stream through the media function (ingest-dev follow-stream)"
+rc=0
+"${FOLLOW[@]}" || rc=$?
+media_result "stream → media function" "$rc" "every record handled, none dead-lettered"
+
+section "Media: every attachment stored, or why not (ingest-dev check-media)"
+rc=0
+out="$("${CHECK_MEDIA[@]}")" || rc=$?
+printf '%s\n' "$out"
+media_result "attachments: local copies right, others refused/expired" "$rc" \
+  "$(printf '%s\n' "$out" | tail -n 1 | cut -d';' -f1)"
+digest="$(printf '%s\n' "$out" | sed -n 's/.*media digest \([0-9a-f]*\).*/\1/p')"
+requests="$(media_requests)"
+
+section "Media: the whole stream again (a replay changes nothing)"
+rc=0
+"${FOLLOW[@]}" || rc=$?
+again="$("${CHECK_MEDIA[@]}" | sed -n 's/.*media digest \([0-9a-f]*\).*/\1/p')"
+[[ "$rc" == 0 && -n "$digest" && "$again" == "$digest" && "$(media_requests)" == "$requests" ]] || rc=1
+media_result "replay: same stored, no new fetch" "$rc" "$requests requests to the media server"
 
 section "Timeline of table $TABLE_NAME"
 timeline="$("$INGEST_DEV" timeline "$TABLE_NAME")"
@@ -312,8 +390,12 @@ info "spool queue: AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS $SPOOL_QUEUE_URL, 
 info "take the table away from the functions: echo reset > ${PROXY_MODE_FILE#"$ROOT"/} (back: echo pass)"
 "$AWS_VENV_DIR/bin/python" scripts/sqs-feed.py "$AWS_ENDPOINT_URL_SQS" "$SPOOL_QUEUE_URL" "$INVOKE_PORT" --follow &
 FEED_PID=$!
+info "moto S3: AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3 (bucket $MEDIA_BUCKET)"
+info "the media function follows the table's stream (new messages' attachments are copied)"
 info "send a sample: PATH=\"\$PWD/.tools/venv/bin:\$PATH\" cargo lambda invoke ${present[0]} --data-file events/${present[0]}/<name>.json --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT"
 info "function logs follow. Press Ctrl-C to stop everything."
+"${FOLLOW[@]}" --follow --skip-existing >>"$WATCH_LOG" 2>&1 &
+FOLLOW_PID=$!
 tail -n 0 -F "$WATCH_LOG" &
 TAIL_PID=$!
 wait "$WATCH_PID" || true

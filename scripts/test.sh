@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
-# tools, formatting, lints, unit and integration tests against DynamoDB Local and the local SQS
-# server (moto), sample events, and an end-to-end run of the functions under cargo lambda watch
-# (scripts/run-local.sh --check, which also shows a message spooled and drained).
+# tools, formatting, lints, unit and integration tests against DynamoDB Local and moto (the local
+# SQS and S3 server), sample events, and an end-to-end run of the functions under cargo lambda
+# watch (scripts/run-local.sh --check: a message spooled and drained, attachments copied).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -12,14 +12,14 @@ AWS_PORT=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  if [[ -n "$AWS_PORT" ]]; then
+    bash scripts/aws-local.sh stop "$AWS_PORT" || true
+    if [[ "$status" == 0 ]]; then rm -f "$TOOLS_DIR/aws-local-$AWS_PORT.log"; fi
+  fi
   if [[ -n "$DDB_PORT" ]]; then
     bash scripts/dynamodb-local.sh stop "$DDB_PORT" || true
     # Its log is kept when something failed.
     if [[ "$status" == 0 ]]; then rm -f "$TOOLS_DIR/dynamodb-$DDB_PORT.log"; fi
-  fi
-  if [[ -n "$AWS_PORT" ]]; then
-    bash scripts/aws-local.sh stop "$AWS_PORT" || true
-    if [[ "$status" == 0 ]]; then rm -f "$TOOLS_DIR/aws-local-$AWS_PORT.log"; fi
   fi
   exit "$status"
 }
@@ -37,7 +37,7 @@ info "$(cargo --version); $(cargo lambda --version); $(java -version 2>&1 | head
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-step "DynamoDB Local and the local SQS server (moto) for the integration tests"
+step "DynamoDB Local and moto (the local SQS and S3 server) for the integration tests"
 port="$(free_port)"
 bash scripts/dynamodb-local.sh start "$port"
 DDB_PORT="$port"
@@ -46,6 +46,7 @@ port="$(free_port)"
 bash scripts/aws-local.sh start "$port"
 AWS_PORT="$port"
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$AWS_PORT"
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$AWS_PORT"
 export AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
@@ -64,7 +65,8 @@ step "ingest-dev sign-events --check"
 "$INGEST_DEV" sign-events --check
 
 step "scripts/run-local.sh --check"
-bash scripts/run-local.sh --check
+# It starts its own DynamoDB Local and moto.
+env -u AWS_ENDPOINT_URL_S3 -u AWS_ENDPOINT_URL_SQS bash scripts/run-local.sh --check
 
 step "template.yaml: contract checks, cfn-lint, sam validate --lint"
 # Both work offline; SAM wants a region and is told not to send telemetry.
@@ -73,7 +75,7 @@ export AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
 cfn-lint template.yaml
 sam validate --lint --template-file template.yaml
 
-step "sam build (x86_64: builds all three functions with cargo lambda, release)"
+step "sam build (x86_64: builds every function with cargo lambda, release)"
 # rust-cargolambda is a SAM beta build method. x86_64 is this machine's own target: no extra
 # Rust target to download.
 rm -rf .aws-sam/build

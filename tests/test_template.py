@@ -1,6 +1,8 @@
 """template.yaml against the contract (docs/CONTRACT.md): a resource for every function of the
 workspace, routes, table key schema, least-privilege policies, secrets from Secrets Manager
-only, logs with retention, each webhook function's spool queue and dead-letter queue, alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
+only, logs with retention, each webhook function's spool queue and dead-letter queue, alarms;
+and the media function's bucket, stream, event source mapping (its filter is `ingest-dev
+media-filter`'s), dead-letter queue, policy and alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
 provides the CloudFormation YAML reader), after `cargo build --bins`.
 
 The functions come from the workspace (functions/<name>/) and the providers from `ingest-dev
@@ -19,13 +21,18 @@ from cfnlint.decode import decode
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def registered_providers():
-    """(function, provider value, sends updates) of every registered provider."""
+def ingest_dev(*args):
+    """What `ingest-dev <args>` prints."""
     built = ROOT / "target" / "debug" / "ingest-dev"
     command = [str(built)] if os.access(built, os.X_OK) else [
         "cargo", "run", "--quiet", "--bin", "ingest-dev", "--"]
-    out = subprocess.run(command + ["providers", "--table"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    return subprocess.run(command + list(args), cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def registered_providers():
+    """(function, provider value, sends updates) of every registered provider."""
+    out = ingest_dev("providers", "--table")
     rows = [line.split("\t") for line in out.splitlines() if line.strip()]
     return [(function, provider, updates == "updates") for function, provider, updates in rows]
 
@@ -33,6 +40,9 @@ def registered_providers():
 PROVIDERS = registered_providers()
 WORKSPACE_FUNCTIONS = {p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml")}
 CONTRACT_ROUTES = {function: f"/webhooks/{function}" for function, _, _ in PROVIDERS}
+# The functions that are not a provider's webhook: the media function (a stream consumer).
+MEDIA_FUNCTION = "media"
+OTHER_FUNCTIONS = WORKSPACE_FUNCTIONS - set(CONTRACT_ROUTES)
 # The item operations each webhook function's code performs (shared/src/storage): transactions
 # of Puts, GetItem for duplicates and update lookups, UpdateItem where the provider sends updates.
 ALLOWED_ACTIONS = {
@@ -70,6 +80,8 @@ class TemplateTest(unittest.TestCase):
     def test_every_function_is_a_rust_function_built_with_cargo_lambda(self):
         self.assertEqual(set(self.functions), WORKSPACE_FUNCTIONS, "one resource per functions/<name>/")
         self.assertTrue(set(CONTRACT_ROUTES) <= WORKSPACE_FUNCTIONS, "a function per provider")
+        self.assertEqual(OTHER_FUNCTIONS, {MEDIA_FUNCTION},
+                         "a function that is not a provider's needs its own checks here")
         glob = self.t["Globals"]["Function"]
         self.assertEqual(glob["Runtime"], "provided.al2023")
         self.assertEqual(glob["Architectures"], [{"Ref": "Architecture"}])
@@ -87,6 +99,7 @@ class TemplateTest(unittest.TestCase):
         routes = {}
         for binary, (_, f) in self.functions.items():
             if binary not in CONTRACT_ROUTES:
+                self.assertNotIn("Events", f["Properties"], f"{binary} has no route")
                 continue
             events = [e for e in f["Properties"]["Events"].values() if e["Type"] == "HttpApi"]
             self.assertEqual(len(events), 1, binary)
@@ -128,6 +141,8 @@ class TemplateTest(unittest.TestCase):
     def test_least_privilege(self):
         table = next(iter(self.of_type("AWS::DynamoDB::Table")))
         for binary, (_, f) in self.functions.items():
+            if binary not in CONTRACT_ROUTES:
+                continue
             policies = f["Properties"]["Policies"]
             table_actions, queue_actions = set(), set()
             for policy in policies:
@@ -234,6 +249,107 @@ class TemplateTest(unittest.TestCase):
         self.assertIn('"MetricName": "Quarantined"', alarms)
         self.assertIn('"MetricName": "WriteThrottleEvents"', alarms)
         self.assertIn('"MetricName": "ReadThrottleEvents"', alarms)
+
+
+    # The media function.
+
+    def media(self):
+        return self.functions[MEDIA_FUNCTION][1]
+
+    def test_media_function_settings(self):
+        f = self.media()["Properties"]
+        self.assertGreaterEqual(f["Timeout"], 60, "time to copy a large file")
+        variables = f["Environment"]["Variables"]
+        bucket = next(iter(self.of_type("AWS::S3::Bucket")))
+        self.assertEqual(variables["MEDIA_BUCKET"], {"Ref": bucket})
+        for name in ("MEDIA_CHANNELS", "MEDIA_MAX_BYTES", "MEDIA_ALLOW_HOSTS"):
+            self.assertIn(name, variables)
+        self.assertEqual(self.t["Parameters"]["MediaMaxBytes"]["Default"], 104857600)
+        self.assertEqual(self.t["Parameters"]["MediaChannels"]["Default"], "*")
+        # The local-only settings are never deployed.
+        source = (ROOT / "template.yaml").read_text()
+        self.assertNotIn("MEDIA_ALLOW_PRIVATE_NETWORKS", source)
+        self.assertNotIn("MEDIA_CONNECT_TO", source)
+
+    def test_media_bucket_is_private_encrypted_and_kept(self):
+        buckets = self.of_type("AWS::S3::Bucket")
+        self.assertEqual(len(buckets), 1)
+        name, bucket = next(iter(buckets.items()))
+        self.assertEqual(bucket["DeletionPolicy"], "Retain")
+        self.assertEqual(bucket["UpdateReplacePolicy"], "Retain")
+        props = bucket["Properties"]
+        sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        self.assertIn(sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"], ("AES256", "aws:kms"))
+        self.assertEqual(props["PublicAccessBlockConfiguration"], {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True, "RestrictPublicBuckets": True})
+        rules = props["LifecycleConfiguration"]["Rules"]
+        self.assertTrue(any("AbortIncompleteMultipartUpload" in r for r in rules))
+        outputs = json.dumps(self.t["Outputs"])
+        self.assertIn(json.dumps({"Ref": name}), outputs, "an output names the bucket")
+
+    def test_table_stream_feeds_the_media_function(self):
+        table_name, table = next(iter(self.of_type("AWS::DynamoDB::Table").items()))
+        self.assertEqual(table["Properties"]["StreamSpecification"], {"StreamViewType": "NEW_IMAGE"})
+        mappings = self.of_type("AWS::Lambda::EventSourceMapping")
+        self.assertEqual(len(mappings), 1)
+        m = next(iter(mappings.values()))["Properties"]
+        self.assertEqual(m["FunctionName"], {"Ref": self.functions[MEDIA_FUNCTION][0]})
+        self.assertEqual(m["EventSourceArn"], {"Fn::GetAtt": [table_name, "StreamArn"]})
+        self.assertEqual(m["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertTrue(m["BisectBatchOnFunctionError"])
+        self.assertTrue(1 <= m["MaximumRetryAttempts"] <= 10)
+        queue = next(iter(self.of_type("AWS::SQS::Queue")))
+        self.assertEqual(m["DestinationConfig"]["OnFailure"]["Destination"],
+                         {"Fn::GetAtt": [queue, "Arn"]})
+        filters = m["FilterCriteria"]["Filters"]
+        self.assertEqual(len(filters), 1)
+        self.assertEqual(json.loads(filters[0]["Pattern"]), json.loads(ingest_dev("media-filter")),
+                         "the template's filter is the code's (ingest-dev media-filter)")
+        # No SAM event source: it would attach AWSLambdaDynamoDBExecutionRole (stream actions on *).
+        self.assertNotIn("Events", self.media()["Properties"])
+
+    def test_media_least_privilege(self):
+        table = next(iter(self.of_type("AWS::DynamoDB::Table")))
+        bucket = next(iter(self.of_type("AWS::S3::Bucket")))
+        queue = next(iter(self.of_type("AWS::SQS::Queue")))
+        granted = set()
+        for policy in self.media()["Properties"]["Policies"]:
+            self.assertIsInstance(policy, dict, "no SAM policy templates")
+            for statement in policy["Statement"]:
+                self.assertEqual(statement["Effect"], "Allow")
+                actions = statement["Action"]
+                actions = [actions] if isinstance(actions, str) else actions
+                for action in actions:
+                    self.assertNotIn("*", action)
+                    granted.add((action, json.dumps(statement["Resource"], sort_keys=True)))
+        res = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+        prefix = res({"Fn::Sub": "${" + bucket + ".Arn}/media/*"})
+        stream = res({"Fn::GetAtt": [table, "StreamArn"]})
+        self.assertEqual(granted, {
+            ("s3:PutObject", prefix),
+            ("s3:AbortMultipartUpload", prefix),
+            ("dynamodb:GetItem", res({"Fn::GetAtt": [table, "Arn"]})),
+            ("dynamodb:UpdateItem", res({"Fn::GetAtt": [table, "Arn"]})),
+            ("dynamodb:DescribeStream", stream),
+            ("dynamodb:GetRecords", stream),
+            ("dynamodb:GetShardIterator", stream),
+            ("dynamodb:ListStreams", stream),
+            ("sqs:SendMessage", res({"Fn::GetAtt": [queue, "Arn"]})),
+        })
+
+    def test_media_alarms(self):
+        alarms = self.of_type("AWS::CloudWatch::Alarm")
+        queue = next(iter(self.of_type("AWS::SQS::Queue")))
+        function = self.functions[MEDIA_FUNCTION][0]
+        dlq = [a for a in alarms.values()
+               if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"]
+        self.assertEqual(len(dlq), 1)
+        self.assertEqual(dlq[0]["Properties"]["Dimensions"][0]["Value"],
+                         {"Fn::GetAtt": [queue, "QueueName"]})
+        errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"
+                  and a["Properties"]["Dimensions"][0]["Value"] == {"Ref": function}]
+        self.assertEqual(len(errors), 1)
 
 
 if __name__ == "__main__":

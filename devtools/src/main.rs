@@ -4,6 +4,8 @@
 
 mod error;
 mod events;
+mod follow;
+mod media;
 mod queue;
 mod table;
 mod timeline;
@@ -18,8 +20,23 @@ ingest-dev: local development helper for the message ingest functions
 
 Usage:
   ingest-dev create-table <name>
-      Create the DynamoDB table (pk S HASH, sk S RANGE, on-demand, TTL on expires_at) unless it
-      exists, and wait until it is ACTIVE.
+      Create the DynamoDB table (pk S HASH, sk S RANGE, on-demand, TTL on expires_at, a
+      NEW_IMAGE stream) unless it exists, and wait until it is ACTIVE.
+  ingest-dev create-bucket <name>
+      Create the media bucket in the S3 server of AWS_ENDPOINT_URL_S3 unless it exists.
+  ingest-dev follow-stream <table> --invoke http://127.0.0.1:<port> [--follow] [--skip-existing]
+      The local event source mapping of the media function: read the table's stream from its
+      start, keep the records the template's filter admits, and invoke the function through
+      cargo lambda watch in batches of 10, retrying a failed record twice. Stops once the
+      stream is idle (exit 1 if a record was dead-lettered), or with --follow keeps
+      following; --skip-existing starts at its end.
+  ingest-dev check-media <table> --bucket <name> --served-host <host> --served-root <dir>
+      Check every attachment: those <host> serves (from <dir>) are copied with the file's
+      sha256 and size, the others refused or expired. Exit 1 otherwise.
+  ingest-dev plain-copy <url> <bucket> <key>
+      The media bench's baseline: stream a loopback URL into S3 in 8 MiB parts, plainly.
+  ingest-dev media-filter
+      Print the media function's event filter pattern (JSON), as template.yaml must carry it.
   ingest-dev timeline <table>
       Print every stored conversation as a timeline, and the number of quarantined bodies.
   ingest-dev providers [--table]
@@ -52,6 +69,22 @@ AWS_ENDPOINT_URL_SQS, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...)
 enum Command {
     CreateTable {
         name: String,
+    },
+    CreateBucket {
+        name: String,
+    },
+    FollowStream(follow::Options),
+    CheckMedia {
+        table: String,
+        bucket: String,
+        served_host: String,
+        served_root: PathBuf,
+    },
+    MediaFilter,
+    PlainCopy {
+        url: String,
+        bucket: String,
+        key: String,
     },
     Timeline {
         table: String,
@@ -104,6 +137,69 @@ fn parse_args(args: &[String]) -> Result<Command> {
         ["create-table", name] => Ok(Command::CreateTable {
             name: (*name).to_owned(),
         }),
+        ["create-bucket", name] => Ok(Command::CreateBucket {
+            name: (*name).to_owned(),
+        }),
+        ["media-filter"] => Ok(Command::MediaFilter),
+        ["plain-copy", url, bucket, key] => Ok(Command::PlainCopy {
+            url: (*url).to_owned(),
+            bucket: (*bucket).to_owned(),
+            key: (*key).to_owned(),
+        }),
+        ["follow-stream", table, rest @ ..] => {
+            let mut options = follow::Options {
+                table: (*table).to_owned(),
+                invoke: String::new(),
+                function: "media".to_owned(),
+                follow: false,
+                skip_existing: false,
+            };
+            let mut rest = rest.iter();
+            while let Some(arg) = rest.next() {
+                match *arg {
+                    "--invoke" => options.invoke = value(&mut rest, "--invoke")?.to_owned(),
+                    "--function" => options.function = value(&mut rest, "--function")?.to_owned(),
+                    "--follow" => options.follow = true,
+                    "--skip-existing" => options.skip_existing = true,
+                    other => {
+                        return Err(Error::msg(format!(
+                            "unknown follow-stream option {other:?}"
+                        )))
+                    }
+                }
+            }
+            if options.invoke.is_empty() {
+                return Err(Error::msg(
+                    "follow-stream needs --invoke http://127.0.0.1:<port>",
+                ));
+            }
+            Ok(Command::FollowStream(options))
+        }
+        ["check-media", table, rest @ ..] => {
+            let (mut bucket, mut served_host, mut served_root) = (None, None, None);
+            let mut rest = rest.iter();
+            while let Some(arg) = rest.next() {
+                match *arg {
+                    "--bucket" => bucket = Some(value(&mut rest, "--bucket")?.to_owned()),
+                    "--served-host" => {
+                        served_host = Some(value(&mut rest, "--served-host")?.to_owned())
+                    }
+                    "--served-root" => {
+                        served_root = Some(PathBuf::from(value(&mut rest, "--served-root")?))
+                    }
+                    other => {
+                        return Err(Error::msg(format!("unknown check-media option {other:?}")))
+                    }
+                }
+            }
+            let missing = |what: &str| Error::msg(format!("check-media needs {what}"));
+            Ok(Command::CheckMedia {
+                table: (*table).to_owned(),
+                bucket: bucket.ok_or_else(|| missing("--bucket"))?,
+                served_host: served_host.ok_or_else(|| missing("--served-host"))?,
+                served_root: served_root.ok_or_else(|| missing("--served-root"))?,
+            })
+        }
         ["providers"] => Ok(Command::Providers { table: false }),
         ["providers", "--table"] => Ok(Command::Providers { table: true }),
         ["timeline", table] => Ok(Command::Timeline {
@@ -189,7 +285,7 @@ fn parse_args(args: &[String]) -> Result<Command> {
     }
 }
 
-async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+pub(crate) async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(ingest::storage::https_client())
         .load()
@@ -256,6 +352,33 @@ async fn run(command: Command) -> Result<ExitCode> {
                 dry_run,
             )
             .await?
+        }
+        Command::CreateBucket { name } => media::create_bucket(&name).await?,
+        Command::MediaFilter => println!("{}", ingest::media::filter::pattern()),
+        Command::PlainCopy { url, bucket, key } => {
+            media::plain_copy(&url, &bucket, &key).await?;
+        }
+        Command::FollowStream(options) => {
+            let summary = follow::run(&options).await?;
+            if summary.dead_lettered > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::CheckMedia {
+            table,
+            bucket,
+            served_host,
+            served_root,
+        } => {
+            let options = media::CheckOptions {
+                table: &table,
+                bucket: &bucket,
+                served_host: &served_host,
+                served_root: &served_root,
+            };
+            if !media::check(&dynamodb_client().await, &options).await? {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Timeline { table } => {
             let mut out = std::io::stdout().lock();
@@ -342,6 +465,17 @@ mod tests {
             })
         ));
         assert!(parse(&["sample-event", "partoo", "7", "x", "hi"]).is_err());
+        assert!(matches!(
+            parse(&["follow-stream", "t", "--invoke", "http://127.0.0.1:9000", "--follow"]),
+            Ok(Command::FollowStream(o)) if o.table == "t" && o.follow && !o.skip_existing
+        ));
+        assert!(parse(&["follow-stream", "t"]).is_err());
+        assert!(matches!(
+            parse(&["check-media", "t", "--bucket", "b", "--served-host", "h", "--served-root", "d"]),
+            Ok(Command::CheckMedia { bucket, .. }) if bucket == "b"
+        ));
+        assert!(parse(&["check-media", "t", "--bucket", "b"]).is_err());
+        assert!(matches!(parse(&["media-filter"]), Ok(Command::MediaFilter)));
         assert!(parse(&["timeline"]).is_err());
         assert!(parse(&["sign-events", "--bogus"]).is_err());
         assert!(parse(&["sign-events", "--root"]).is_err());

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -30,8 +30,17 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition> {
         .context("invalid attribute definition")
 }
 
-/// Creates `name` (pk S HASH, sk S RANGE, on demand) unless it exists, waits until it is ACTIVE
-/// and turns TTL on for `expires_at`.
+/// The stream the media function consumes: new images.
+fn new_image_stream() -> Result<StreamSpecification> {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewImage)
+        .build()
+        .context("invalid stream specification")
+}
+
+/// Creates `name` (pk S HASH, sk S RANGE, on demand, a NEW_IMAGE stream) unless it exists,
+/// waits until it is ACTIVE, turns TTL on for `expires_at` and the stream on if it was off.
 pub async fn create(client: &Client, name: &str) -> Result<()> {
     let created = client
         .create_table()
@@ -41,6 +50,7 @@ pub async fn create(client: &Client, name: &str) -> Result<()> {
         .attribute_definitions(string_attribute("pk")?)
         .attribute_definitions(string_attribute("sk")?)
         .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(new_image_stream()?)
         .send()
         .await;
     match created {
@@ -56,6 +66,7 @@ pub async fn create(client: &Client, name: &str) -> Result<()> {
         }
     }
     wait_until_active(client, name).await?;
+    enable_stream(client, name).await?;
     enable_ttl(client, name).await?;
     warm_transactions(client, name).await
 }
@@ -84,6 +95,40 @@ async fn warm_transactions(client: &Client, name: &str) -> Result<()> {
         "table {name}: transactions answer ({} ms for the first)",
         started.elapsed().as_millis()
     );
+    Ok(())
+}
+
+/// A table made before the media function has no stream: turn it on.
+async fn enable_stream(client: &Client, name: &str) -> Result<()> {
+    let described = client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(aws)
+        .with_context(|| format!("cannot describe table {name}"))?;
+    let current = described.table().and_then(|t| t.stream_specification());
+    let on = current.is_some_and(|s| {
+        s.stream_enabled() && s.stream_view_type() == Some(&StreamViewType::NewImage)
+    });
+    if on {
+        return Ok(());
+    }
+    if current.is_some_and(|s| s.stream_enabled()) {
+        return Err(Error::msg(format!(
+            "table {name} has a stream of another view type; the media function needs NEW_IMAGE"
+        )));
+    }
+    client
+        .update_table()
+        .table_name(name)
+        .stream_specification(new_image_stream()?)
+        .send()
+        .await
+        .map_err(aws)
+        .with_context(|| format!("cannot enable the stream of table {name}"))?;
+    wait_until_active(client, name).await?;
+    println!("table {name}: NEW_IMAGE stream enabled");
     Ok(())
 }
 

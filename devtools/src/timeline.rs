@@ -350,8 +350,33 @@ fn format_attachment(attachment: &Item, now: DateTime<Utc>) -> String {
         text.push_str(", ");
         text.push_str(&expiry(expires_at, now));
     }
+    text.push_str(" · ");
+    text.push_str(&stored_summary(map(attachment, "stored")));
     text.push(']');
     text
+}
+
+/// Where the media function keeps the attachment's copy, or why there is none.
+fn stored_summary(stored: Option<&Item>) -> String {
+    let Some(stored) = stored else {
+        return "no copy".to_owned();
+    };
+    if let Some(error) = string(stored, "error") {
+        return format!("not copied: {error}");
+    }
+    let size = number(stored, "size_bytes")
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or_else(|| "?".to_owned(), human_size);
+    let sha = string(stored, "sha256").unwrap_or("?");
+    format!("copied {size} sha256:{}", sha.get(..8).unwrap_or(sha))
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        0..=1023 => format!("{bytes} B"),
+        1024..=1_048_575 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+    }
 }
 
 /// One line, at most `width` characters (an ellipsis marks a cut).
@@ -451,7 +476,7 @@ mod tests {
         );
         assert!(lines[2].contains("2025-11-20T09:14:03.512Z → customer"));
         assert!(
-            lines[2].ends_with(" image        [image 304x290 photo.jpg]"),
+            lines[2].ends_with(" image        [image 304x290 photo.jpg · no copy]"),
             "{}",
             lines[2]
         );
@@ -465,6 +490,42 @@ mod tests {
             "{}",
             lines[4]
         );
+    }
+
+    #[test]
+    fn attachments_show_their_copy_or_why_not() {
+        let copied = m(&[
+            ("kind", s("video")),
+            ("url", s("http://media.localhost/callbell/clip.mp4")),
+            (
+                "stored",
+                m(&[
+                    ("key", s("media/callbell/c/m/0")),
+                    ("sha256", s("0123456789abcdef")),
+                    ("size_bytes", n("2097152")),
+                ]),
+            ),
+        ]);
+        let refused = m(&[
+            ("kind", s("image")),
+            ("url", s("https://cdn.example/a.jpg")),
+            ("stored", m(&[("error", s("refused")), ("at", s("t"))])),
+        ]);
+        let line = format_message(
+            &item(&[
+                ("kind", s("video")),
+                ("attachments", AttributeValue::L(vec![copied, refused])),
+            ]),
+            now(),
+        );
+        assert!(
+            line.ends_with(
+                "[video clip.mp4 · copied 2.0 MiB sha256:01234567]  [image a.jpg · not copied: refused]"
+            ),
+            "{line}"
+        );
+        assert_eq!(human_size(900), "900 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
     }
 
     #[test]
@@ -539,9 +600,9 @@ mod tests {
             "{text}"
         );
         for shown in [
-            "[video clip.mp4 \"clip.mp4\", expires in 41 h]",
-            "[video clip.mp4 \"clip.mp4\", expired]",
-            "[video clip.mp4 \"clip.mp4\", expires in 20 min]",
+            "[video clip.mp4 \"clip.mp4\", expires in 41 h · no copy]",
+            "[video clip.mp4 \"clip.mp4\", expired · no copy]",
+            "[video clip.mp4 \"clip.mp4\", expires in 20 min · no copy]",
             "[buttons: Yes | No]",
             "[options: Breakfast: Yogurt, Pancakes; Tea]",
             "[card João Pereira 5511955554444 (cell), 551133332222]",

@@ -14,12 +14,14 @@
 //!   drain of the spool queue;
 //! - [`spool`]: the queue that keeps bodies the table cannot take in time, and its events;
 //! - [`config`], [`telemetry`], [`lambda`]: settings, logs and metrics, the runtime glue;
+//! - [`media`]: the media function, which copies attachments to S3 from the table's stream;
 //! - `testkit` (feature): signing like each provider, sample events, the in-memory store.
 
 pub mod config;
 pub mod error;
 pub mod handler;
 pub mod lambda;
+pub mod media;
 pub mod message;
 pub mod providers;
 #[cfg(feature = "replay")]

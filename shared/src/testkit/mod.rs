@@ -8,6 +8,8 @@
 
 pub mod events;
 pub mod fuzz;
+#[cfg(feature = "testkit-stream")]
+pub mod stream;
 
 use std::collections::BTreeMap;
 use std::future::Future;

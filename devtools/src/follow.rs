@@ -1,0 +1,241 @@
+//! `follow-stream`: the local stand-in for Lambda's event source mapping. It reads the local
+//! table's stream (DynamoDB Local), keeps the records the template's filter admits
+//! ([`ingest::media::filter`]), and invokes the media function with them through
+//! `cargo lambda watch` (`POST /2015-03-31/functions/media/invocations`), in batches of 10, in
+//! order. A record the function reports in `batchItemFailures` is sent again, with the records
+//! after it, up to [`RETRIES`] times; after that it is printed as dead-lettered and skipped,
+//! as the deployed mapping would send it to its dead-letter queue.
+//!
+//! It only ever connects to a loopback invoke address.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
+use ingest::media::{filter, BatchResponse};
+use ingest::testkit::stream::{event, stream_arn, streams_client, StreamReader};
+use serde_json::Value;
+
+use crate::error::{Context, Error, Result};
+
+/// The template's `MaximumRetryAttempts`, locally.
+pub const RETRIES: usize = 2;
+const BATCH_SIZE: usize = 10;
+
+pub struct Options {
+    pub table: String,
+    /// `http://127.0.0.1:<port>` of `cargo lambda watch`.
+    pub invoke: String,
+    pub function: String,
+    /// Keep following (Ctrl-C stops); otherwise stop once the stream is idle.
+    pub follow: bool,
+    /// Skip the records already in the stream (start at its end).
+    pub skip_existing: bool,
+}
+
+/// What a drain did.
+#[derive(Default)]
+pub struct Summary {
+    pub records: usize,
+    pub matched: usize,
+    pub invocations: usize,
+    pub retried: usize,
+    pub dead_lettered: usize,
+}
+
+pub async fn run(options: &Options) -> Result<Summary> {
+    let (host, port) = loopback_address(&options.invoke)?;
+    let dynamodb = crate::dynamodb_client().await;
+    let arn = stream_arn(&dynamodb, &options.table)
+        .await
+        .map_err(Error::msg)?
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "table {} has no stream (ingest-dev create-table enables it)",
+                options.table
+            ))
+        })?;
+    let mut reader = StreamReader::new(streams_client(), arn);
+    let mut summary = Summary::default();
+    if options.skip_existing {
+        let skipped = reader.read_new().await.map_err(Error::msg)?;
+        println!("follow-stream: {} existing records skipped", skipped.len());
+    }
+    let pattern = filter::pattern();
+    let path = format!("/2015-03-31/functions/{}/invocations", options.function);
+    loop {
+        let records = reader.read_new().await.map_err(Error::msg)?;
+        if records.is_empty() {
+            if options.follow {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            break;
+        }
+        summary.records += records.len();
+        let matched: Vec<Value> = records
+            .into_iter()
+            .filter(|r| filter::matches(&pattern, r))
+            .collect();
+        summary.matched += matched.len();
+        for batch in matched.chunks(BATCH_SIZE) {
+            deliver(&host, port, &path, batch, &mut summary).await?;
+        }
+    }
+    println!(
+        "follow-stream: {} records, {} for the media function, {} invocations, {} retried, {} dead-lettered",
+        summary.records, summary.matched, summary.invocations, summary.retried, summary.dead_lettered
+    );
+    Ok(summary)
+}
+
+/// Invokes the function with `batch`, and again from a failed record, as the mapping would.
+async fn deliver(
+    host: &str,
+    port: u16,
+    path: &str,
+    batch: &[Value],
+    summary: &mut Summary,
+) -> Result<()> {
+    let mut start = 0;
+    let mut attempts = 0;
+    while start < batch.len() {
+        let records = &batch[start..];
+        summary.invocations += 1;
+        let answer = invoke(host, port, path, &event(records)).await?;
+        let failed = match serde_json::from_slice::<BatchResponse>(&answer) {
+            Ok(response) => response
+                .batch_item_failures
+                .first()
+                .map(|f| f.item_identifier.clone()),
+            Err(_) => {
+                let text = String::from_utf8_lossy(&answer);
+                println!("media: the function failed the batch: {}", text.trim());
+                Some(sequence(&records[0]))
+            }
+        };
+        let Some(failed) = failed else {
+            println!("media: {} records handled", records.len());
+            return Ok(());
+        };
+        let at = records
+            .iter()
+            .position(|r| sequence(r) == failed)
+            .unwrap_or(0);
+        if attempts < RETRIES {
+            attempts += 1;
+            summary.retried += 1;
+            println!(
+                "media: record {failed} failed; retrying it (attempt {attempts} of {RETRIES})"
+            );
+            start += at;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        } else {
+            summary.dead_lettered += 1;
+            println!(
+                "media: record {failed} failed {} times: dead-lettered",
+                RETRIES + 1
+            );
+            start += at + 1;
+            attempts = 0;
+        }
+    }
+    Ok(())
+}
+
+fn sequence(record: &Value) -> String {
+    record["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `http://<loopback>:<port>`, and nothing else.
+fn loopback_address(url: &str) -> Result<(String, u16)> {
+    let rest = url
+        .trim_end_matches('/')
+        .strip_prefix("http://")
+        .ok_or_else(|| Error::msg(format!("--invoke {url}: expected http://127.0.0.1:<port>")))?;
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| Error::msg(format!("--invoke {url}: no port")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| Error::msg(format!("--invoke {url}: bad port")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(Error::msg(format!(
+            "--invoke {url}: the follower only invokes a local function (loopback)"
+        )));
+    }
+    let host = if host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    Ok((host.to_string(), port))
+}
+
+/// One POST to the local invoke endpoint; the answer's body.
+async fn invoke(host: &str, port: u16, path: &str, body: &[u8]) -> Result<Vec<u8>> {
+    let ip: std::net::IpAddr = host.parse().context("invoke host")?;
+    let stream = tokio::net::TcpStream::connect((ip, port))
+        .await
+        .with_context(|| format!("cannot reach the function at {host}:{port}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .await
+            .context("HTTP handshake with cargo lambda watch")?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = http::Request::post(path)
+        .header(http::header::HOST, format!("{host}:{port}"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .context("invoke request")?;
+    // The first invocation may wait for cargo lambda watch to build and start the function.
+    let response = tokio::time::timeout(Duration::from_secs(900), sender.send_request(request))
+        .await
+        .map_err(|_| Error::msg("the media function did not answer within 900 s"))?
+        .context("invoking the media function")?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .context("reading the function's answer")?
+        .to_bytes();
+    if !status.is_success() {
+        // cargo lambda watch answers a function error with its error document.
+        return Ok(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)).into_bytes());
+    }
+    Ok(bytes.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invokes_loopback_only() {
+        assert_eq!(
+            loopback_address("http://127.0.0.1:9000").unwrap(),
+            ("127.0.0.1".to_string(), 9000)
+        );
+        assert_eq!(
+            loopback_address("http://localhost:9001/").unwrap(),
+            ("127.0.0.1".to_string(), 9001)
+        );
+        assert_eq!(loopback_address("http://[::1]:9").unwrap().0, "::1");
+        assert!(loopback_address("http://10.0.0.1:9000").is_err());
+        assert!(loopback_address("http://example.com:9000").is_err());
+        assert!(loopback_address("https://127.0.0.1:9000").is_err());
+        assert!(loopback_address("http://127.0.0.1").is_err());
+    }
+}

@@ -1,0 +1,331 @@
+//! The media function's two table operations, and reading items in either of the two shapes it
+//! meets them in: DynamoDB JSON in stream records, the SDK's values from GetItem.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use serde_json::{Map, Value};
+
+use crate::message::StoredMedia;
+use crate::storage::keys::MESSAGE_PREFIX;
+
+/// What the media function needs of a message item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageView {
+    pub pk: String,
+    pub sk: String,
+    pub provider: String,
+    pub conversation_id: String,
+    pub message_id: String,
+    pub channel: Option<String>,
+    pub attachments: Vec<AttachmentView>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttachmentView {
+    pub url: Option<String>,
+    pub expires_at: Option<String>,
+    pub mime_type: Option<String>,
+    pub stored: bool,
+}
+
+impl AttachmentView {
+    /// A URL to copy, on an attachment that has no `stored` yet.
+    pub fn pending_url(&self) -> Option<&str> {
+        match (&self.url, self.stored) {
+            (Some(url), false) => Some(url),
+            _ => None,
+        }
+    }
+}
+
+impl MessageView {
+    /// A message item (plain JSON, as [`plain_from_dynamodb_json`] or [`plain_from_sdk`] make
+    /// it); `None` for any other item.
+    pub fn of(item: &Value) -> Option<MessageView> {
+        let text = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_string);
+        let sk = text("sk")?;
+        if !sk.starts_with(MESSAGE_PREFIX) {
+            return None;
+        }
+        let attachments = item
+            .get("attachments")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|a| {
+                        let text =
+                            |name: &str| a.get(name).and_then(Value::as_str).map(str::to_string);
+                        AttachmentView {
+                            url: text("url"),
+                            expires_at: text("expires_at"),
+                            mime_type: text("mime_type"),
+                            stored: a.get("stored").is_some_and(|s| !s.is_null()),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(MessageView {
+            pk: text("pk")?,
+            sk,
+            provider: text("provider").unwrap_or_default(),
+            conversation_id: text("conversation_id").unwrap_or_default(),
+            message_id: text("message_id").unwrap_or_default(),
+            channel: text("channel"),
+            attachments,
+        })
+    }
+
+    pub fn has_pending(&self) -> bool {
+        self.attachments.iter().any(|a| a.pending_url().is_some())
+    }
+}
+
+/// An attribute value in DynamoDB JSON (`{"S": "x"}`, `{"M": {…}}`, …) as plain JSON.
+pub fn plain_from_dynamodb_json(value: &Value) -> Value {
+    let Some((kind, inner)) = value.as_object().and_then(|m| m.iter().next()) else {
+        return Value::Null;
+    };
+    match (kind.as_str(), inner) {
+        ("S" | "B", v) => v.clone(),
+        ("N", Value::String(n)) => number(n),
+        ("BOOL", v) => v.clone(),
+        ("NULL", _) => Value::Null,
+        ("M", Value::Object(map)) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), plain_from_dynamodb_json(v)))
+                .collect(),
+        ),
+        ("L", Value::Array(items)) => items.iter().map(plain_from_dynamodb_json).collect(),
+        ("SS" | "BS", v) => v.clone(),
+        ("NS", Value::Array(items)) => items
+            .iter()
+            .map(|n| n.as_str().map_or(Value::Null, number))
+            .collect(),
+        _ => Value::Null,
+    }
+}
+
+/// A whole image in DynamoDB JSON as a plain JSON object.
+pub fn plain_image(image: &Map<String, Value>) -> Value {
+    Value::Object(
+        image
+            .iter()
+            .map(|(k, v)| (k.clone(), plain_from_dynamodb_json(v)))
+            .collect(),
+    )
+}
+
+/// An SDK attribute value as plain JSON.
+pub fn plain_from_sdk(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => number(n),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::M(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), plain_from_sdk(v)))
+                .collect(),
+        ),
+        AttributeValue::L(items) => items.iter().map(plain_from_sdk).collect(),
+        AttributeValue::Ss(items) => items.iter().cloned().map(Value::String).collect(),
+        AttributeValue::Ns(items) => items.iter().map(|n| number(n)).collect(),
+        _ => Value::Null,
+    }
+}
+
+fn number(text: &str) -> Value {
+    serde_json::from_str::<serde_json::Number>(text)
+        .map(Value::Number)
+        .unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// The table, as the media function uses it.
+#[derive(Clone, Debug)]
+pub struct MediaTable {
+    client: Client,
+    table: String,
+}
+
+impl MediaTable {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        MediaTable {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The message item as it is now (a consistent read), or `None` when it is gone.
+    pub async fn current(&self, pk: &str, sk: &str) -> Result<Option<MessageView>, String> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_string()))
+            .key("sk", AttributeValue::S(sk.to_string()))
+            .consistent_read(true)
+            .projection_expression("#pk, #sk, #provider, #conversation, #message, #channel, #att")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_names("#provider", "provider")
+            .expression_attribute_names("#conversation", "conversation_id")
+            .expression_attribute_names("#message", "message_id")
+            .expression_attribute_names("#channel", "channel")
+            .expression_attribute_names("#att", "attachments")
+            .send()
+            .await
+            .map_err(|e| format!("DynamoDB GetItem: {}", dynamodb_error(&e)))?;
+        Ok(output
+            .item
+            .and_then(|item| MessageView::of(&plain_item(&item))))
+    }
+
+    /// Sets `stored` on attachment `index` only, on condition that it is still `url` and has no
+    /// `stored` yet: nothing else of the item is written, so a concurrent status update is
+    /// never undone. `false` when the condition failed (another copy got there first, or the
+    /// attachment changed): nothing to do then.
+    pub async fn set_stored(
+        &self,
+        pk: &str,
+        sk: &str,
+        index: usize,
+        url: &str,
+        stored: &StoredMedia,
+    ) -> Result<bool, String> {
+        let value = serde_dynamo::to_attribute_value::<_, AttributeValue>(stored)
+            .map_err(|e| format!("cannot write stored: {e}"))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_string()))
+            .key("sk", AttributeValue::S(sk.to_string()))
+            .update_expression(update_expression(index))
+            .condition_expression(condition_expression(index))
+            .expression_attribute_names("#att", "attachments")
+            .expression_attribute_names("#url", "url")
+            .expression_attribute_names("#stored", "stored")
+            .expression_attribute_values(":url", AttributeValue::S(url.to_string()))
+            .expression_attribute_values(":stored", value)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(format!("DynamoDB UpdateItem: {}", dynamodb_error(&e))),
+        }
+    }
+}
+
+/// `SET #att[<index>].#stored = :stored`: that one list element's `stored`, nothing else.
+pub fn update_expression(index: usize) -> String {
+    format!("SET #att[{index}].#stored = :stored")
+}
+
+/// The element is still the attachment that was copied, and nobody stored it meanwhile.
+pub fn condition_expression(index: usize) -> String {
+    format!("#att[{index}].#url = :url AND attribute_not_exists(#att[{index}].#stored)")
+}
+
+fn plain_item(item: &HashMap<String, AttributeValue>) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), plain_from_sdk(v)))
+            .collect(),
+    )
+}
+
+fn dynamodb_error<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match error {
+        SdkError::ServiceError(e) => format!(
+            "{}: {}",
+            e.err().code().unwrap_or("service error"),
+            e.err().message().unwrap_or("")
+        ),
+        SdkError::TimeoutError(_) => "timed out".into(),
+        SdkError::DispatchFailure(_) => "could not reach the table".into(),
+        other => aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_a_stream_image() {
+        let image = json!({
+            "pk": {"S": "callbell#c1"},
+            "sk": {"S": "MSG#2025#m1"},
+            "provider": {"S": "callbell"},
+            "conversation_id": {"S": "c1"},
+            "message_id": {"S": "m1"},
+            "channel": {"S": "whatsapp"},
+            "schema_version": {"N": "2"},
+            "attachments": {"L": [
+                {"M": {"kind": {"S": "image"}, "url": {"S": "https://h/a.jpg"},
+                       "width": {"N": "304"}}},
+                {"M": {"kind": {"S": "audio"}, "url": {"S": "https://h/b.ogg"},
+                       "stored": {"M": {"error": {"S": "gone"}, "at": {"S": "t"}}}}},
+                {"M": {"kind": {"S": "document"}, "expires_at": {"S": "2025-01-01T00:00:00.000Z"}}}
+            ]}
+        });
+        let plain = plain_image(image.as_object().unwrap());
+        assert_eq!(plain["schema_version"], json!(2));
+        assert_eq!(plain["attachments"][0]["width"], json!(304));
+        let view = MessageView::of(&plain).unwrap();
+        assert_eq!(view.channel.as_deref(), Some("whatsapp"));
+        assert_eq!(view.attachments.len(), 3);
+        assert_eq!(view.attachments[0].pending_url(), Some("https://h/a.jpg"));
+        assert_eq!(view.attachments[1].pending_url(), None, "already stored");
+        assert_eq!(view.attachments[2].pending_url(), None, "no url");
+        assert!(view.has_pending());
+        let id_item = json!({"pk": "callbell#c1", "sk": "ID#m1"});
+        assert!(MessageView::of(&id_item).is_none());
+    }
+
+    #[test]
+    fn expressions_touch_one_element() {
+        assert_eq!(update_expression(2), "SET #att[2].#stored = :stored");
+        assert_eq!(
+            condition_expression(2),
+            "#att[2].#url = :url AND attribute_not_exists(#att[2].#stored)"
+        );
+    }
+
+    #[test]
+    fn stored_media_is_written_as_the_contract_names_it() {
+        use crate::message::MediaError;
+        let copy = StoredMedia::Copy {
+            bucket: "b".into(),
+            key: "media/p/c/m/0".into(),
+            sha256: "ab".into(),
+            size_bytes: 12,
+            content_type: "image/jpeg".into(),
+            stored_at: "2026-01-01T00:00:00.000Z".into(),
+        };
+        let value = plain_from_sdk(&serde_dynamo::to_attribute_value(&copy).unwrap());
+        assert_eq!(
+            value,
+            json!({"bucket": "b", "key": "media/p/c/m/0", "sha256": "ab", "size_bytes": 12,
+                   "content_type": "image/jpeg", "stored_at": "2026-01-01T00:00:00.000Z"})
+        );
+        let failed = StoredMedia::Failed {
+            error: MediaError::TooLarge,
+            at: "t".into(),
+        };
+        let value = plain_from_sdk(&serde_dynamo::to_attribute_value(&failed).unwrap());
+        assert_eq!(value, json!({"error": "too_large", "at": "t"}));
+    }
+}
