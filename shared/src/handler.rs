@@ -271,7 +271,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             matches!(outcome, Outcome::Duplicate { conflict: true, .. }),
             (self.clock)().timestamp_millis(),
         );
-        self.metrics.write(&emf.to_string());
+        self.metrics.write(&emf);
     }
 
     /// Drains a batch from the spool queue: each record concurrently through [`Handler::drain`],
@@ -357,7 +357,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             matches!(outcome, Outcome::Invalid(_)),
             (self.clock)().timestamp_millis(),
         );
-        self.metrics.write(&emf.to_string());
+        self.metrics.write(&emf);
         drained
     }
 
@@ -666,10 +666,25 @@ impl MessageRef {
 /// What identifies the delivery's bytes, and what the message says before delivery details
 /// (raw body, receipt time) are added to it.
 fn fingerprint(message: &Message, body: &[u8]) -> Fingerprint {
-    let content = serde_json::to_vec(message).expect("a Message always serializes");
+    // The message's JSON is hashed as it is written, without holding it.
+    let mut content = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut content, message).expect("a Message always serializes");
     Fingerprint {
         body_sha256: hex::encode(Sha256::digest(body)),
-        content_sha256: hex::encode(Sha256::digest(content)),
+        content_sha256: hex::encode(content.0.finalize()),
+    }
+}
+
+/// Bytes written into a SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

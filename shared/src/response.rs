@@ -1,8 +1,9 @@
 //! The one place where outcomes become HTTP answers: docs/CONTRACT.md's "HTTP behaviour"
 //! table, whose row numbers the variants name.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
-use serde_json::json;
 
 use crate::error::{Invalid, Rejected, StoreError, Unauthorized};
 use crate::request::PayloadVersion;
@@ -83,42 +84,76 @@ impl Outcome {
         }
     }
 
-    /// The JSON body of the answer.
-    pub fn body(&self) -> serde_json::Value {
+    /// What the answer's JSON body says.
+    fn answer_body(&self) -> Body<'_> {
+        let error = |text: String| Body::Error {
+            error: Cow::Owned(text),
+            field: None,
+        };
+        fn status<'a>(status: &'static str, message_id: Option<&'a str>) -> Body<'a> {
+            Body::Status {
+                message_id,
+                reason: None,
+                status,
+            }
+        }
         match self {
             // The detail is in the function's log, not told to whoever calls.
-            Outcome::Misconfigured => json!({"error": "function is misconfigured; see its logs"}),
-            Outcome::Rejected(e) => json!({"error": e.to_string()}),
-            Outcome::Unauthorized(e) => json!({"error": e.to_string()}),
-            Outcome::Ignored(reason) => json!({"status": "ignored", "reason": reason}),
-            Outcome::ConnectionOk => json!({"status": "ok"}),
-            Outcome::Invalid(Invalid {
-                field: Some(field),
-                reason,
-            }) => {
-                json!({"error": reason, "field": field})
-            }
-            Outcome::Invalid(Invalid {
+            Outcome::Misconfigured => Body::Error {
+                error: Cow::Borrowed("function is misconfigured; see its logs"),
                 field: None,
-                reason,
-            }) => json!({"error": reason}),
-            Outcome::Spooled(_) => json!({"status": "accepted"}),
-            Outcome::Unavailable(_) => {
-                json!({"error": "message table unavailable; retry later"})
-            }
-            Outcome::Stored { message_id } => json!({"status": "stored", "message_id": message_id}),
-            Outcome::Duplicate { message_id, .. } => {
-                json!({"status": "duplicate", "message_id": message_id})
-            }
-            Outcome::Updated { message_id } => {
-                json!({"status": "updated", "message_id": message_id})
-            }
+            },
+            Outcome::Rejected(e) => error(e.to_string()),
+            Outcome::Unauthorized(e) => error(e.to_string()),
+            Outcome::Ignored(reason) => Body::Status {
+                message_id: None,
+                reason: Some(reason),
+                status: "ignored",
+            },
+            Outcome::ConnectionOk => status("ok", None),
+            Outcome::Invalid(Invalid { field, reason }) => Body::Error {
+                error: Cow::Borrowed(reason),
+                field: field.as_deref(),
+            },
+            Outcome::Spooled(_) => status("accepted", None),
+            Outcome::Unavailable(_) => Body::Error {
+                error: Cow::Borrowed("message table unavailable; retry later"),
+                field: None,
+            },
+            Outcome::Stored { message_id } => status("stored", Some(message_id.as_str())),
+            Outcome::Duplicate { message_id, .. } => status("duplicate", Some(message_id.as_str())),
+            Outcome::Updated { message_id } => status("updated", Some(message_id.as_str())),
         }
     }
 
-    pub fn into_response(self, version: PayloadVersion) -> HttpResponse {
-        HttpResponse::json(self.status_code(), &self.body(), version)
+    /// The JSON body of the answer, as a value (for tests and tools).
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(self.answer_body()).expect("an answer serializes")
     }
+
+    pub fn into_response(self, version: PayloadVersion) -> HttpResponse {
+        let body = serde_json::to_string(&self.answer_body()).expect("an answer serializes");
+        HttpResponse::json(self.status_code(), body, version)
+    }
+}
+
+/// An answer's JSON body: `{"error":…,"field":…}` or `{"message_id":…,"reason":…,"status":…}`,
+/// members in name order as they have always been sent.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body<'a> {
+    Error {
+        error: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field: Option<&'a str>,
+    },
+    Status {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+        status: &'static str,
+    },
 }
 
 /// A function's answer to one invocation: an HTTP response, or an SQS batch's failures.
@@ -150,13 +185,14 @@ pub struct Headers {
 }
 
 impl HttpResponse {
-    pub fn json(status_code: u16, body: &serde_json::Value, version: PayloadVersion) -> Self {
+    /// An answer whose body is `body`, JSON text.
+    pub fn json(status_code: u16, body: String, version: PayloadVersion) -> Self {
         HttpResponse {
             status_code,
             headers: Headers {
                 content_type: "application/json",
             },
-            body: body.to_string(),
+            body,
             is_base64_encoded: false,
             cookies: (version == PayloadVersion::V2).then(Vec::new),
         }
@@ -166,6 +202,31 @@ impl HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn answer_bodies_are_the_same_text_as_ever() {
+        let text = |outcome: Outcome| outcome.into_response(PayloadVersion::V2).body;
+        assert_eq!(
+            text(Outcome::Stored {
+                message_id: "m1".into()
+            }),
+            r#"{"message_id":"m1","status":"stored"}"#
+        );
+        assert_eq!(
+            text(Outcome::Ignored("no_change")),
+            r#"{"reason":"no_change","status":"ignored"}"#
+        );
+        assert_eq!(text(Outcome::ConnectionOk), r#"{"status":"ok"}"#);
+        assert_eq!(
+            text(Outcome::Invalid(Invalid::missing("data.index"))),
+            r#"{"error":"required field is missing","field":"data.index"}"#
+        );
+        assert_eq!(
+            text(Outcome::Invalid(Invalid::body("not \"JSON\""))),
+            r#"{"error":"not \"JSON\""}"#
+        );
+    }
 
     #[test]
     fn responses_serialize_as_proxy_results() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
+use serde::Serialize;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -98,7 +98,8 @@ impl std::fmt::Debug for MetricsSink {
 
 /// One request's metrics as an EMF document: `Requests` (count, per function and per function
 /// and outcome), `Latency` (ms), `Quarantined`, `Conflicts` and `Spooled` (counts; `Spooled`:
-/// bodies handed to the spool queue, outcome `spooled`).
+/// bodies handed to the spool queue, outcome `spooled`). Written straight to JSON text: this
+/// runs on every request.
 pub fn emf_document(
     function: &str,
     outcome: &str,
@@ -106,30 +107,38 @@ pub fn emf_document(
     quarantined: bool,
     conflict: bool,
     timestamp_ms: i64,
-) -> serde_json::Value {
-    json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": METRICS_NAMESPACE,
-                "Dimensions": [["Function"], ["Function", "Outcome"]],
-                "Metrics": [
-                    {"Name": "Requests", "Unit": "Count"},
-                    {"Name": "Latency", "Unit": "Milliseconds"},
-                    {"Name": "Quarantined", "Unit": "Count"},
-                    {"Name": "Conflicts", "Unit": "Count"},
-                    {"Name": "Spooled", "Unit": "Count"}
-                ]
-            }]
-        },
-        "Function": function,
-        "Outcome": outcome,
-        "Requests": 1,
-        "Latency": (latency_ms * 1000.0).round() / 1000.0,
-        "Quarantined": u8::from(quarantined),
-        "Conflicts": u8::from(conflict),
-        "Spooled": u8::from(outcome == "spooled"),
-    })
+) -> String {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Request<'a> {
+        #[serde(rename = "_aws")]
+        aws: Metadata,
+        function: &'a str,
+        outcome: &'a str,
+        requests: u8,
+        latency: f64,
+        quarantined: u8,
+        conflicts: u8,
+        spooled: u8,
+    }
+    const METRICS: &[Metric] = &[
+        metric("Requests", "Count"),
+        metric("Latency", "Milliseconds"),
+        metric("Quarantined", "Count"),
+        metric("Conflicts", "Count"),
+        metric("Spooled", "Count"),
+    ];
+    let document = Request {
+        aws: Metadata::new(timestamp_ms, METRICS),
+        function,
+        outcome,
+        requests: 1,
+        latency: (latency_ms * 1000.0).round() / 1000.0,
+        quarantined: u8::from(quarantined),
+        conflicts: u8::from(conflict),
+        spooled: u8::from(outcome == "spooled"),
+    };
+    serde_json::to_string(&document).expect("an EMF document serializes")
 }
 
 /// One drained spool message's metrics: `Drained` (count, per function and per function and
@@ -140,26 +149,73 @@ pub fn emf_drained(
     retry: bool,
     quarantined: bool,
     timestamp_ms: i64,
-) -> serde_json::Value {
-    json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": METRICS_NAMESPACE,
-                "Dimensions": [["Function"], ["Function", "Outcome"]],
-                "Metrics": [
-                    {"Name": "Drained", "Unit": "Count"},
-                    {"Name": "DrainRetries", "Unit": "Count"},
-                    {"Name": "Quarantined", "Unit": "Count"}
-                ]
-            }]
-        },
-        "Function": function,
-        "Outcome": outcome,
-        "Drained": 1,
-        "DrainRetries": u8::from(retry),
-        "Quarantined": u8::from(quarantined),
-    })
+) -> String {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Drained<'a> {
+        #[serde(rename = "_aws")]
+        aws: Metadata,
+        function: &'a str,
+        outcome: &'a str,
+        drained: u8,
+        drain_retries: u8,
+        quarantined: u8,
+    }
+    const METRICS: &[Metric] = &[
+        metric("Drained", "Count"),
+        metric("DrainRetries", "Count"),
+        metric("Quarantined", "Count"),
+    ];
+    let document = Drained {
+        aws: Metadata::new(timestamp_ms, METRICS),
+        function,
+        outcome,
+        drained: 1,
+        drain_retries: u8::from(retry),
+        quarantined: u8::from(quarantined),
+    };
+    serde_json::to_string(&document).expect("an EMF document serializes")
+}
+
+/// The `_aws` member: which of the document's members are metrics, in which namespace and
+/// dimensions.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metadata {
+    timestamp: i64,
+    cloud_watch_metrics: [Directive; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Directive {
+    namespace: &'static str,
+    dimensions: [&'static [&'static str]; 2],
+    metrics: &'static [Metric],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metric {
+    name: &'static str,
+    unit: &'static str,
+}
+
+const fn metric(name: &'static str, unit: &'static str) -> Metric {
+    Metric { name, unit }
+}
+
+impl Metadata {
+    fn new(timestamp: i64, metrics: &'static [Metric]) -> Self {
+        Metadata {
+            timestamp,
+            cloud_watch_metrics: [Directive {
+                namespace: METRICS_NAMESPACE,
+                dimensions: [&["Function"], &["Function", "Outcome"]],
+                metrics,
+            }],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -168,8 +224,22 @@ mod tests {
 
     #[test]
     fn emf_documents_declare_their_metrics() {
-        let doc = emf_document("partoo", "stored", 2.71234, false, false, 1_700_000_000_000);
-        let drained = emf_drained("partoo", "unavailable", true, false, 1_700_000_000_000);
+        let parse = |text: String| -> serde_json::Value { serde_json::from_str(&text).unwrap() };
+        let doc = parse(emf_document(
+            "partoo",
+            "stored",
+            2.71234,
+            false,
+            false,
+            1_700_000_000_000,
+        ));
+        let drained = parse(emf_drained(
+            "partoo",
+            "unavailable",
+            true,
+            false,
+            1_700_000_000_000,
+        ));
         for doc in [&doc, &drained] {
             let directive = &doc["_aws"]["CloudWatchMetrics"][0];
             assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
@@ -186,7 +256,7 @@ mod tests {
         assert_eq!(doc["Latency"], 2.712);
         assert_eq!(doc["Outcome"], "stored");
         assert_eq!(doc["Spooled"], 0);
-        let spooled = emf_document("partoo", "spooled", 1.0, false, false, 0);
+        let spooled = parse(emf_document("partoo", "spooled", 1.0, false, false, 0));
         assert_eq!(spooled["Spooled"], 1);
         assert_eq!(
             (
