@@ -225,34 +225,37 @@ def render(medians: dict, harness: dict, meta: dict, zips: Path, analysis: str) 
     if instructions and PEER in instructions:
         runs_text = "one run" if harness["callgrind_runs"] == 1 else f"{harness['callgrind_runs']} runs"
         w(f"valgrind's callgrind on the bootstraps out of the release zips (stripped, as Lambda runs "
-          f"them) and on the peer's Python, TLS as above, no quota: {runs_text} each, every one a cold "
-          f"start, then {harness['callgrind_warm']} counted warm invocations. The harness dumps the "
+          f"them) and on the peer's Python, no quota, {runs_text} of each. The harness dumps the "
           "counters (`callgrind_control --dump`, which reaches a process blocked in a system call) "
-          "whenever the process is idle in `GET /next`: at the first one (*start-up*: from exec, "
-          "loader and all, to asking for the first event) and after each half of the warm "
-          "invocations (*warm*: instructions per invocation, the median of the halves). In "
-          "between, uncounted, the process is primed with invocations until two in a row are "
-          "stored: under callgrind a first invocation, which translates all the code a first call "
-          "runs and opens the TLS connection, outlasts the functions' DynamoDB timeouts and "
-          "answers 503 (for the same reason the warm-up variant, which connects during init, is "
-          "not counted). Counts are user-space instructions of the process (all threads), the "
-          "same on a quiet machine and a busy one; *spread* is the largest relative difference "
-          "between the runs' and the halves' figures.\n")
+          "whenever the process is idle in `GET /next`. *Start-up*: from exec, loader and all, to "
+          "the first `GET /next`, in the environment Lambda gives (no `AWS_CA_BUNDLE`: our "
+          "functions take their compiled-in roots); *with the bench's CA bundle*: the same in the "
+          "TLS runs' environment, where they read and check the run's bundle instead. *Warm*: "
+          f"then, over TLS as above, {harness['callgrind_warm']} warm invocations counted in two "
+          "halves, instructions per invocation (the median of the halves). Before them, uncounted, "
+          "the process is primed with invocations until two in a row are stored: under callgrind a "
+          "first invocation, which translates all the code a first call runs and opens the TLS "
+          "connection, outlasts the functions' DynamoDB timeouts and answers 503 (for the same "
+          "reason the warm-up variant, which connects during init, is not counted). Counts are "
+          "user-space instructions of the process (all threads), the same on a quiet machine and a "
+          "busy one; *spread* is the largest relative difference between the runs' and the halves' "
+          "figures.\n")
         peer_runs = instructions[PEER]
         peer_startup = statistics.median(r["startup"] for r in peer_runs)
         peer_warm = statistics.median(w_ for r in peer_runs for w_ in r["warm_per_invocation"])
-        w("| variant | start-up | vs the peer (≤ 1/80) | warm, per invocation | vs the peer (≤ 1/10) "
-          "| spread (start-up, warm) |")
-        w("| --- | ---: | ---: | ---: | ---: | ---: |")
+        w("| variant | start-up | vs the peer (≤ 1/80) | with the bench's CA bundle | warm, per invocation "
+          "| vs the peer (≤ 1/10) | spread (start-up, warm) |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, runs in instructions.items():
             startups = [r["startup"] for r in runs]
             warms = [w_ for r in runs for w_ in r["warm_per_invocation"]]
             startup, warm = statistics.median(startups), statistics.median(warms)
+            bundled = statistics.median(r.get("startup_with_bundle", r["startup"]) for r in runs)
             spread = f"{(max(startups) - min(startups)) / startup:.1%}, {(max(warms) - min(warms)) / warm:.1%}"
             if name == PEER:
-                w(f"| {name} | {mega(startup)} | | {mega(warm)} | | {spread} |")
+                w(f"| {name} | {mega(startup)} | | {mega(bundled)} | {mega(warm)} | | {spread} |")
                 continue
-            w(f"| {name} | {mega(startup)} | {fraction(startup, peer_startup)} | "
+            w(f"| {name} | {mega(startup)} | {fraction(startup, peer_startup)} | {mega(bundled)} | "
               f"{mega(warm)} | {fraction(warm, peer_warm)} | {spread} |")
             if name in FUNCTIONS:
                 targets.append((f"{name} start-up instructions ≤ 1/{STARTUP_INSTRUCTIONS_RATIO} of the peer's",
@@ -409,12 +412,14 @@ def render(medians: dict, harness: dict, meta: dict, zips: Path, analysis: str) 
                   f"{r['first_cpu_ms']:.1f} | {r['peak_rss_kib'] / 1024:.1f} | {throttled} |")
     if instructions:
         w("")
-        w("| variant | callgrind run | start-up | warm, per invocation (halves) | slowest warm invocation |")
-        w("| --- | ---: | ---: | ---: | ---: |")
+        w("| variant | callgrind run | start-up | with the bench's CA bundle | warm, per invocation (halves) "
+          "| priming invocations | slowest warm invocation |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, runs in instructions.items():
             for i, r in enumerate(runs, 1):
                 halves = " / ".join(f"{h:,.0f}" for h in r["warm_per_invocation"])
-                w(f"| {name} | {i} | {r['startup']:,} | {halves} | {r.get('slowest_warm_ms', 0):.0f} ms |")
+                w(f"| {name} | {i} | {r['startup']:,} | {r.get('startup_with_bundle', r['startup']):,} | {halves} "
+                  f"| {r.get('priming_invocations', '')} | {r.get('slowest_warm_ms', 0):.0f} ms |")
     w("\n</details>\n")
 
     # --- throughput

@@ -128,6 +128,8 @@ def made_up_run() -> dict:
                                  "share": mb / 1769, "quota_us": round(mb / 1769 * 100_000)}
         cold[f"tls-{mb}"] = {v: runs(50 if v == report.PEER else 1, True) for v in variants}
     instructions = {v: [{"startup": 3_000_000_000 if v == report.PEER else 20_000_000,
+                         "startup_with_bundle": 3_000_000_000 if v == report.PEER else 24_000_000,
+                         "priming_invocations": 3,
                          "warm_per_invocation": [10e6, 10.1e6] if v == report.PEER else [0.9e6, 0.91e6],
                          "warm_invocations": 4, "slowest_warm_ms": 120.0}] * 2
                     for v in variants if v != report.WARM_UP}
