@@ -51,10 +51,14 @@ def mega(count: float) -> str:
 
 
 def fraction(part: float, whole: float) -> str:
-    """`part` as a fraction of `whole`: 1/N below one half, N× above."""
+    """`part` as a fraction of `whole`: 1/N below one half (N to a tenth below 20, where
+    targets such as 1/10 are read), N× above."""
     if part <= 0 or whole <= 0:
         return "–"
-    return f"1/{whole / part:.0f}" if part * 2 <= whole else f"{part / whole:.2f}×"
+    if part * 2 > whole:
+        return f"{part / whole:.2f}×"
+    n = whole / part
+    return f"1/{n:.1f}" if n < 20 else f"1/{n:.0f}"
 
 
 def verdict(ok: bool) -> str:

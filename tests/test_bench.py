@@ -103,6 +103,7 @@ class Readers(unittest.TestCase):
 class Fractions(unittest.TestCase):
     def test_fractions(self):
         self.assertEqual(report.fraction(1, 50), "1/50")
+        self.assertEqual(report.fraction(0.89, 5.88), "1/6.6")
         self.assertEqual(report.fraction(3, 4), "0.75×")
         self.assertEqual(report.fraction(0, 4), "–")
 
