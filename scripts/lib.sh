@@ -22,13 +22,11 @@ CARGO_LAMBDA_VERSION="1.9.2"
 SAM_CLI_VERSION="1.170.0"
 # shellcheck disable=SC2034
 CFN_LINT_VERSION="1.58.0"
-# The benchmark's Python peer (../shared/peers/python_tiktok) and the harness's Ed25519 signing.
+# The benchmark's Python peer (../shared/peers/python_tiktok).
 # shellcheck disable=SC2034
 AWSLAMBDARIC_VERSION="4.2.2"
 # shellcheck disable=SC2034
 BOTO3_VERSION="1.44.5"
-# shellcheck disable=SC2034
-CRYPTOGRAPHY_VERSION="50.0.2"
 # The local SQS and S3 server, moto's server mode (docs/LOCAL_AWS.md), with the two web packages
 # it needs; every other dependency is pinned in tools/aws-local-constraints.txt.
 # shellcheck disable=SC2034

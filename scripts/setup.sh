@@ -7,8 +7,9 @@
 #     its dependencies pinned in tools/aws-local-constraints.txt
 #   - with --deploy-tools: AWS SAM CLI and cfn-lint from PyPI into .tools/venv (for the test
 #     command's template checks and `sam build`; about 90 s the first time)
-#   - with --bench-tools: the Python peer's runtime (awslambdaric, boto3) in .tools/peer-venv,
-#     and cryptography (Ed25519 signing of Partoo events) in .tools/venv, for scripts/bench.sh
+#   - with --bench-tools, for scripts/bench.sh: the Python peer's runtime (awslambdaric, boto3) in
+#     .tools/peer-venv; and from apt, only when missing: socat (the TLS terminator in front of
+#     DynamoDB Local), openssl (the run's certificates) and valgrind (callgrind's counts)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -149,23 +150,37 @@ ensure_deploy_tools() {
 # The peer runs as it would in Lambda's Python runtime: awslambdaric and boto3, nothing else.
 bench_tools_ok() {
   [[ -x "$PEER_VENV_DIR/bin/python" ]] &&
-    "$PEER_VENV_DIR/bin/python" - "$AWSLAMBDARIC_VERSION" "$BOTO3_VERSION" <<'PY' 2>/dev/null &&
+    "$PEER_VENV_DIR/bin/python" - "$AWSLAMBDARIC_VERSION" "$BOTO3_VERSION" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
 sys.exit(0 if (version("awslambdaric"), version("boto3")) == tuple(sys.argv[1:]) else 1)
 PY
-    "$VENV_DIR/bin/python" -c "import sys; from importlib.metadata import version; sys.exit(version('cryptography') != '$CRYPTOGRAPHY_VERSION')" 2>/dev/null
 }
 
+# The commands scripts/bench.sh runs besides Python's: the Debian package of each, installed
+# only when its command is missing.
+BENCH_COMMANDS=(socat:socat openssl:openssl valgrind:valgrind callgrind_control:valgrind)
+
 ensure_bench_tools() {
+  local entry missing=()
+  for entry in "${BENCH_COMMANDS[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+  done
+  if ((${#missing[@]})); then
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    section "Installing ${missing[*]} (apt) for scripts/bench.sh"
+    apt_install "${missing[@]}"
+    for entry in "${BENCH_COMMANDS[@]}"; do
+      command -v "${entry%%:*}" >/dev/null 2>&1 || die "${entry%%:*} is still missing after apt-get install ${entry#*:}"
+    done
+  fi
   bench_tools_ok && return
   ensure_python_venv
   section "Installing the peer's runtime (awslambdaric $AWSLAMBDARIC_VERSION, boto3 $BOTO3_VERSION) into $PEER_VENV_DIR"
   [[ -x "$PEER_VENV_DIR/bin/python" ]] || python3 -m venv "$PEER_VENV_DIR"
   "$PEER_VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check \
     "awslambdaric==$AWSLAMBDARIC_VERSION" "boto3==$BOTO3_VERSION"
-  "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "cryptography==$CRYPTOGRAPHY_VERSION"
-  bench_tools_ok || die "the bench's Python packages are not usable after install"
+  bench_tools_ok || die "the peer's Python packages are not usable after install"
 }
 
 ensure_java

@@ -2,6 +2,7 @@
 //!
 //! Not deployed. See `ingest-dev help`.
 
+mod bench_events;
 mod error;
 mod events;
 mod follow;
@@ -62,6 +63,14 @@ Usage:
       secrets of local.env) from events/bodies/<function>/<name>.json. With --check, change
       nothing and exit 1 when a committed event differs from what would be generated.
       <dir> is the repository root (default: the current directory).
+  ingest-dev bench-events <function> --count <n> --stamp <digits> [--conversation <c>]
+                          [--first <m>] [--bytes <size>] [--root <dir>]
+      Print <n> signed API Gateway HTTP API v2 events, one compact JSON document per line, each
+      a new message: messages <m>.. (default 1) of conversation <digits><c as six digits>
+      (default c = 1), signed with local.env's secrets by the test kit. Bodies are grown to
+      <size> bytes, by default the size of the function's committed text sample under
+      <dir>/events/bodies. For bench/harness.py; <digits> (1-12) keep every bench run's
+      conversations apart.
 
 The table and queue commands use the standard AWS environment (AWS_ENDPOINT_URL_DYNAMODB,
 AWS_ENDPOINT_URL_SQS, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...).";
@@ -113,6 +122,7 @@ enum Command {
         max_receives: u32,
         visibility_seconds: u32,
     },
+    BenchEvents(bench_events::Options),
     Help,
 }
 
@@ -259,6 +269,9 @@ fn parse_args(args: &[String]) -> Result<Command> {
                 visibility_seconds,
             })
         }
+        ["bench-events", rest @ ..] => {
+            Ok(Command::BenchEvents(bench_events::Options::parse(rest)?))
+        }
         ["sign-events", rest @ ..] => {
             let mut check = false;
             let mut root = PathBuf::from(".");
@@ -384,6 +397,10 @@ async fn run(command: Command) -> Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             timeline::print(&dynamodb_client().await, &table, &mut out).await?;
         }
+        Command::BenchEvents(options) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            bench_events::write_events(&options, &mut out)?;
+        }
         Command::SignEvents { check, root } => {
             if !events::sign_events(&root, check)? {
                 return Ok(ExitCode::FAILURE);
@@ -476,6 +493,11 @@ mod tests {
         ));
         assert!(parse(&["check-media", "t", "--bucket", "b"]).is_err());
         assert!(matches!(parse(&["media-filter"]), Ok(Command::MediaFilter)));
+        assert!(matches!(
+            parse(&["bench-events", "partoo", "--count", "2", "--stamp", "9"]),
+            Ok(Command::BenchEvents(options)) if options.count == 2 && options.stamp == "9"
+        ));
+        assert!(parse(&["bench-events", "partoo"]).is_err());
         assert!(parse(&["timeline"]).is_err());
         assert!(parse(&["sign-events", "--bogus"]).is_err());
         assert!(parse(&["sign-events", "--root"]).is_err());
