@@ -3,10 +3,12 @@
 //! panics on a body flagged base64 that isn't, and whose typed events reject events missing
 //! fields we never use. Reading is total: any JSON yields a [`Request`] or a [`Rejected`].
 
-use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::error::Rejected;
 
@@ -128,14 +130,14 @@ pub struct ConflictingHeader;
 struct HttpEvent {
     #[serde(default)]
     version: Option<String>,
-    #[serde(default)]
-    headers: Option<HashMap<String, Option<String>>>,
-    #[serde(default)]
-    multi_value_headers: Option<HashMap<String, Option<Vec<String>>>>,
-    #[serde(default)]
-    query_string_parameters: Option<HashMap<String, Option<String>>>,
-    #[serde(default)]
-    multi_value_query_string_parameters: Option<HashMap<String, Option<Vec<String>>>>,
+    #[serde(default, deserialize_with = "entries")]
+    headers: Option<Entries<String>>,
+    #[serde(default, deserialize_with = "entries")]
+    multi_value_headers: Option<Entries<Vec<String>>>,
+    #[serde(default, deserialize_with = "entries")]
+    query_string_parameters: Option<Entries<String>>,
+    #[serde(default, deserialize_with = "entries")]
+    multi_value_query_string_parameters: Option<Entries<Vec<String>>>,
     #[serde(default)]
     body: Option<String>,
     #[serde(default)]
@@ -145,6 +147,46 @@ struct HttpEvent {
     /// Present in SQS (and other event source) events, never in an HTTP one.
     #[serde(default, rename = "Records")]
     records: Option<serde::de::IgnoredAny>,
+}
+
+/// A JSON object's entries in the order sent; a value may be null.
+type Entries<V> = Vec<(String, Option<V>)>;
+
+/// A JSON object, or null, as its entries in the order sent. Not a map: nothing looks these up
+/// by hash, and a name sent twice keeps both values (two `Authorization`s that differ are a
+/// conflict, not whichever a map kept).
+fn entries<'de, D, V>(deserializer: D) -> Result<Option<Entries<V>>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct EntriesVisitor<V>(PhantomData<V>);
+
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+        type Value = Option<Entries<V>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, inner: D2) -> Result<Self::Value, D2::Error> {
+            inner.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+            while let Some(entry) = map.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(Some(entries))
+        }
+    }
+
+    deserializer.deserialize_option(EntriesVisitor(PhantomData))
 }
 
 #[derive(Deserialize)]
@@ -260,6 +302,10 @@ mod tests {
         let event =
             br#"{"version":"2.0","headers":{"Authorization":"good","authorization":"bad"}}"#;
         let request = Request::from_event(event).unwrap();
+        assert_eq!(request.header("authorization"), Err(ConflictingHeader));
+        let repeated =
+            br#"{"version":"2.0","headers":{"Authorization":"good","Authorization":"bad"}}"#;
+        let request = Request::from_event(repeated).unwrap();
         assert_eq!(request.header("authorization"), Err(ConflictingHeader));
         let same =
             br#"{"version":"2.0","headers":{"Authorization":"good","authorization":"good"}}"#;
