@@ -747,6 +747,8 @@ def main() -> int:
                         help="warm invocations per callgrind run, counted in two halves")
     parser.add_argument("--cgroup-name", default=f"ingest-bench-{os.getpid()}")
     parser.add_argument("--pid-dir", type=Path, help="where to note the pids scripts/bench.sh must end should this die")
+    parser.add_argument("--only", action="append", metavar="VARIANT",
+                        help="measure only this variant (repeatable; for profiling, not for the report)")
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -804,6 +806,12 @@ def main() -> int:
         rust("partoo", "partoo"),
         rust("callbell", "callbell"),
     ]
+    if args.only:
+        unknown = set(args.only) - {v.name for v in variants}
+        if unknown:
+            raise SystemExit(f"--only: no variant {', '.join(sorted(unknown))} "
+                             f"(there are: {', '.join(v.name for v in variants)})")
+        variants = [v for v in variants if v.name in args.only]
 
     stamp = str(int(time.time()))[-7:]
     log_path = args.work_dir / "functions.log"
