@@ -14,6 +14,13 @@ use crate::response::Answer;
 use crate::spool::{max_receives, sqs_client_on, SqsSpool};
 use crate::storage::{dynamodb_client_on, https_client, DynamoDbStore, MessageStore};
 
+/// The functions' allocator. A warm invocation makes about 550 allocations (the SDK's request,
+/// its signing, hyper's buffers, the item); glibc's malloc and free spent about 240 instructions
+/// on each, a sixth of the invocation, where mimalloc's thread-local free lists take a fraction.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A provider's function, from start to finish: logging, settings, the DynamoDB client and —
 /// when `SPOOL_QUEUE_URL` is set — the SQS client are made once, during init (neither sends
 /// anything then), then invocations are served until the runtime stops.

@@ -9,7 +9,8 @@
 //! - [`verify`]: what a verified request is, and the primitives the providers' checks share;
 //! - [`wire`]: reading provider JSON leniently; [`message`]: the normalized message;
 //! - [`webhook`]: what a webhook means, and how updates change a message;
-//! - [`storage`]: DynamoDB behind a small trait, and the table's key layout;
+//! - [`storage`]: DynamoDB behind a small trait, and the table's key layout; [`digest`]:
+//!   SHA-256 of bodies and requests;
 //! - [`response`]: outcomes as HTTP answers; [`handler`]: the pipeline, in order, and the
 //!   drain of the spool queue;
 //! - [`spool`]: the queue that keeps bodies the table cannot take in time, and its events;
@@ -18,6 +19,7 @@
 //! - `testkit` (feature): signing like each provider, sample events, the in-memory store.
 
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod handler;
 pub mod lambda;

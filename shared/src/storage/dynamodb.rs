@@ -8,7 +8,6 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
-use sha2::Digest;
 
 use super::keys::{conversation_key, id_sort_key, MessageKeys};
 use super::{
@@ -378,18 +377,18 @@ fn cancellation_reasons(
 
 /// A token unique to this call: the SDK reuses it when it retries the transaction, so a retry
 /// of a write that did commit is not mistaken for a redelivery. A later redelivery gets another.
+/// 36 hex digits (DynamoDB's limit): the body's hash, the time in nanoseconds and the process's
+/// call count — two calls share one only if they carry the same body in the same nanosecond
+/// with the same count, in two sandboxes (whose process ids are alike, so the id is left out).
 fn request_token(body_sha256: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static CALLS: AtomicU64 = AtomicU64::new(0);
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let seed = format!(
-        "{body_sha256}/{nanos}/{}/{}",
-        std::process::id(),
-        CALLS.fetch_add(1, Ordering::Relaxed)
-    );
-    hex::encode(sha2::Sha256::digest(seed.as_bytes()))[..36].to_string()
+        .map_or(0, |d| d.as_nanos() as u64);
+    let calls = CALLS.fetch_add(1, Ordering::Relaxed);
+    let body = body_sha256.get(..12).unwrap_or(body_sha256);
+    format!("{body:0>12}{nanos:016x}{calls:08x}")
 }
 
 /// A failed call as a [`StoreError`]: the table refusing the item itself (a
@@ -415,4 +414,20 @@ fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
         other => other.to_string(),
     };
     StoreError::Unavailable(detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_tokens_fit_dynamodb_and_differ_from_call_to_call() {
+        let body = "9b4f9b53ca413e02b929d2a94f1161150084c918915587a0459e24c4c1e04c28";
+        let first = request_token(body);
+        let second = request_token(body);
+        assert_eq!(first.len(), 36, "{first}");
+        assert!(first.starts_with("9b4f9b53ca41"), "{first}");
+        assert_ne!(first, second);
+        assert_eq!(request_token("").len(), 36);
+    }
 }
