@@ -110,7 +110,7 @@ class Fractions(unittest.TestCase):
 
 def made_up_run() -> dict:
     """A harness JSON with every section, as a smoke run produces it."""
-    variants = ["tiktok-shop", "tiktok-shop, warm-up", report.PEER, "partoo", "callbell"]
+    variants = ["tiktok-shop", report.WARM_UP, report.PEER, "partoo", "callbell"]
 
     def runs(scale: float, throttled: bool) -> list[dict]:
         return [{

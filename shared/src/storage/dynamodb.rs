@@ -93,8 +93,8 @@ impl DynamoDbStore {
         })
     }
 
-    /// The store for a function: the client, readied during init when `DYNAMODB_WARM_UP` is
-    /// `true` (see [`DynamoDbStore::warm_up`] and [`super::warm_up_enabled`]).
+    /// The store for a function: the client, readied during init unless `DYNAMODB_WARM_UP` is
+    /// `false` (see [`DynamoDbStore::warm_up`] and [`super::warm_up_enabled`]).
     pub async fn for_function(client: Client, table: impl Into<String>) -> Self {
         let store = DynamoDbStore::new(client, table);
         if super::warm_up_enabled(std::env::var("DYNAMODB_WARM_UP").ok().as_deref()) {
@@ -107,7 +107,8 @@ impl DynamoDbStore {
     /// no message has resolves the credentials and the endpoint, builds the SDK's lazily made
     /// parts and opens the connection (in AWS, the TLS handshake), all of which the first
     /// message would otherwise wait for. Failure is only logged: the message that needs the
-    /// table reports it properly.
+    /// table reports it properly. One attempt, no retries: when DynamoDB is out, a cold start
+    /// pays at most one attempt's timeout for it.
     pub async fn warm_up(&self) {
         let started = std::time::Instant::now();
         let result = self
@@ -116,6 +117,11 @@ impl DynamoDbStore {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(WARM_UP_KEY.to_string()))
             .key("sk", AttributeValue::S(WARM_UP_KEY.to_string()))
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::Config::builder()
+                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -419,6 +425,24 @@ fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_warm_up_makes_one_attempt_where_a_message_would_retry() {
+        use crate::storage::client::tests::{recording_client, Recorder};
+        let http = Recorder::answering(500);
+        let store = DynamoDbStore::new(
+            recording_client(&http, crate::digest::sha256_hex),
+            "messages",
+        );
+        store.warm_up().await;
+        let sent = http.requests();
+        assert_eq!(sent.len(), 1, "one attempt");
+        let body = std::str::from_utf8(sent[0].body().bytes().unwrap()).unwrap();
+        assert!(body.contains(WARM_UP_KEY), "{body}");
+        // The same server error, met by a message's read, is retried.
+        assert!(store.get("p", "s").await.is_err());
+        assert!(http.requests().len() > 1, "a message's call retries");
+    }
 
     #[test]
     fn request_tokens_fit_dynamodb_and_differ_from_call_to_call() {
