@@ -2,6 +2,8 @@
 //! to the [`Handler`] and its answer back.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -60,12 +62,20 @@ pub async fn serve<P: Provider, S: MessageStore + 'static>(
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let handler = Arc::clone(&handler);
         async move {
-            Ok::<Answer, Infallible>(
-                handler
-                    .handle_invocation(event.payload.get().as_bytes())
-                    .await,
-            )
+            Ok::<Answer, Infallible>(invocation(&handler, event.payload.get().as_bytes()).await)
         }
     }))
     .await
+}
+
+/// The handler's answer to one event, as a boxed future from a call that is never inlined.
+/// Otherwise a function's `main` nests the whole invocation — the SDK's request futures
+/// included — into one type, and in release builds (MIR inlining) laying that type out
+/// outgrows rustc's query depth limit. One allocation an invocation.
+#[inline(never)]
+fn invocation<'a, P: Provider, S: MessageStore + 'static>(
+    handler: &'a Handler<P, S>,
+    event: &'a [u8],
+) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
+    Box::pin(handler.handle_invocation(event))
 }

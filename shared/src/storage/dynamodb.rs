@@ -98,9 +98,18 @@ impl DynamoDbStore {
     pub async fn for_function(client: Client, table: impl Into<String>) -> Self {
         let store = DynamoDbStore::new(client, table);
         if super::warm_up_enabled(std::env::var("DYNAMODB_WARM_UP").ok().as_deref()) {
-            store.warm_up().await;
+            store.warm_up_boxed().await;
         }
         store
+    }
+
+    /// [`DynamoDbStore::warm_up`] behind a box and a call that is never inlined, so that the
+    /// SDK call's future is not laid out inside a function's `main` (see [`crate::lambda`]).
+    #[inline(never)]
+    fn warm_up_boxed(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.warm_up())
     }
 
     /// Readies the client before the first message: one eventually consistent GetItem of a key
