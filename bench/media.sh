@@ -23,7 +23,10 @@ WORK="$ROOT/target/bench-media"
 DDB_PORT="" AWS_PORT=""
 cleanup() {
   local status=$?
-  trap - EXIT INT TERM
+  # A second Ctrl-C (or timeout(1) signalling the group after the script) must not cut the
+  # clean-up short and leave servers running.
+  trap - EXIT
+  trap "" INT TERM
   if [[ -n "$AWS_PORT" ]]; then bash scripts/aws-local.sh stop "$AWS_PORT" || true; fi
   if [[ -n "$DDB_PORT" ]]; then bash scripts/dynamodb-local.sh stop "$DDB_PORT" || true; fi
   exit "$status"

@@ -73,7 +73,10 @@ started=$SECONDS
 DDB_PORT=""
 cleanup() {
   local status=$? pgid_file pgid
-  trap - EXIT INT TERM
+  # A second Ctrl-C (or timeout(1) signalling the group after the script) must not cut the
+  # clean-up short and leave servers running.
+  trap - EXIT
+  trap "" INT TERM
   # What the harness started, should it have died without ending it: the TLS terminator (its
   # own process group) and the function processes (in the run's cgroups).
   for pgid_file in "$PID_DIR"/*.pgid; do

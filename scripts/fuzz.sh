@@ -149,7 +149,10 @@ stop_children() {
 }
 on_exit() {
   local status=$?
-  trap - EXIT INT TERM
+  # A second Ctrl-C (or timeout(1) signalling the group after the script) must not cut the
+  # clean-up short and leave servers running.
+  trap - EXIT
+  trap "" INT TERM
   stop_children
   exit "$status"
 }

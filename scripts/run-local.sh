@@ -59,7 +59,10 @@ TAIL_PID=""
 
 cleanup() {
   local status=$?
-  trap - EXIT INT TERM
+  # A second Ctrl-C (or timeout(1) signalling the group after the script) must not cut the
+  # clean-up short and leave servers running.
+  trap - EXIT
+  trap "" INT TERM
   if [[ -n "$TAIL_PID" ]]; then kill "$TAIL_PID" 2>/dev/null || true; fi
   if [[ -n "$FEED_PID" ]]; then kill "$FEED_PID" 2>/dev/null || true; fi
   if [[ -n "$FOLLOW_PID" ]]; then kill "$FOLLOW_PID" 2>/dev/null || true; fi

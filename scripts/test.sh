@@ -11,7 +11,10 @@ DDB_PORT=""
 AWS_PORT=""
 cleanup() {
   local status=$?
-  trap - EXIT INT TERM
+  # A second Ctrl-C (or timeout(1) signalling the group after the script) must not cut the
+  # clean-up short and leave servers running.
+  trap - EXIT
+  trap "" INT TERM
   if [[ -n "$AWS_PORT" ]]; then
     bash scripts/aws-local.sh stop "$AWS_PORT" || true
     if [[ "$status" == 0 ]]; then rm -f "$TOOLS_DIR/aws-local-$AWS_PORT.log"; fi
