@@ -12,10 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, StreamSpecification, StreamViewType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use ingest::media::address::AddressPolicy;
 use ingest::media::fetch::{FetchRules, Fetcher};
@@ -58,48 +55,14 @@ fn s3_client() -> aws_sdk_s3::Client {
 
 async fn setup(prefix: &str) -> Setup {
     let client = admin_client().await;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let table = format!("{prefix}-{}-{n}", std::process::id());
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(&table)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("create table on DynamoDB Local");
+    let table = create_table_with_stream(&client, prefix).await;
     let arn = stream_arn(&client, &table)
         .await
         .unwrap()
         .expect("the table has a stream");
     let s3 = s3_client();
-    let bucket = format!("media-{prefix}-{}-{n}", std::process::id());
+    // The table's name is unique to the run and the test: "<prefix>-<pid>-<n>".
+    let bucket = format!("media-{table}");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     Setup {
         client,

@@ -63,6 +63,25 @@ pub async fn admin_client() -> Client {
 
 /// A fresh table with the contract's key schema.
 pub async fn create_table(client: &Client, prefix: &str) -> String {
+    create_table_as(client, prefix, None).await
+}
+
+/// A fresh table with the contract's key schema and, as template.yaml's, a stream of new
+/// images (the media function's trigger).
+pub async fn create_table_with_stream(client: &Client, prefix: &str) -> String {
+    let stream = aws_sdk_dynamodb::types::StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
+        .build()
+        .unwrap();
+    create_table_as(client, prefix, Some(stream)).await
+}
+
+async fn create_table_as(
+    client: &Client,
+    prefix: &str,
+    stream: Option<aws_sdk_dynamodb::types::StreamSpecification>,
+) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let name = format!(
@@ -92,6 +111,7 @@ pub async fn create_table(client: &Client, prefix: &str) -> String {
         .attribute_definitions(attribute("pk"))
         .attribute_definitions(attribute("sk"))
         .billing_mode(BillingMode::PayPerRequest)
+        .set_stream_specification(stream)
         .send()
         .await
         .expect("create table on DynamoDB Local");
