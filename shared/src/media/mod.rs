@@ -80,16 +80,11 @@ pub fn s3_client() -> aws_sdk_s3::Client {
     use aws_config::environment::EnvironmentVariableCredentialsProvider;
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
-    use aws_sdk_s3::config::{BehaviorVersion, Region};
+    use aws_sdk_s3::config::BehaviorVersion;
 
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let mut config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(
-            env("AWS_REGION")
-                .or_else(|| env("AWS_DEFAULT_REGION"))
-                .map(Region::new),
-        )
+        .region(crate::storage::lambda_region())
         .credentials_provider(EnvironmentVariableCredentialsProvider::new())
         .http_client(crate::storage::https_client())
         .timeout_config(
@@ -100,7 +95,7 @@ pub fn s3_client() -> aws_sdk_s3::Client {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3));
-    if let Some(url) = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")) {
+    if let Some(url) = crate::storage::endpoint_override("AWS_ENDPOINT_URL_S3") {
         config = config.endpoint_url(url).force_path_style(true);
     }
     aws_sdk_s3::Client::from_conf(config.build())

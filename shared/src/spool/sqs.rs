@@ -23,16 +23,11 @@ pub fn sqs_client_on(http: aws_sdk_sqs::config::SharedHttpClient) -> Client {
     use aws_config::environment::EnvironmentVariableCredentialsProvider;
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
-    use aws_sdk_sqs::config::{BehaviorVersion, Region};
+    use aws_sdk_sqs::config::BehaviorVersion;
 
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let mut config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(
-            env("AWS_REGION")
-                .or_else(|| env("AWS_DEFAULT_REGION"))
-                .map(Region::new),
-        )
+        .region(crate::storage::lambda_region())
         .credentials_provider(EnvironmentVariableCredentialsProvider::new())
         .http_client(http)
         .timeout_config(
@@ -43,7 +38,7 @@ pub fn sqs_client_on(http: aws_sdk_sqs::config::SharedHttpClient) -> Client {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3));
-    if let Some(url) = env("AWS_ENDPOINT_URL_SQS").or_else(|| env("AWS_ENDPOINT_URL")) {
+    if let Some(url) = crate::storage::endpoint_override("AWS_ENDPOINT_URL_SQS") {
         config = config.endpoint_url(url);
     }
     Client::from_conf(config.build())

@@ -20,20 +20,31 @@ pub fn dynamodb_client() -> Client {
 /// [`dynamodb_client`] on a given HTTP client (a function shares one with its SQS client).
 pub fn dynamodb_client_on(http: aws_sdk_dynamodb::config::SharedHttpClient) -> Client {
     use aws_config::environment::EnvironmentVariableCredentialsProvider;
-    use aws_sdk_dynamodb::config::Region;
 
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let mut config = config_on(http, crate::digest::sha256_hex)
-        .region(
-            env("AWS_REGION")
-                .or_else(|| env("AWS_DEFAULT_REGION"))
-                .map(Region::new),
-        )
+        .region(lambda_region())
         .credentials_provider(EnvironmentVariableCredentialsProvider::new());
-    if let Some(url) = env("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| env("AWS_ENDPOINT_URL")) {
+    if let Some(url) = endpoint_override("AWS_ENDPOINT_URL_DYNAMODB") {
         config = config.endpoint_url(url);
     }
     Client::from_conf(config.build())
+}
+
+/// The region of a function's AWS clients, from the variables Lambda sets (no profiles, no
+/// instance metadata: that keeps the SDK's provider chain out of the binary).
+pub(crate) fn lambda_region() -> Option<aws_sdk_dynamodb::config::Region> {
+    non_empty_env("AWS_REGION")
+        .or_else(|| non_empty_env("AWS_DEFAULT_REGION"))
+        .map(aws_sdk_dynamodb::config::Region::new)
+}
+
+/// The SDK's standard endpoint override: the service's own variable, else `AWS_ENDPOINT_URL`.
+pub(crate) fn endpoint_override(service_variable: &str) -> Option<String> {
+    non_empty_env(service_variable).or_else(|| non_empty_env("AWS_ENDPOINT_URL"))
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// The client's settings apart from where it finds its region, credentials and endpoint;

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 pub use client::{dynamodb_client, dynamodb_client_on, https_client, warm_up_enabled};
+pub(crate) use client::{endpoint_override, lambda_region};
 pub use dynamodb::DynamoDbStore;
 #[cfg(any(test, feature = "testkit"))]
 pub use memory::MemoryStore;
