@@ -56,6 +56,17 @@ class Cost(unittest.TestCase):
         self.assertIn("aws.amazon.com/lambda/pricing", cost.PRICES["source"])
 
 
+    def test_the_rest_of_a_messages_bill(self):
+        # A GiB kept twelve months at $0.25 a GB-month: $3.00; a million messages of 8 write
+        # units at $0.625 a million: $5.00; a million read units: $0.125.
+        self.assertAlmostEqual(cost.storage_year_usd(1024 ** 3), 3.00)
+        self.assertAlmostEqual(cost.writes_usd(8 * 1_000_000), 5.00)
+        self.assertAlmostEqual(cost.reads_usd(1_000_000), 0.125)
+        self.assertAlmostEqual(cost.OTHER_PRICES["http_api_request_usd"] * 1e6, 1.00)
+        self.assertIn("aws.amazon.com/dynamodb/pricing/on-demand", cost.OTHER_PRICES["source"])
+        self.assertIn("aws.amazon.com/api-gateway/pricing", cost.OTHER_PRICES["source"])
+
+
 class Shares(unittest.TestCase):
     def test_the_memorys_share_of_a_vcpu(self):
         self.assertAlmostEqual(cgroups.share(1769), 1.0)
