@@ -596,7 +596,8 @@ def render_write_units(wu: dict, lambda_figures: dict, lambda_source: str) -> tu
 
     w(f"{WRITE_UNITS_HEADING}\n")
     w(f"Measured at commit `{wu['commit'] or '?'}`, {wu['date']}, by `bench/write_units.py` "
-      f"({wu['binaries']}), apart from the sections above. What DynamoDB bills, not what DynamoDB Local "
+      f"({wu['binaries']}; `bash scripts/bench.sh --only write-units` runs it alone), apart from the "
+      "sections above. What DynamoDB bills, not what DynamoDB Local "
       "reports: every request goes through `bench/meter.py`, a proxy in front of DynamoDB Local that "
       "forwards it unchanged and prices it by AWS's published rules (item size: attribute names "
       "plus values; a write request unit per started KB of the larger of the item before and "
@@ -779,7 +780,7 @@ def render_write_units(wu: dict, lambda_figures: dict, lambda_source: str) -> tu
     w("| **total** | " + " | ".join(f"**{usd(t)}**" + ("" if ok else " (without Lambda)")
                                     for t, ok in zip(totals, complete)) + " |")
     w("| *units: WRU / RRU / stored bytes per message* | " + " | ".join(
-        f"{units(c[1])} / {units(c[2])} / {units(c[3], 0)}" for c in columns) + " |")
+        f"{units(c[1])} / {units(c[2])} / " + ("–" if c[3] is None else f"{c[3]:,.0f}") for c in columns) + " |")
     w("")
 
     # Every sample.
