@@ -109,6 +109,9 @@ TARGET_PREFIX = "DynamoDB_20120810."
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 READS = {"GetItem", "BatchGetItem", "Query", "TransactGetItems"}
 SCHEMA_CHANGES = {"CreateTable", "UpdateTable", "DeleteTable"}
+# Operations that bill but that the meter does not price: a request of one is reported as an
+# error, so that a total is never silently short.
+UNPRICED = {"Scan", "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"}
 
 
 class MeterError(Exception):
@@ -567,6 +570,8 @@ class Meter:
                 self.settle_read(record, operation, request, answer, auth)
             elif operation in SCHEMA_CHANGES:
                 self.schemas.pop(request.get("TableName", ""), None)
+            elif operation in UNPRICED and status == 200:
+                raise MeterError(f"{operation} bills, but the meter does not price it")
         except (MeterError, KeyError, TypeError, ValueError, OSError, EOFError) as e:
             record.note = f"not metered: {type(e).__name__}: {e}"
             self.errors.append(record.note)

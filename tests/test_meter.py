@@ -372,6 +372,11 @@ class Metering(unittest.TestCase):
         record = self.meter.settle("Query", query, {}, 200, {"Items": items}, [])
         self.assertEqual(record.rru, 1.0)  # 4,500 bytes together: 8 KB, half
 
+    def test_what_the_meter_cannot_price_is_an_error_not_a_zero(self):
+        record = self.meter.settle("Scan", {"TableName": "messages"}, {}, 200, {"Items": []}, [])
+        self.assertIn("not metered", record.note)
+        self.assertEqual(len(self.meter.snapshot()["errors"]), 1)
+
     def test_the_snapshot_adds_up_per_table(self):
         self.write("PutItem", {"TableName": "messages", "Item": padded(2000)})
         self.write("PutItem", {"TableName": "messages", "Item": padded(100, sk="t")})
