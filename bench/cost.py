@@ -57,3 +57,44 @@ def mean_billed_ms(durations_ms: list[float]) -> float:
     if not durations_ms:
         raise ValueError("no durations")
     return sum(billed_ms(d) for d in durations_ms) / len(durations_ms)
+
+
+# What the rest of a message's bill is made of, beside Lambda: the API Gateway request that
+# delivers it and the DynamoDB table that keeps it (bench/write_units.py measures the table's
+# units, bench/report.py prices them). US East (N. Virginia), list prices, no free tier.
+OTHER_PRICES = {
+    "region": "us-east-1",
+    # HTTP APIs, first 300 million requests a month; metered in 512 KB increments, so one
+    # webhook (a few KB) is one request.
+    "http_api_request_usd": 1.00 / 1_000_000,
+    # On-demand throughput, Standard table class (halved on 1 November 2024).
+    "write_request_unit_usd": 0.625 / 1_000_000,
+    "read_request_unit_usd": 0.125 / 1_000_000,
+    # Standard table class storage, beyond the first 25 GB a month; DynamoDB bills the item's
+    # bytes plus 100 bytes of overhead per item (bench/meter.py, [SIZES]).
+    "storage_gb_month_usd": 0.25,
+    "source": "https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs: $1.00 per million for the "
+              "first 300 million requests a month, metered in 512 KB increments) and "
+              "https://aws.amazon.com/dynamodb/pricing/on-demand/ (on-demand: $0.625 per million "
+              "write request units, $0.125 per million read request units, $0.25 per GB-month "
+              "of Standard table class storage after the first 25 GB), as transcribed from those "
+              "pages by secondary sources (the pages render their rates in the browser); taken "
+              "2026-12-02. The DynamoDB rates are those of the 50% on-demand cut of November "
+              "2024; check the pages before deciding on them.",
+    "taken": "2026-12-02",
+}
+
+GIB = 1024 ** 3
+
+
+def storage_year_usd(item_bytes: float, prices: dict = OTHER_PRICES) -> float:
+    """Keeping `item_bytes` of items (overhead included) for twelve months."""
+    return item_bytes / GIB * prices["storage_gb_month_usd"] * 12
+
+
+def writes_usd(write_units: float, prices: dict = OTHER_PRICES) -> float:
+    return write_units * prices["write_request_unit_usd"]
+
+
+def reads_usd(read_units: float, prices: dict = OTHER_PRICES) -> float:
+    return read_units * prices["read_request_unit_usd"]

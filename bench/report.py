@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cost  # noqa: E402
+import meter  # noqa: E402
 
 PROVIDERS = ["tiktok_shop", "partoo", "callbell"]
 FUNCTIONS = ["tiktok-shop", "partoo", "callbell"]
@@ -80,27 +81,46 @@ def usd(value: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--criterion", type=Path, required=True)
-    parser.add_argument("--harness", type=Path, required=True)
-    parser.add_argument("--zips", type=Path, required=True, help="target/lambda")
-    parser.add_argument("--meta", type=Path, required=True, help="JSON: date, commit, commands, tools")
-    parser.add_argument("--analysis", type=Path, required=True)
+    parser.add_argument("--criterion", type=Path)
+    parser.add_argument("--harness", type=Path)
+    parser.add_argument("--zips", type=Path, help="target/lambda")
+    parser.add_argument("--meta", type=Path, help="JSON: date, commit, commands, tools")
+    parser.add_argument("--analysis", type=Path)
+    parser.add_argument("--write-units", type=Path, help="bench/write_units.py's results")
+    parser.add_argument("--write-units-only", action="store_true",
+                        help="put only the write units section into --out (an existing report), "
+                             "leaving every other section as it is")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    medians = criterion_medians(args.criterion)
-    harness = json.loads(args.harness.read_text())
-    meta = json.loads(args.meta.read_text())
-    text, targets = render(medians, harness, meta, args.zips, args.analysis.read_text())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    if args.write_units_only:
+        if args.write_units is None:
+            parser.error("--write-units-only needs --write-units")
+        document = args.out.read_text() if args.out.exists() else "# Performance\n"
+        lambda_figures, lambda_source = lambda_figures_from_report(document)
+        if args.harness is not None:
+            lambda_figures, lambda_source = lambda_figures_from_harness(json.loads(args.harness.read_text()))
+        lines, targets = render_write_units(json.loads(args.write_units.read_text()), lambda_figures, lambda_source)
+        args.out.write_text(insert_section(document, "\n".join(lines)))
+    else:
+        missing = [f"--{n}" for n in ("criterion", "harness", "zips", "meta", "analysis") if getattr(args, n) is None]
+        if missing:
+            parser.error(f"the whole report needs {', '.join(missing)}")
+        medians = criterion_medians(args.criterion)
+        harness = json.loads(args.harness.read_text())
+        meta = json.loads(args.meta.read_text())
+        write_units = json.loads(args.write_units.read_text()) if args.write_units else None
+        text, targets = render(medians, harness, meta, args.zips, args.analysis.read_text(), write_units)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
     missed = [name for name, _, ok in targets if not ok]
     print(f"wrote {args.out}: {len(targets) - len(missed)} of {len(targets)} targets met"
           + (f"; missed: {', '.join(missed)}" if missed else ""))
     return 0
 
 
-def render(medians: dict, harness: dict, meta: dict, zips: Path, analysis: str) -> tuple[str, list]:
+def render(medians: dict, harness: dict, meta: dict, zips: Path, analysis: str,
+           write_units: dict | None = None) -> tuple[str, list]:
     machine = harness["machine"]
     targets: list[tuple[str, str, bool]] = []
     out: list[str] = []
@@ -322,6 +342,13 @@ def render(medians: dict, harness: dict, meta: dict, zips: Path, analysis: str) 
           "the same two cores), which is not DynamoDB's; the part a function's code decides is its "
           "CPU time divided by the share (*CPU / warm* above).\n")
 
+    if write_units is not None:
+        figures, source = lambda_figures_from_harness(harness)
+        lines, wu_targets = render_write_units(write_units, figures, source)
+        out.extend(lines)
+        targets.extend(wu_targets)
+
+    if tls_keys:
         # --- warm-up decision
         w("## DYNAMODB_WARM_UP, with TLS and the CPU share\n")
         w("The DynamoDB client readied during init (the default: one GetItem of a key no message "
@@ -460,6 +487,315 @@ def render(medians: dict, harness: dict, meta: dict, zips: Path, analysis: str) 
 
     w(analysis.strip() + "\n")
     return "\n".join(out), targets
+
+
+# ---------------------------------------------------------------------------------------------
+# Write units per message (bench/write_units.py) and a million messages by line item
+
+WRITE_UNITS_HEADING = "## Write units per message"
+WRITE_UNITS_BEFORE = "## DYNAMODB_WARM_UP"  # where the section goes in a report that lacks it
+LAMBDA_MEMORY_MB = 256  # the template's memory size and architecture
+LAMBDA_ARCHITECTURE = "arm64"
+# Issue 19's targets.
+MEAN_WRU_TARGET = 2
+
+
+def lambda_figures_from_harness(harness: dict) -> tuple[dict, str]:
+    """Lambda per million warm messages at the template's size, from this run's TLS runs."""
+    key = f"tls-{LAMBDA_MEMORY_MB}"
+    runs = harness.get("cold", {}).get(key)
+    if not runs:
+        return {}, f"not measured in this run (no {LAMBDA_MEMORY_MB} MB TLS runs)"
+    figures = {name: cost.per_million_usd(LAMBDA_MEMORY_MB, median_of(r, "warm_billed_ms"), LAMBDA_ARCHITECTURE)
+               for name, r in runs.items() if r}
+    return figures, (f"this run's warm invocations at {LAMBDA_MEMORY_MB} MB on {LAMBDA_ARCHITECTURE} "
+                     "(TLS + CPU share, the mean billed duration; requests included)")
+
+
+def lambda_figures_from_report(document: str) -> tuple[dict, str]:
+    """The same figures as an earlier report of this format gives them: its "A million warm
+    messages" table, the template's memory column, the arm64 figure."""
+    lines = document.splitlines()
+    commit = next((l.split("`")[1] for l in lines if l.startswith("- **Run:**") and "`" in l), "?")
+    try:
+        start = next(i for i, l in enumerate(lines) if l.startswith("**A million warm messages**"))
+    except StopIteration:
+        return {}, "not measured (no earlier report with Lambda figures)"
+    header = next(l for l in lines[start:] if l.startswith("| variant |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    column = columns.index(f"{LAMBDA_MEMORY_MB} MB")
+    figures = {}
+    for line in lines[lines.index(header, start) + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        figures[cells[0]] = float(cells[column].split("/")[0].strip().lstrip("$"))
+    return figures, (f"the full run of commit `{commit}` in this report (\"A million warm messages\", "
+                     f"{LAMBDA_MEMORY_MB} MB, {LAMBDA_ARCHITECTURE}; requests included), not this run")
+
+
+def insert_section(document: str, section: str) -> str:
+    """`document` with its write units section replaced by `section`, or `section` put in before
+    WRITE_UNITS_BEFORE (or at the end): nothing else changes."""
+    lines = document.split("\n")
+    body = section.rstrip("\n").split("\n") + [""]
+    if WRITE_UNITS_HEADING in lines:
+        start = lines.index(WRITE_UNITS_HEADING)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        return "\n".join(lines[:start] + body + lines[end:])
+    at = next((i for i, l in enumerate(lines) if l.startswith(WRITE_UNITS_BEFORE)), len(lines))
+    return "\n".join(lines[:at] + body + lines[at:])
+
+
+ROLE_ANSWERS = {"new": "stored", "redelivery": "duplicate", "update": "updated"}
+
+
+def cases_of(entry: dict, role: str) -> list[dict]:
+    """The cases of `role` that got the answer the role means: a new message the peer does not
+    store (it has no rule for TikTok's shared `index`, and fails on a string `create_time`) is
+    not counted as one it stored, nor is sending it again a redelivery."""
+    cases = entry["samples"] + entry["golden"]
+    stored = {(c["corpus"], c["name"]) for c in cases if c["role"] == "new" and c["answer"] == "stored"}
+    return [c for c in cases if c["role"] == role and c["answer"] == ROLE_ANSWERS[role]
+            and (role != "redelivery" or (c["corpus"], c["name"]) in stored)]
+
+
+def mean(values) -> float | None:
+    values = list(values)
+    return statistics.fmean(values) if values else None
+
+
+def units(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "–"
+    low, high = min(values), max(values)
+    return units(low) if low == high else f"{units(low)}–{units(high)}"
+
+
+def peer_way(entry: dict) -> list[float]:
+    """What one conditional PutItem of each of our message items bills: new, the item's size per
+    started KB; sent again, the failed conditional write at the stored item's size: the same."""
+    return [c["one_put_wru"] for c in cases_of(entry, "new") if "one_put_wru" in c]
+
+
+def render_write_units(wu: dict, lambda_figures: dict, lambda_source: str) -> tuple[list[str], list]:
+    out: list[str] = []
+    w = out.append
+    targets: list[tuple[str, str, bool]] = []
+    variants = wu["variants"]
+    peer_name = wu.get("peer", PEER)
+    peer = variants.get(peer_name)
+    ours = [name for name in variants if name != peer_name]
+    prices = cost.OTHER_PRICES
+
+    w(f"{WRITE_UNITS_HEADING}\n")
+    w(f"Measured at commit `{wu['commit'] or '?'}`, {wu['date']}, by `bench/write_units.py` "
+      f"({wu['binaries']}; `bash scripts/bench.sh --only write-units` runs it alone), apart from the "
+      "sections above. What DynamoDB bills, not what DynamoDB Local "
+      "reports: every request goes through `bench/meter.py`, a proxy in front of DynamoDB Local that "
+      "forwards it unchanged and prices it by AWS's published rules (item size: attribute names "
+      "plus values; a write request unit per started KB of the larger of the item before and "
+      "after; twice per item in a transaction; a failed condition at the stored item's size; "
+      "every global secondary index whose entry changes; the rules and their AWS pages are at the "
+      "head of bench/meter.py). The functions and the peer run under the bench's Runtime API; "
+      "each corpus on a table of its own, so every message is new to it and its body is the "
+      "committed one, byte for byte. *New*: every sample answered `stored` (events/bodies/ in the "
+      "order of events/expected-status.tsv, and the golden bodies); *redelivery*: each of them "
+      "sent again at once (answered `duplicate`); *update*: Partoo `message_updated` and Callbell "
+      "`message_status_updated` samples. Write request units (WRU) per message.\n")
+    w("| provider | new: mean (min–max) | golden new | redelivery | update | the peer, same bodies: new / redelivery | new messages |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    all_new = []
+    for name in ours:
+        entry = variants[name]
+        new = [c["wru"] for c in cases_of(entry, "new")]
+        all_new += new
+        golden = [c["wru"] for c in entry["golden"] if c["role"] == "new"]
+        redelivery = [c["wru"] for c in cases_of(entry, "redelivery")]
+        update = [c["wru"] for c in cases_of(entry, "update")]
+        if peer is not None and peer["function"] == entry["function"]:
+            peer_new = [c["wru"] for c in cases_of(peer, "new")]
+            peer_again = [c["wru"] for c in cases_of(peer, "redelivery")]
+            peer_text = f"{units(mean(peer_new))} / {units(mean(peer_again))} (measured)"
+        else:
+            way = peer_way(entry)
+            peer_text = f"{units(mean(way))} / {units(mean(way))} (computed)"
+        w(f"| {name} | {units(mean(new))} ({spread(new)}) | {', '.join(units(g) for g in golden)} | "
+          f"{units(mean(redelivery))} | {units(mean(update))} | {peer_text} | {len(new)} |")
+    w(f"| all three | {units(mean(all_new))} | | | | | {len(all_new)} |")
+    w("")
+    w("*The peer*: `../shared/peers/python_tiktok`, unchanged, one conditional PutItem of its record "
+      "with `raw` in it, measured on the TikTok Shop samples it stores. It handles TikTok Shop only, "
+      "so for Partoo and Callbell its figure is *computed*: one conditional PutItem of the very "
+      "message item ours writes (the same record, `raw` uncompressed), billed as the meter bills a "
+      "new item (its size per started KB) and, sent again, as the failed conditional write it "
+      "would be (the stored item's size: the same units).")
+    if peer is not None:
+        missed = [f"{c['name']} ({c['answer']})" for c in peer["samples"] + peer["golden"]
+                  if c["role"] == "new" and c["answer"] != "stored"]
+        if missed:
+            w(f"The peer did not store {len(missed)} of the samples it was sent, left out of its "
+              f"figures: {', '.join(missed)}.")
+    w("")
+
+    # Issue 19's own figures, for the golden bodies.
+    golden_ours = {name: [c["wru"] for c in variants[name]["golden"] if c["role"] == "new"] for name in ours}
+    w("**Against issue 19's figures** for a new golden message (ours 4, 8 and 8; the peer 1, 3 and 3):\n")
+    w("| provider | ours, golden new | issue 19 | the peer's way, golden | issue 19 | item bytes (of which `raw`) | one put without `raw` |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    issue = {"tiktok-shop": (4, 1), "partoo": (8, 3), "callbell": (8, 3)}
+    differences = []
+    for name in ours:
+        entry = variants[name]
+        golden_new = [c for c in entry["golden"] if c["role"] == "new"]
+        if peer is not None and peer["function"] == entry["function"]:
+            peer_golden = [c["wru"] for c in peer["golden"] if c["role"] == "new"]
+        else:
+            peer_golden = [c.get("one_put_wru") for c in golden_new]
+        items = ", ".join(f"{c.get('message_item_bytes', 0):,} ({c.get('message_item_bytes', 0) - c.get('message_item_bytes_without_raw', 0):,})"
+                          for c in golden_new)
+        without = ", ".join(units(c.get("one_put_wru_without_raw")) for c in golden_new)
+        mine, theirs = issue.get(entry["function"], ("?", "?"))
+        w(f"| {name} | {', '.join(units(g) for g in golden_ours[name])} | {mine} | "
+          f"{', '.join(units(p) for p in peer_golden)} | {theirs} | {items} | {without} |")
+        for c, peer_units in zip(golden_new, peer_golden):
+            if (c["wru"], peer_units) != (mine, theirs) and "message_item_bytes" in c and isinstance(theirs, int):
+                size = c["message_item_bytes"]
+                differences.append(
+                    f"- {name}: the golden body makes a {size:,}-byte message item "
+                    f"({size - c['message_item_bytes_without_raw']:,} bytes of it `raw`), "
+                    f"{meter.write_units(size)} units a write: {units(c['wru'])} for today's transaction, "
+                    f"{units(peer_units)} for one put. Issue 19's {mine} and {theirs} are those of a message "
+                    f"item of {(theirs - 1) * 1024 + 1:,} to {theirs * 1024:,} bytes.")
+    w("")
+    if differences:
+        w("Where the measured figures differ from the issue's:\n")
+        out.extend(differences)
+        w("")
+
+    # Reads.
+    w("Read request units (RRU) per message, from the same runs (the functions' GetItems; the "
+      "warm-up read at init is not counted):\n")
+    w("| provider | new | redelivery | update |")
+    w("| --- | ---: | ---: | ---: |")
+    for name in ours + ([peer_name] if peer else []):
+        entry = variants[name]
+        w(f"| {name} | {units(mean(c['rru'] for c in cases_of(entry, 'new')))} | "
+          f"{units(mean(c['rru'] for c in cases_of(entry, 'redelivery')))} | "
+          f"{units(mean(c['rru'] for c in cases_of(entry, 'update')))} |")
+    w("")
+
+    # DynamoDB Local's own figure.
+    calibration = wu.get("calibration") or []
+    if calibration:
+        w("DynamoDB Local's `ConsumedCapacity` beside the meter, for transactions of conditional "
+          "puts sent through the meter with `ReturnConsumedCapacity=TOTAL` (new items of the sizes "
+          "shown): Local adds up the *distinct* per-item costs, where AWS bills every item twice.\n")
+        w("| transaction | item sizes | DynamoDB Local | the meter (AWS's rules) |")
+        w("| --- | --- | ---: | ---: |")
+        for c in calibration:
+            w(f"| {c['case']} | {', '.join(f'{b:,} B' for b in c['sizes'])} | {units(c['dynamodb_local'])} | {units(c['meter'])} |")
+        w("")
+    w("A cancelled transaction (a redelivery today: both conditions fail) is not priced in AWS's "
+      "documentation; the meter bills its prepare phase, each item once at its stored size (the "
+      "failed conditional write's rule), so the redelivery figures are an estimate. Write units "
+      "were measured with the functions' debug or release builds alike: what is written does not "
+      "depend on the build.\n")
+
+    # Targets.
+    overall = mean(all_new)
+    targets.append((f"mean WRU per new message ≤ {MEAN_WRU_TARGET} (issue 19)", units(overall),
+                    overall is not None and overall <= MEAN_WRU_TARGET))
+    for name in ours:
+        entry = variants[name]
+        new = mean(c["wru"] for c in cases_of(entry, "new"))
+        if peer is not None and peer["function"] == entry["function"]:
+            peer_new = mean(c["wru"] for c in cases_of(peer, "new"))
+        else:
+            peer_new = mean(peer_way(entry))
+        targets.append((f"{name} WRU per new message ≤ the peer's", f"{units(new)} against {units(peer_new)}",
+                        new is not None and peer_new is not None and new <= peer_new))
+        again = mean(c["wru"] for c in cases_of(entry, "redelivery"))
+        targets.append((f"{name} WRU per redelivery ≤ per new message", f"{units(again)} against {units(new)}",
+                        again is not None and new is not None and again <= new))
+    w("| target (issue 19) | figure | |")
+    w("| --- | --- | --- |")
+    for name, figure, ok in targets:
+        w(f"| {name} | {figure} | {verdict(ok)} |")
+    w("")
+
+    # A million messages by line item.
+    w("### A million messages, by line item\n")
+    w("New messages, each delivered once, at the means above; the peer's Partoo and Callbell columns "
+      "are its way of writing (one conditional PutItem of the same item). *Storage*: the items a "
+      "message leaves (its bytes plus DynamoDB's 100 bytes of overhead per item), kept a year. "
+      f"*Lambda*: {lambda_source}"
+      + ("; the peer's Partoo and Callbell figures are its TikTok figure (the peer runs no other)"
+         if lambda_figures.get(peer_name) is not None else "")
+      + f". Prices, {prices['region']}: API Gateway HTTP API ${prices['http_api_request_usd'] * 1e6:.2f} per "
+      f"million requests; DynamoDB on-demand ${prices['write_request_unit_usd'] * 1e6:.3f} per million "
+      f"WRU and ${prices['read_request_unit_usd'] * 1e6:.3f} per million RRU, storage "
+      f"${prices['storage_gb_month_usd']:.2f} per GB-month; Lambda as in the section on memory size. "
+      f"Source: {prices['source']}\n")
+    columns = []  # (label, wru, rru, stored bytes, lambda usd)
+    for name in ours:
+        entry = variants[name]
+        new = cases_of(entry, "new")
+        columns.append((name, mean(c["wru"] for c in new), mean(c["rru"] for c in new),
+                        mean(c["stored_bytes"] for c in new), lambda_figures.get(name)))
+        if peer is not None and peer["function"] == entry["function"]:
+            pnew = cases_of(peer, "new")
+            columns.append((f"{peer_name}", mean(c["wru"] for c in pnew), mean(c["rru"] for c in pnew),
+                            mean(c["stored_bytes"] for c in pnew), lambda_figures.get(peer_name)))
+        else:
+            way = [c for c in new if "one_put_wru" in c]
+            columns.append((f"the peer's way ({name})", mean(c["one_put_wru"] for c in way), 0.0,
+                            mean(c["one_put_stored_bytes"] for c in way), lambda_figures.get(peer_name)))
+    w("| line item | " + " | ".join(label for label, *_ in columns) + " |")
+    w("| --- | " + " | ".join("---:" for _ in columns) + " |")
+    million = 1_000_000
+    rows = [
+        ("API Gateway (HTTP API) requests", [prices["http_api_request_usd"] * million for _ in columns]),
+        (f"Lambda ({LAMBDA_MEMORY_MB} MB, {LAMBDA_ARCHITECTURE}, warm)", [c[4] for c in columns]),
+        ("DynamoDB writes", [cost.writes_usd(c[1] * million) if c[1] is not None else None for c in columns]),
+        ("DynamoDB reads", [cost.reads_usd(c[2] * million) if c[2] is not None else None for c in columns]),
+        ("DynamoDB storage, a year", [cost.storage_year_usd(c[3] * million) if c[3] is not None else None
+                                      for c in columns]),
+    ]
+    totals = [0.0 for _ in columns]
+    complete = [True for _ in columns]
+    for label, values in rows:
+        for i, v in enumerate(values):
+            if v is None:
+                complete[i] = False
+            else:
+                totals[i] += v
+        w(f"| {label} | " + " | ".join("–" if v is None else usd(v) for v in values) + " |")
+    w("| **total** | " + " | ".join(f"**{usd(t)}**" + ("" if ok else " (without Lambda)")
+                                    for t, ok in zip(totals, complete)) + " |")
+    w("| *units: WRU / RRU / stored bytes per message* | " + " | ".join(
+        f"{units(c[1])} / {units(c[2])} / " + ("–" if c[3] is None else f"{c[3]:,.0f}") for c in columns) + " |")
+    w("")
+
+    # Every sample.
+    w("<details><summary>Every sample</summary>\n")
+    w("| provider | corpus | sample | role | answer | WRU | RRU | requests | message item bytes |")
+    w("| --- | --- | --- | --- | --- | ---: | ---: | --- | ---: |")
+    for name, entry in variants.items():
+        for c in entry["samples"] + entry["golden"]:
+            w(f"| {name} | {c['corpus']} | {c['name']} | {c['role']} | {c['answer']} | {units(c['wru'])} | "
+              f"{units(c['rru'])} | {'; '.join(c['operations'])} | "
+              f"{c['message_item_bytes']:,} |" if "message_item_bytes" in c else
+              f"| {name} | {c['corpus']} | {c['name']} | {c['role']} | {c['answer']} | {units(c['wru'])} | "
+              f"{units(c['rru'])} | {'; '.join(c['operations'])} | |")
+    w("\n</details>\n")
+    return out, targets
 
 
 if __name__ == "__main__":

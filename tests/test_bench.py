@@ -17,6 +17,7 @@ import cgroups  # noqa: E402
 import cost  # noqa: E402
 import harness  # noqa: E402
 import report  # noqa: E402
+import write_units  # noqa: E402
 
 
 class Cost(unittest.TestCase):
@@ -54,6 +55,17 @@ class Cost(unittest.TestCase):
         self.assertEqual(cost.PRICES["gb_second_usd"], {"arm64": 0.0000133334, "x86_64": 0.0000166667})
         self.assertAlmostEqual(cost.PRICES["request_usd"] * 1e6, 0.20)
         self.assertIn("aws.amazon.com/lambda/pricing", cost.PRICES["source"])
+
+
+    def test_the_rest_of_a_messages_bill(self):
+        # A GiB kept twelve months at $0.25 a GB-month: $3.00; a million messages of 8 write
+        # units at $0.625 a million: $5.00; a million read units: $0.125.
+        self.assertAlmostEqual(cost.storage_year_usd(1024 ** 3), 3.00)
+        self.assertAlmostEqual(cost.writes_usd(8 * 1_000_000), 5.00)
+        self.assertAlmostEqual(cost.reads_usd(1_000_000), 0.125)
+        self.assertAlmostEqual(cost.OTHER_PRICES["http_api_request_usd"] * 1e6, 1.00)
+        self.assertIn("aws.amazon.com/dynamodb/pricing/on-demand", cost.OTHER_PRICES["source"])
+        self.assertIn("aws.amazon.com/api-gateway/pricing", cost.OTHER_PRICES["source"])
 
 
 class Shares(unittest.TestCase):
@@ -187,6 +199,146 @@ class Rendering(unittest.TestCase):
         self.assertTrue(verdicts["tiktok-shop init + first ≤ 1/20 of the peer's, 128 MB (TLS, CPU share)"])
         # 128 MB, 5 ms billed: $0.20 + 0.125 × 0.005 × 0.0000133334 × 1e6 = $0.208.
         self.assertIn("$0.208 / $0.210 (5.0 ms)", text)
+
+
+def case(name, role, answer, wru, corpus="samples", rru=0.0, message_bytes=None, raw=0, stored=None):
+    c = {"name": name, "corpus": corpus, "role": role, "answer": answer, "wru": wru, "rru": rru,
+         "operations": ["TransactWriteItems"], "stored_bytes": stored or 0}
+    if message_bytes is not None:
+        c.update(message_item_bytes=message_bytes, message_item_bytes_without_raw=message_bytes - raw,
+                 one_put_wru=-(-message_bytes // 1024), one_put_wru_without_raw=-(-(message_bytes - raw) // 1024),
+                 one_put_stored_bytes=message_bytes + 100)
+    return c
+
+
+def made_up_write_units():
+    return {
+        "commit": "abc1234", "date": "2026-12-02 12:00 UTC", "binaries": "target/debug", "peer": report.PEER,
+        "calibration": [{"case": "two small", "sizes": [100, 100], "dynamodb_local": 2, "meter": 4}],
+        "variants": {
+            "tiktok-shop": {"function": "tiktok-shop", "samples": [
+                case("text", "new", "stored", 4, message_bytes=900, raw=470, stored=1300),
+                case("text", "redelivery", "duplicate", 2),
+                case("video", "new", "stored", 6, message_bytes=1700, raw=950, stored=2100),
+                case("video", "redelivery", "duplicate", 3),
+                case("bad", "other", "error", 1)],
+                "golden": [case("golden t", "new", "stored", 4, corpus="golden", message_bytes=822, raw=470,
+                                stored=1264)]},
+            "partoo": {"function": "partoo", "samples": [
+                case("p", "new", "stored", 8, message_bytes=2600, raw=2000, stored=3000),
+                case("p", "redelivery", "duplicate", 4),
+                case("u", "update", "updated", 3, rru=2.0)],
+                "golden": [case("golden p", "new", "stored", 8, corpus="golden", message_bytes=2636, raw=2037,
+                                stored=3068)]},
+            "callbell": {"function": "callbell", "samples": [],
+                         "golden": [case("golden c", "new", "stored", 10, corpus="golden", message_bytes=3280,
+                                         raw=2437, stored=3800)]},
+            report.PEER: {"function": "tiktok-shop", "samples": [
+                case("text", "new", "stored", 1, message_bytes=900, raw=470, stored=1000),
+                case("text", "redelivery", "duplicate", 1),
+                case("same-index", "new", "duplicate", 1),
+                case("same-index", "redelivery", "duplicate", 1),
+                case("video", "new", "stored", 2, message_bytes=1300, raw=950, stored=1400),
+                case("video", "redelivery", "duplicate", 2)],
+                "golden": [case("golden t", "new", "stored", 1, corpus="golden", message_bytes=822, raw=470,
+                                stored=922)]},
+        },
+    }
+
+
+class WriteUnits(unittest.TestCase):
+    def test_the_section_and_its_targets(self):
+        lines, targets = report.render_write_units(made_up_write_units(), {"tiktok-shop": 0.222, report.PEER: 0.311},
+                                                   "a run")
+        text = "\n".join(lines)
+        self.assertTrue(text.startswith("## Write units per message"))
+        self.assertIn("`abc1234`", text)
+        # TikTok: new 4, 6 and golden 4: mean 4.67; redeliveries 2 and 3; the peer measured: new 1, 2
+        # and golden 1 (4/3), the same-index message it did not store left out of both.
+        self.assertIn("| tiktok-shop | 4.67 (4–6) | 4 | 2.5 | – | 1.33 / 1.5 (measured) | 3 |", text)
+        # Partoo: the peer's way computed from our items: 2,600 B and 2,636 B are 3 units each.
+        self.assertIn("| partoo | 8 (8) | 8 | 4 | 3 | 3 / 3 (computed) | 2 |", text)
+        self.assertIn("same-index (duplicate)", text)
+        # Issue 19's figures: Callbell's golden item is 3,280 B: 4 units, not 3.
+        self.assertIn("| callbell | 10 | 8 | 4 | 3 | 3,280 (2,437) | 1 |", text)
+        self.assertIn("Issue 19's 8 and 3 are those of a message item of 2,049 to 3,072 bytes", text)
+        # A million TikTok messages: 4.67 WRU × $0.625 = $2.917; the peer's 1.33 × $0.625 = $0.833.
+        self.assertIn("| DynamoDB writes | $2.917 | $0.833 |", text)
+        # Storage: (1300 + 2100 + 1264) / 3 bytes a message, a million of them, a year at $0.25.
+        self.assertIn(f"| DynamoDB storage, a year | {report.usd(cost.storage_year_usd(4664 / 3 * 1e6))} |", text)
+        self.assertIn("| Lambda (256 MB, arm64, warm) | $0.222 | $0.311 | – | $0.311 | – | $0.311 |", text)
+        self.assertIn("(without Lambda)", text)  # partoo's total lacks its Lambda figure
+        self.assertIn("| two small | 100 B, 100 B | 2 | 4 |", text)
+        verdicts = {name: (figure, ok) for name, figure, ok in targets}
+        # Mean over 3 + 2 + 1 new messages: (14 + 16 + 10) / 6 = 6.67.
+        self.assertEqual(verdicts["mean WRU per new message ≤ 2 (issue 19)"], ("6.67", False))
+        self.assertEqual(verdicts["partoo WRU per new message ≤ the peer's"], ("8 against 3", False))
+        self.assertTrue(verdicts["tiktok-shop WRU per redelivery ≤ per new message"][1])
+
+    def test_the_whole_report_carries_it(self):
+        medians = {}
+        for provider in report.PROVIDERS:
+            medians[(f"parse/{provider}/1KiB", "floor: serde_json IgnoredAny")] = 1000
+            medians[(f"parse/{provider}/1KiB", "Provider::read")] = 3000
+            medians[(f"verify/{provider}/1KiB", "primitive: HMAC-SHA256")] = 1000
+            medians[(f"verify/{provider}/1KiB", "Verifier::verify")] = 1100
+        meta = {"date": "d", "commit": "c", "rustc": "r", "cargo_lambda": "l", "java": "j",
+                "dynamodb_local": "2026", "peer_packages": "p", "unzipped_sizes": {f: 1 for f in report.FUNCTIONS},
+                "commands": []}
+        with tempfile.TemporaryDirectory() as d:
+            for function in report.FUNCTIONS:
+                Path(d, function).mkdir()
+                Path(d, function, "bootstrap.zip").write_bytes(b"z")
+            text, targets = report.render(medians, made_up_run(), meta, Path(d), "", made_up_write_units())
+        self.assertLess(text.index("## Memory size"), text.index("## Write units per message"))
+        self.assertLess(text.index("## Write units per message"), text.index("## DYNAMODB_WARM_UP"))
+        self.assertIn("mean WRU per new message ≤ 2 (issue 19)", [name for name, _, _ in targets])
+        # Lambda from the same run: 256 MB, 5 ms billed on arm64.
+        self.assertIn(f"| Lambda (256 MB, arm64, warm) | {report.usd(cost.per_million_usd(256, 5, 'arm64'))} |", text)
+
+    def test_the_section_goes_in_alone(self):
+        document = "# Performance\n\n## Memory size\n\ncost\n\n## DYNAMODB_WARM_UP, x\n\nkept\n"
+        first = report.insert_section(document, "## Write units per message\n\nold\n")
+        self.assertEqual(first, "# Performance\n\n## Memory size\n\ncost\n\n## Write units per message\n\n"
+                                "old\n\n## DYNAMODB_WARM_UP, x\n\nkept\n")
+        second = report.insert_section(first, "## Write units per message\n\nnew\n")
+        self.assertEqual(second, first.replace("old", "new"))
+
+    def test_lambda_figures_from_an_earlier_report(self):
+        document = "\n".join([
+            "- **Run:** 2026-11-29 07:46 UTC, commit `48f2569`", "",
+            "**A million warm messages** on arm64 / x86_64, requests included:", "",
+            "| variant | 128 MB | 256 MB | 512 MB |", "| --- | ---: | ---: | ---: |",
+            "| tiktok-shop | $0.223 / $0.228 (13.5 ms) | $0.222 / $0.228 (6.7 ms) | $0.249 / $0.261 (7.3 ms) |",
+            "| python peer (tiktok) | $0.318 / $0.348 (70.9 ms) | $0.311 / $0.339 (33.3 ms) | $0.310 / $0.337 (16.5 ms) |",
+            "", "next"])
+        figures, source = report.lambda_figures_from_report(document)
+        self.assertEqual(figures, {"tiktok-shop": 0.222, "python peer (tiktok)": 0.311})
+        self.assertIn("`48f2569`", source)
+        self.assertEqual(report.lambda_figures_from_report("# nothing")[0], {})
+
+    def test_an_invocations_records_summed_up(self):
+        message = {"table": "t", "key": {"pk": {"S": "tiktok_shop#1"}, "sk": {"S": "MSG#0001"}}, "action": "put",
+                   "outcome": "written", "bytes_before": 0, "bytes_after": 2600, "wru": 6, "rru": 0.0,
+                   "rule": "", "indexes": [], "attribute_bytes": {"raw": 2000, "pk": 30}}
+        id_item = dict(message, key={"pk": {"S": "tiktok_shop#1"}, "sk": {"S": "ID#1"}}, bytes_after=240, wru=2,
+                       attribute_bytes={})
+        records = [{"operation": "TransactWriteItems", "outcome": "ok", "wru": 8, "rru": 0.0, "note": "",
+                    "items": [message, id_item], "reads": []}]
+        summary = write_units.summarize(records)
+        self.assertEqual((summary["wru"], summary["stored_items"]), (8, 2))
+        self.assertEqual(summary["stored_bytes"], 2600 + 100 + 240 + 100)
+        self.assertEqual((summary["message_item_bytes"], summary["message_item_bytes_without_raw"]), (2600, 600))
+        self.assertEqual((summary["one_put_wru"], summary["one_put_wru_without_raw"]), (3, 1))
+        self.assertEqual(write_units.item_kind({"pk": {"S": "QUARANTINE#partoo"}, "sk": {"S": "x"}}), "quarantine")
+
+    def test_the_manifest_as_the_step_reads_it(self):
+        rows = write_units.manifest(ROOT)
+        functions = {f for f, _, _, _ in rows}
+        self.assertEqual(functions, set(report.FUNCTIONS))
+        self.assertIn(("tiktok-shop", "tiktok-shop/text.json", 200, "stored"), rows)
+        self.assertTrue(all((ROOT / "events" / path).is_file() for _, path, _, _ in rows))
+        self.assertTrue(any(answer == "updated" for _, _, _, answer in rows))
 
 
 if __name__ == "__main__":
