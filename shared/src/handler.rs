@@ -689,6 +689,89 @@ fn update_outcome(update: &Update, updated: Updated) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::storage::{Item, MemoryStore};
+    use crate::webhook::StatusOrder;
+
+    /// A table on which another delivery of the same message wins the race, and which then
+    /// refuses the update for good: the update's first attempt does not find the message, the
+    /// insert of the message it carries finds it stored (a duplicate), and the follow-up update
+    /// is refused (as DynamoDB refuses an item with a ValidationException).
+    struct RacedThenRefused {
+        table: MemoryStore,
+        updates: AtomicUsize,
+    }
+
+    impl MessageStore for RacedThenRefused {
+        async fn insert(
+            &self,
+            message: &Message,
+            fingerprint: &Fingerprint,
+        ) -> Result<Inserted, StoreError> {
+            self.table.insert(message, fingerprint).await
+        }
+
+        async fn update(
+            &self,
+            _update: &Update,
+            _order: &StatusOrder,
+            _now: &str,
+        ) -> Result<Updated, StoreError> {
+            match self.updates.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(Updated::NotFound),
+                _ => Err(StoreError::Refused(
+                    "an attribute value the table does not take".into(),
+                )),
+            }
+        }
+
+        async fn quarantine(&self, item: &Quarantined) -> Result<(), StoreError> {
+            self.table.quarantine(item).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_update_of_a_message_stored_meanwhile_is_quarantined() {
+        use crate::providers::Partoo;
+        use crate::testkit::events::{signed_event, Format};
+        use crate::testkit::{body_of, handler};
+
+        let store = Arc::new(RacedThenRefused {
+            table: MemoryStore::new(),
+            updates: AtomicUsize::new(0),
+        });
+        let handler = handler::<Partoo, _>(Arc::clone(&store), "t");
+        let samples = ProviderId::Partoo.samples();
+        let webhook = |body: &[u8]| signed_event(Format::HttpApiV2, ProviderId::Partoo, body);
+
+        let created = body_of(&samples.message("7", 1, "hi"));
+        let stored = handler.handle_event(&webhook(&created)).await;
+        assert_eq!(stored.status_code, 200, "{}", stored.body);
+
+        let update = body_of(&samples.status_update("7", 1, "hi").expect("Partoo updates"));
+        let answer = handler.handle_event(&webhook(&update)).await;
+        // As when the first attempt of the update is refused: 400, and the body kept.
+        assert_eq!(answer.status_code, 400, "{}", answer.body);
+        assert!(
+            answer.body.contains("the table refused the message"),
+            "{}",
+            answer.body
+        );
+        let quarantined: Vec<Item> = store
+            .table
+            .items()
+            .into_iter()
+            .filter(|((pk, _), _)| pk == "QUARANTINE#partoo")
+            .map(|(_, item)| item)
+            .collect();
+        assert_eq!(quarantined.len(), 1, "one quarantine item");
+        assert_eq!(
+            quarantined[0]["raw"].as_b().map(|b| b.as_ref()),
+            Ok(update.as_slice()),
+            "it holds the update's exact body"
+        );
+    }
 
     #[test]
     fn the_last_receive_is_the_one_that_reaches_max_receives() {
