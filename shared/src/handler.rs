@@ -611,7 +611,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         match self.store_message((**message).clone(), delivery).await {
             // A concurrent delivery stored it first: apply the update to that one.
             Outcome::Duplicate { .. } => match self.update_stored(update, delivery).await {
-                Err(error) => Outcome::Unavailable(error),
+                Err(error) => self.refused_or_unavailable(error, delivery).await,
                 Ok(Updated::NotFound) => Outcome::Ignored(UNKNOWN_MESSAGE),
                 Ok(updated) => update_outcome(update, updated),
             },
