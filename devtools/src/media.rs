@@ -14,7 +14,7 @@ use crate::error::{aws, Context, Error, Result};
 
 /// Creates `name` in the local S3 server (`AWS_ENDPOINT_URL_S3`) unless it exists.
 pub async fn create_bucket(name: &str) -> Result<()> {
-    let s3 = ingest::media::s3_client();
+    let s3 = ingest::aws::s3_client();
     match s3.create_bucket().bucket(name).send().await {
         Ok(_) => println!("bucket {name}: created"),
         Err(err) => {
@@ -43,7 +43,7 @@ pub struct CheckOptions<'a> {
 /// (the local run fetches nothing else). Prints one line per attachment and a digest of every
 /// `stored`, and returns whether all is as expected.
 pub async fn check(client: &Client, options: &CheckOptions<'_>) -> Result<bool> {
-    let s3 = ingest::media::s3_client();
+    let s3 = ingest::aws::s3_client();
     let mut messages = BTreeMap::new();
     let mut pages = client
         .scan()
@@ -212,7 +212,7 @@ pub async fn plain_copy(url: &str, bucket: &str, key: &str) -> Result<u64> {
         .await
         .context("GET")?
         .into_body();
-    let s3 = ingest::media::s3_client();
+    let s3 = ingest::aws::s3_client();
     let upload = s3
         .create_multipart_upload()
         .bucket(bucket)

@@ -18,6 +18,7 @@
 //! - [`media`]: the media function, which copies attachments to S3 from the table's stream;
 //! - `testkit` (feature): signing like each provider, sample events, the in-memory store.
 
+pub mod aws;
 pub mod config;
 pub mod digest;
 pub mod error;

@@ -26,12 +26,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{json, Value};
 
+use crate::aws::error_text;
 use crate::handler::{Disposition, Drained, Handler};
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
 use crate::spool::event::{read_record, Record, Spooled};
 use crate::spool::BoxFuture;
 use crate::storage::keys::quarantine_key;
-use crate::storage::DynamoDbStore;
+use crate::storage::{item_key, DynamoDbStore};
 
 /// Where the bodies come from.
 #[derive(Clone, Debug)]
@@ -286,7 +287,7 @@ async fn quarantined(
             let item = item.map_err(|e| {
                 format!(
                     "cannot read the quarantine of {provider}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                    error_text(&e, "the table")
                 )
             })?;
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
@@ -328,14 +329,13 @@ async fn delete_quarantined(
         .client()
         .delete_item()
         .table_name(store.table())
-        .key("pk", AttributeValue::S(quarantine_key(provider.name())))
-        .key("sk", AttributeValue::S(sk.to_string()))
+        .set_key(Some(item_key(quarantine_key(provider.name()), sk)))
         .send()
         .await
         .map_err(|e| {
             format!(
                 "cannot delete quarantine item {sk}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                error_text(&e, "the table")
             )
         })?;
     Ok(())
@@ -464,9 +464,10 @@ pub async fn queue_depth(client: &aws_sdk_sqs::Client, url: &str) -> Result<(u64
     ))
 }
 
-fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    call: &str,
-    error: aws_sdk_sqs::error::SdkError<E, R>,
-) -> String {
-    format!("{call}: {}", aws_sdk_sqs::error::DisplayErrorContext(error))
+fn sqs_error<E, R>(call: &str, error: aws_sdk_sqs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    format!("{call}: {}", error_text(&error, "the queue"))
 }

@@ -8,21 +8,18 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
+use crate::config::LogConfig;
+
 /// The CloudWatch namespace of the functions' metrics.
 pub const METRICS_NAMESPACE: &str = "MessageIngest";
 
 /// Installs the log subscriber: JSON lines unless `AWS_LAMBDA_LOG_FORMAT` is `Text`; the level
-/// from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else `RUST_LOG`, else info.
-pub fn init() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".to_string())
-        .to_lowercase();
-    let filter = log_filter(&level);
-    let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+/// from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else `RUST_LOG`, else info
+/// (as [`LogConfig`] has read them).
+pub fn init(logs: &LogConfig) {
+    let filter = log_filter(&logs.level);
     // Lambda stamps every line with its time already.
-    let _ = if text {
+    let _ = if logs.text {
         tracing::subscriber::set_global_default(
             tracing_subscriber::fmt()
                 .with_target(false)

@@ -50,7 +50,7 @@ fn s3_client() -> aws_sdk_s3::Client {
         "the media tests need the local S3 server: run them with scripts/test.sh \
          (or set AWS_ENDPOINT_URL_S3 to scripts/aws-local.sh's server)"
     );
-    ingest::media::s3_client()
+    ingest::aws::s3_client()
 }
 
 async fn setup(prefix: &str) -> Setup {
@@ -127,7 +127,7 @@ impl Setup {
         let fetcher = Fetcher::with_parts(rules, Arc::new(TestResolver(knobs.resolver)), tls);
         MediaHandler::new(
             Ok(settings),
-            ingest::storage::dynamodb_client(),
+            ingest::aws::dynamodb_client(),
             self.s3.clone(),
         )
         .with_fetcher(fetcher)
@@ -307,7 +307,7 @@ async fn every_sample_attachment_is_stored_once_and_a_replay_changes_nothing() {
             .expect("a provider");
         let handler = handlers
             .entry(function.to_string())
-            .or_insert_with(|| table_handler(id, &setup.table, ingest::storage::dynamodb_client()));
+            .or_insert_with(|| table_handler(id, &setup.table, ingest::aws::dynamodb_client()));
         let bytes = std::fs::read(root.join("events").join(event_path)).unwrap();
         handler.handle_event(&bytes).await;
     }
@@ -708,7 +708,7 @@ async fn a_status_update_during_the_copy_keeps_both() {
     let webhook = table_handler(
         ProviderId::Callbell,
         &setup.table,
-        ingest::storage::dynamodb_client(),
+        ingest::aws::dynamodb_client(),
     );
     let (code, body) = answer(
         &webhook

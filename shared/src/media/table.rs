@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::message::StoredMedia;
 use crate::storage::keys::MESSAGE_PREFIX;
+use crate::storage::{consistent_get, item_key};
 
 /// What the media function needs of a message item.
 #[derive(Clone, Debug, PartialEq)]
@@ -161,13 +162,7 @@ impl MediaTable {
 
     /// The message item as it is now (a consistent read), or `None` when it is gone.
     pub async fn current(&self, pk: &str, sk: &str) -> Result<Option<MessageView>, String> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_string()))
-            .key("sk", AttributeValue::S(sk.to_string()))
-            .consistent_read(true)
+        let output = consistent_get(&self.client, &self.table, pk, sk)
             .projection_expression("#pk, #sk, #provider, #conversation, #message, #channel, #att")
             .expression_attribute_names("#pk", "pk")
             .expression_attribute_names("#sk", "sk")
@@ -178,7 +173,12 @@ impl MediaTable {
             .expression_attribute_names("#att", "attachments")
             .send()
             .await
-            .map_err(|e| format!("DynamoDB GetItem: {}", dynamodb_error(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "DynamoDB GetItem: {}",
+                    crate::aws::error_text(&e, "the table")
+                )
+            })?;
         Ok(output
             .item
             .and_then(|item| MessageView::of(&plain_item(&item))))
@@ -202,8 +202,7 @@ impl MediaTable {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_string()))
-            .key("sk", AttributeValue::S(sk.to_string()))
+            .set_key(Some(item_key(pk, sk)))
             .update_expression(update_expression(index))
             .condition_expression(condition_expression(index))
             .expression_attribute_names("#att", "attachments")
@@ -218,7 +217,10 @@ impl MediaTable {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(false)
             }
-            Err(e) => Err(format!("DynamoDB UpdateItem: {}", dynamodb_error(&e))),
+            Err(e) => Err(format!(
+                "DynamoDB UpdateItem: {}",
+                crate::aws::error_text(&e, "the table")
+            )),
         }
     }
 }
@@ -239,23 +241,6 @@ fn plain_item(item: &HashMap<String, AttributeValue>) -> Value {
             .map(|(k, v)| (k.clone(), plain_from_sdk(v)))
             .collect(),
     )
-}
-
-fn dynamodb_error<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match error {
-        SdkError::ServiceError(e) => format!(
-            "{}: {}",
-            e.err().code().unwrap_or("service error"),
-            e.err().message().unwrap_or("")
-        ),
-        SdkError::TimeoutError(_) => "timed out".into(),
-        SdkError::DispatchFailure(_) => "could not reach the table".into(),
-        other => aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string(),
-    }
 }
 
 #[cfg(test)]

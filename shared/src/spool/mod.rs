@@ -23,7 +23,7 @@ use thiserror::Error;
 
 #[cfg(any(test, feature = "testkit"))]
 pub use memory::MemorySpool;
-pub use sqs::{sqs_client, sqs_client_on, SqsSpool};
+pub use sqs::SqsSpool;
 
 /// The message attribute naming the provider value (`partoo`).
 pub const PROVIDER_ATTRIBUTE: &str = "provider";

@@ -14,8 +14,6 @@ use std::future::Future;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-pub use client::{dynamodb_client, dynamodb_client_on, https_client, warm_up_enabled};
-pub(crate) use client::{endpoint_override, lambda_region};
 pub use dynamodb::DynamoDbStore;
 #[cfg(any(test, feature = "testkit"))]
 pub use memory::MemoryStore;
@@ -162,6 +160,28 @@ pub fn quarantine_item(q: &Quarantined) -> Item {
             AttributeValue::S(q.received_at.clone()),
         ),
     ])
+}
+
+/// The key of the item at `pk`, `sk` (for GetItem, UpdateItem, DeleteItem).
+pub(crate) fn item_key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([
+        ("pk".to_string(), AttributeValue::S(pk.into())),
+        ("sk".to_string(), AttributeValue::S(sk.into())),
+    ])
+}
+
+/// A strongly consistent GetItem of the item at `pk`, `sk` in `table`, ready to send.
+pub(crate) fn consistent_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+    sk: &str,
+) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+    client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(item_key(pk, sk)))
+        .consistent_read(true)
 }
 
 /// A string attribute of an item.
