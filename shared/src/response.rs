@@ -3,11 +3,10 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Invalid, Rejected, StoreError, Unauthorized};
 use crate::request::PayloadVersion;
-use crate::spool::event::BatchResponse;
 
 /// Row 12's reason: a status update for a message never stored.
 pub const UNKNOWN_MESSAGE: &str = "unknown_message";
@@ -199,6 +198,49 @@ impl HttpResponse {
     }
 }
 
+/// Lambda's partial batch response (`ReportBatchItemFailures`), for the spool queue's SQS
+/// batches (the drain) and the table's stream batches (the media function) alike: the records
+/// to receive again, by SQS message id or stream sequence number. Everything not listed is
+/// done.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+impl BatchResponse {
+    /// Lists `identifiers` as failures.
+    pub fn failing(identifiers: impl IntoIterator<Item = String>) -> Self {
+        BatchResponse {
+            batch_item_failures: identifiers
+                .into_iter()
+                .map(|item_identifier| ItemFailure { item_identifier })
+                .collect(),
+        }
+    }
+
+    /// Every record of the batch is received again: Lambda treats a failure whose identifier is
+    /// empty as the whole batch failing. For an event whose records cannot be named, or a
+    /// failed record without a message id.
+    pub fn whole_batch() -> Self {
+        BatchResponse::failing([String::new()])
+    }
+
+    /// The identifiers listed.
+    pub fn failed_ids(&self) -> Vec<&str> {
+        self.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +308,19 @@ mod tests {
         assert_eq!(outcome.status_code(), 400);
         assert_eq!(outcome.body()["field"], "data.index");
         assert_eq!(outcome.name(), "invalid");
+    }
+
+    #[test]
+    fn the_batch_response_is_lambdas_partial_failure_shape() {
+        let response = BatchResponse::failing(["a".to_string(), "b".to_string()]);
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]})
+        );
+        assert_eq!(
+            serde_json::to_value(BatchResponse::default()).unwrap(),
+            serde_json::json!({"batchItemFailures": []})
+        );
+        assert_eq!(BatchResponse::whole_batch().failed_ids(), [""]);
     }
 }

@@ -126,7 +126,7 @@ pub fn emf_document(
         metric("Spooled", "Count"),
     ];
     let document = Request {
-        aws: Metadata::new(timestamp_ms, METRICS),
+        aws: Metadata::new(timestamp_ms, BY_FUNCTION_AND_OUTCOME, METRICS),
         function,
         outcome,
         requests: 1,
@@ -164,7 +164,7 @@ pub fn emf_drained(
         metric("Quarantined", "Count"),
     ];
     let document = Drained {
-        aws: Metadata::new(timestamp_ms, METRICS),
+        aws: Metadata::new(timestamp_ms, BY_FUNCTION_AND_OUTCOME, METRICS),
         function,
         outcome,
         drained: 1,
@@ -174,11 +174,15 @@ pub fn emf_drained(
     serde_json::to_string(&document).expect("an EMF document serializes")
 }
 
-/// The `_aws` member: which of the document's members are metrics, in which namespace and
-/// dimensions.
+/// The webhook functions' dimensions: per function, and per function and outcome.
+const BY_FUNCTION_AND_OUTCOME: &[&[&str]] = &[&["Function"], &["Function", "Outcome"]];
+
+/// The `_aws` member of every EMF document the functions write: which of the document's
+/// members are metrics, in which namespace and dimensions. A document is a struct with this
+/// member, named `_aws`, beside the metrics' and dimensions' values.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Metadata {
+pub(crate) struct Metadata {
     timestamp: i64,
     cloud_watch_metrics: [Directive; 1],
 }
@@ -187,28 +191,35 @@ struct Metadata {
 #[serde(rename_all = "PascalCase")]
 struct Directive {
     namespace: &'static str,
-    dimensions: [&'static [&'static str]; 2],
+    dimensions: &'static [&'static [&'static str]],
     metrics: &'static [Metric],
 }
 
+/// A metric a document declares: its member's name and its unit.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Metric {
+pub(crate) struct Metric {
     name: &'static str,
     unit: &'static str,
 }
 
-const fn metric(name: &'static str, unit: &'static str) -> Metric {
+pub(crate) const fn metric(name: &'static str, unit: &'static str) -> Metric {
     Metric { name, unit }
 }
 
 impl Metadata {
-    fn new(timestamp: i64, metrics: &'static [Metric]) -> Self {
+    /// `metrics`, in [`METRICS_NAMESPACE`], by each of the dimension sets `dimensions`, at
+    /// `timestamp` (Unix milliseconds).
+    pub(crate) fn new(
+        timestamp: i64,
+        dimensions: &'static [&'static [&'static str]],
+        metrics: &'static [Metric],
+    ) -> Self {
         Metadata {
             timestamp,
             cloud_watch_metrics: [Directive {
                 namespace: METRICS_NAMESPACE,
-                dimensions: [&["Function"], &["Function", "Outcome"]],
+                dimensions,
                 metrics,
             }],
         }
@@ -261,6 +272,33 @@ mod tests {
                 drained["DrainRetries"].as_u64()
             ),
             (Some(1), Some(1))
+        );
+    }
+
+    #[test]
+    fn emf_documents_are_the_same_text_as_ever() {
+        assert_eq!(
+            emf_document("partoo", "spooled", 2.71234, false, true, 1_700_000_000_000),
+            concat!(
+                r#"{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"#,
+                r#""Namespace":"MessageIngest","Dimensions":[["Function"],["Function","Outcome"]],"#,
+                r#""Metrics":[{"Name":"Requests","Unit":"Count"},"#,
+                r#"{"Name":"Latency","Unit":"Milliseconds"},{"Name":"Quarantined","Unit":"Count"},"#,
+                r#"{"Name":"Conflicts","Unit":"Count"},{"Name":"Spooled","Unit":"Count"}]}]},"#,
+                r#""Function":"partoo","Outcome":"spooled","Requests":1,"Latency":2.712,"#,
+                r#""Quarantined":0,"Conflicts":1,"Spooled":1}"#
+            )
+        );
+        assert_eq!(
+            emf_drained("callbell", "stored", false, true, 5),
+            concat!(
+                r#"{"_aws":{"Timestamp":5,"CloudWatchMetrics":[{"Namespace":"MessageIngest","#,
+                r#""Dimensions":[["Function"],["Function","Outcome"]],"#,
+                r#""Metrics":[{"Name":"Drained","Unit":"Count"},"#,
+                r#"{"Name":"DrainRetries","Unit":"Count"},{"Name":"Quarantined","Unit":"Count"}]}]},"#,
+                r#""Function":"callbell","Outcome":"stored","Drained":1,"DrainRetries":0,"#,
+                r#""Quarantined":1}"#
+            )
         );
     }
 

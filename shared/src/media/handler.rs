@@ -22,7 +22,8 @@ use super::table::{plain_image, AttachmentView, MediaTable, MessageView};
 use super::upload::{copy, CopyError, Target};
 use crate::error::Misconfigured;
 use crate::message::{format_timestamp, MediaError, StoredMedia};
-use crate::telemetry::MetricsSink;
+use crate::response::{BatchResponse, ItemFailure};
+use crate::telemetry::{metric, Metadata, Metric, MetricsSink};
 
 /// An attachment is not started with less time than this left in the invocation.
 const MIN_TIME_LEFT: Duration = Duration::from_secs(15);
@@ -63,19 +64,6 @@ impl StreamRecord {
             .or_else(|| self.event_id.clone())
             .unwrap_or_default()
     }
-}
-
-/// The partial batch response (`ReportBatchItemFailures`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
 }
 
 /// What became of one attachment.
@@ -406,43 +394,57 @@ fn count(tally: &mut Tally, stored: &StoredMedia) -> &'static str {
     }
 }
 
-/// One invocation's metrics in Embedded Metric Format, dimension `Function` = `media`.
+/// One invocation's metrics in Embedded Metric Format, dimension `Function` = `media`: the
+/// telemetry's document metadata, with the members in name order (`_aws` last), as this
+/// function's documents have always been written.
 pub fn emf_document(
     tally: &Tally,
     failed_records: u64,
     latency_ms: f64,
     timestamp_ms: i64,
 ) -> Value {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": crate::telemetry::METRICS_NAMESPACE,
-                "Dimensions": [["Function"]],
-                "Metrics": [
-                    {"Name": "MediaCopied", "Unit": "Count"},
-                    {"Name": "MediaBytes", "Unit": "Bytes"},
-                    {"Name": "MediaGone", "Unit": "Count"},
-                    {"Name": "MediaExpired", "Unit": "Count"},
-                    {"Name": "MediaTooLarge", "Unit": "Count"},
-                    {"Name": "MediaRefused", "Unit": "Count"},
-                    {"Name": "MediaRetried", "Unit": "Count"},
-                    {"Name": "MediaFailedRecords", "Unit": "Count"},
-                    {"Name": "Latency", "Unit": "Milliseconds"}
-                ]
-            }]
-        },
-        "Function": "media",
-        "MediaCopied": tally.copied,
-        "MediaBytes": tally.bytes,
-        "MediaGone": tally.gone,
-        "MediaExpired": tally.expired,
-        "MediaTooLarge": tally.too_large,
-        "MediaRefused": tally.refused,
-        "MediaRetried": tally.retried,
-        "MediaFailedRecords": failed_records,
-        "Latency": (latency_ms * 1000.0).round() / 1000.0,
-    })
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Invocation {
+        #[serde(rename = "_aws")]
+        aws: Metadata,
+        function: &'static str,
+        media_copied: u64,
+        media_bytes: u64,
+        media_gone: u64,
+        media_expired: u64,
+        media_too_large: u64,
+        media_refused: u64,
+        media_retried: u64,
+        media_failed_records: u64,
+        latency: f64,
+    }
+    const METRICS: &[Metric] = &[
+        metric("MediaCopied", "Count"),
+        metric("MediaBytes", "Bytes"),
+        metric("MediaGone", "Count"),
+        metric("MediaExpired", "Count"),
+        metric("MediaTooLarge", "Count"),
+        metric("MediaRefused", "Count"),
+        metric("MediaRetried", "Count"),
+        metric("MediaFailedRecords", "Count"),
+        metric("Latency", "Milliseconds"),
+    ];
+    let document = Invocation {
+        aws: Metadata::new(timestamp_ms, &[&["Function"]], METRICS),
+        function: "media",
+        media_copied: tally.copied,
+        media_bytes: tally.bytes,
+        media_gone: tally.gone,
+        media_expired: tally.expired,
+        media_too_large: tally.too_large,
+        media_refused: tally.refused,
+        media_retried: tally.retried,
+        media_failed_records: failed_records,
+        latency: (latency_ms * 1000.0).round() / 1000.0,
+    };
+    // A JSON value's members are in name order: the same text as ever.
+    serde_json::to_value(document).expect("an EMF document serializes")
 }
 
 #[cfg(test)]
@@ -493,5 +495,29 @@ mod tests {
         }
         assert_eq!(doc["MediaCopied"], 2);
         assert_eq!(doc["MediaFailedRecords"], 1);
+    }
+
+    #[test]
+    fn emf_documents_are_the_same_text_as_ever() {
+        let tally = Tally {
+            copied: 2,
+            bytes: 10,
+            ..Tally::default()
+        };
+        assert_eq!(
+            emf_document(&tally, 1, 3.0, 0).to_string(),
+            concat!(
+                r#"{"Function":"media","Latency":3.0,"MediaBytes":10,"MediaCopied":2,"#,
+                r#""MediaExpired":0,"MediaFailedRecords":1,"MediaGone":0,"MediaRefused":0,"#,
+                r#""MediaRetried":0,"MediaTooLarge":0,"_aws":{"CloudWatchMetrics":[{"#,
+                r#""Dimensions":[["Function"]],"Metrics":[{"Name":"MediaCopied","Unit":"Count"},"#,
+                r#"{"Name":"MediaBytes","Unit":"Bytes"},{"Name":"MediaGone","Unit":"Count"},"#,
+                r#"{"Name":"MediaExpired","Unit":"Count"},{"Name":"MediaTooLarge","Unit":"Count"},"#,
+                r#"{"Name":"MediaRefused","Unit":"Count"},{"Name":"MediaRetried","Unit":"Count"},"#,
+                r#"{"Name":"MediaFailedRecords","Unit":"Count"},"#,
+                r#"{"Name":"Latency","Unit":"Milliseconds"}],"Namespace":"MessageIngest"}],"#,
+                r#""Timestamp":0}}"#
+            )
+        );
     }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 
-pub use handler::{BatchResponse, ItemFailure, MediaHandler};
+pub use handler::MediaHandler;
 pub use settings::MediaSettings;
 
 /// The media function, from start to finish: its configuration (the shared part and

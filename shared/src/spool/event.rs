@@ -6,7 +6,6 @@
 //! [`Malformed`] record, which the drain quarantines with the reason (see
 //! [`crate::handler::Handler::handle_sqs_event`]).
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::{SqsBody, BODY_ENCODING_ATTRIBUTE, PROVIDER_ATTRIBUTE, RECEIVED_AT_ATTRIBUTE};
@@ -124,47 +123,6 @@ pub fn read_record(record: &Value) -> Record {
         message_id,
         receive_count,
         content,
-    }
-}
-
-/// The partial batch response (`ReportBatchItemFailures`): the records to receive again.
-/// Everything not listed leaves the queue.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
-
-impl BatchResponse {
-    /// Lists `message_ids` as failures.
-    pub fn failing(message_ids: impl IntoIterator<Item = String>) -> Self {
-        BatchResponse {
-            batch_item_failures: message_ids
-                .into_iter()
-                .map(|item_identifier| ItemFailure { item_identifier })
-                .collect(),
-        }
-    }
-
-    /// Every record of the batch is received again: Lambda treats a failure whose identifier is
-    /// empty as the whole batch failing. For an event whose records cannot be named, or a
-    /// failed record without a message id.
-    pub fn whole_batch() -> Self {
-        BatchResponse::failing([String::new()])
-    }
-
-    /// The message ids listed.
-    pub fn failed_ids(&self) -> Vec<&str> {
-        self.batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect()
     }
 }
 
@@ -333,19 +291,5 @@ mod tests {
         assert!(read_event(br#"{"Records": {}}"#).is_err());
         assert!(read_event(br#"[1]"#).is_err());
         assert_eq!(read_event(br#"{"Records": []}"#), Ok(vec![]));
-    }
-
-    #[test]
-    fn the_batch_response_is_lambdas_partial_failure_shape() {
-        let response = BatchResponse::failing(["a".to_string(), "b".to_string()]);
-        assert_eq!(
-            serde_json::to_value(&response).unwrap(),
-            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]})
-        );
-        assert_eq!(
-            serde_json::to_value(BatchResponse::default()).unwrap(),
-            serde_json::json!({"batchItemFailures": []})
-        );
-        assert_eq!(BatchResponse::whole_batch().failed_ids(), [""]);
     }
 }
