@@ -110,9 +110,10 @@ pub fn same_secret(secret: &Secret, given: &str) -> bool {
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
-/// Exactly 64 hex digits (either case) as 32 bytes. The length is checked first: the decoder
-/// would also accept a `0x` prefix, which no provider sends.
-pub fn decode_hex_tag(text: &str) -> Option<[u8; 32]> {
+/// Exactly 64 hex digits (either case) as 32 bytes: an HMAC-SHA256 tag, an Ed25519 public key.
+/// The length is checked first: the decoder would also accept a `0x` prefix, which no provider
+/// sends.
+pub fn decode_hex_32(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
     }
@@ -128,13 +129,13 @@ mod tests {
     #[test]
     fn hex_tags_are_exactly_64_digits() {
         let tag = "5dec0f11ec2f6783b8deee53c9ffbf8d024302f7c7e7fa55a35d17629031ac05";
-        assert!(decode_hex_tag(tag).is_some());
-        assert!(decode_hex_tag(&tag.to_uppercase()).is_some());
+        assert!(decode_hex_32(tag).is_some());
+        assert!(decode_hex_32(&tag.to_uppercase()).is_some());
         // The hex decoder would strip a `0x`.
-        assert!(decode_hex_tag(&format!("0x{tag}")).is_none());
-        assert!(decode_hex_tag(&format!("0x{}", &tag[2..])).is_none());
-        assert!(decode_hex_tag(&tag[..63]).is_none());
-        assert!(decode_hex_tag(&"g".repeat(64)).is_none());
+        assert!(decode_hex_32(&format!("0x{tag}")).is_none());
+        assert!(decode_hex_32(&format!("0x{}", &tag[2..])).is_none());
+        assert!(decode_hex_32(&tag[..63]).is_none());
+        assert!(decode_hex_32(&"g".repeat(64)).is_none());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::providers::{Provider, Verify};
 use crate::request::Request;
 use crate::storage::keys::time_order_key;
 use crate::verify::{
-    any_tag_matches, decode_hex_tag, hmac_sha256, same_secret, single_header, Secret, Verified,
+    any_tag_matches, decode_hex_32, hmac_sha256, same_secret, single_header, Secret, Verified,
 };
 use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
 use crate::wire::{
@@ -123,7 +123,7 @@ fn check_signature(secret: &Secret, request: &Request, now: i64) -> Result<(), U
         match key.trim() {
             "t" => timestamp = Some(value.trim()),
             "v1" => candidates
-                .push(decode_hex_tag(value.trim()).ok_or(malformed("v1 is not 64 hex digits"))?),
+                .push(decode_hex_32(value.trim()).ok_or(malformed("v1 is not 64 hex digits"))?),
             _ => {} // other schemes may be added by the provider; v1 is the one we check
         }
     }

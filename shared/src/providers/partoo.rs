@@ -16,7 +16,7 @@ use crate::message::{
 use crate::providers::{Provider, Verify};
 use crate::request::Request;
 use crate::storage::keys::time_order_key;
-use crate::verify::{single_header, Verified};
+use crate::verify::{decode_hex_32, single_header, Verified};
 use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
 use crate::wire::{object, parse_object, required, required_object, Object, Value};
 
@@ -97,13 +97,8 @@ impl Verify for PublicKeys {
 /// One `PARTOO_PUBLIC_KEYS` entry: 64 hex digits of a raw Ed25519 public key.
 pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
     let hex_key = hex_key.trim();
-    let not_hex = || format!("public key {hex_key:?} is not 64 hex digits");
-    // Checked first: the hex decoder would also take a `0x` prefix.
-    if hex_key.len() != 64 {
-        return Err(not_hex());
-    }
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(hex_key, &mut bytes).map_err(|_| not_hex())?;
+    let bytes = decode_hex_32(hex_key)
+        .ok_or_else(|| format!("public key {hex_key:?} is not 64 hex digits"))?;
     VerifyingKey::from_bytes(&bytes)
         .map_err(|_| format!("public key {hex_key:?} is not a valid Ed25519 point"))
 }
@@ -432,9 +427,7 @@ mod samples {
         "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 
     fn signing_key(secret_hex: &str) -> SigningKey {
-        let mut secret = [0u8; 32];
-        hex::decode_to_slice(secret_hex, &mut secret).expect("64 hex digits");
-        SigningKey::from_bytes(&secret)
+        SigningKey::from_bytes(&crate::verify::decode_hex_32(secret_hex).expect("64 hex digits"))
     }
 
     fn signature(key: &SigningKey, body: &[u8]) -> String {

@@ -14,7 +14,7 @@ use crate::message::{
 use crate::providers::{Provider, Verify};
 use crate::request::Request;
 use crate::storage::keys::index_order_key;
-use crate::verify::{decode_hex_tag, hmac_sha256, single_header, Secret, Verified};
+use crate::verify::{decode_hex_32, hmac_sha256, single_header, Secret, Verified};
 use crate::webhook::{StatusOrder, Webhook};
 use crate::wire::{parse_object, required, required_object, Object, Value};
 
@@ -64,7 +64,7 @@ pub struct AppCredentials {
 impl Verify for AppCredentials {
     fn check(&self, request: &Request, _now: i64) -> Result<(), Unauthorized> {
         let given = single_header(request, SIGNATURE_HEADER)?;
-        let tag = decode_hex_tag(given).ok_or(Unauthorized::MalformedHeader {
+        let tag = decode_hex_32(given).ok_or(Unauthorized::MalformedHeader {
             header: SIGNATURE_HEADER,
             reason: "expected 64 hex digits",
         })?;
