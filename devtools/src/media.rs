@@ -6,7 +6,7 @@ use std::path::Path;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use ingest::media::table::plain_from_sdk;
+use ingest::testkit::plain_from_sdk;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

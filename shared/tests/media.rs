@@ -264,7 +264,7 @@ fn stored(item: &Item, index: usize) -> Value {
         .as_m()
         .unwrap()
         .get("stored")
-        .map(ingest::media::table::plain_from_sdk)
+        .map(ingest::testkit::plain_from_sdk)
         .unwrap_or(Value::Null)
 }
 
@@ -433,7 +433,7 @@ async fn every_sample_attachment_is_stored_once_and_a_replay_changes_nothing() {
 fn sorted(items: Vec<Item>) -> Vec<String> {
     let mut out: Vec<String> = items
         .into_iter()
-        .map(|i| ingest::media::table::plain_from_sdk(&AttributeValue::M(i)).to_string())
+        .map(|i| ingest::testkit::plain_from_sdk(&AttributeValue::M(i)).to_string())
         .collect();
     out.sort();
     out

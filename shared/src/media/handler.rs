@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::fetch::{FetchError, Fetcher};
 use super::keys::object_key;
 use super::settings::MediaSettings;
-use super::table::{plain_image, AttachmentView, MediaTable, MessageView};
+use super::table::{AttachmentView, MediaTable, MessageView};
 use super::upload::{copy, CopyError, Target};
 use crate::error::Misconfigured;
 use crate::message::{format_timestamp, MediaError, StoredMedia};
@@ -52,7 +52,7 @@ pub struct StreamData {
     #[serde(rename = "SequenceNumber", default)]
     pub sequence_number: Option<String>,
     #[serde(rename = "NewImage", default)]
-    pub new_image: Option<Map<String, Value>>,
+    pub new_image: Option<serde_dynamo::Item>,
 }
 
 impl StreamRecord {
@@ -197,7 +197,7 @@ impl MediaHandler {
         let Some(image) = record.dynamodb.as_ref().and_then(|d| d.new_image.as_ref()) else {
             return Ok(());
         };
-        let Some(seen) = MessageView::of(&plain_image(image)) else {
+        let Some(seen) = MessageView::of_image(image) else {
             return Ok(());
         };
         if !seen.has_pending() || !settings.channels.allows(seen.channel.as_deref()) {

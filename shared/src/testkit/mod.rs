@@ -384,6 +384,32 @@ pub fn body_of(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).expect("a JSON value serializes")
 }
 
+/// An SDK attribute value as plain JSON, for reading items in tests and tools: numbers as
+/// numbers, sets as lists, binary values as null.
+pub fn plain_from_sdk(value: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let number = |text: &str| {
+        serde_json::from_str::<serde_json::Number>(text)
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::String(text.to_string()))
+    };
+    match value {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => number(n),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::M(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), plain_from_sdk(v)))
+                .collect(),
+        ),
+        AttributeValue::L(items) => items.iter().map(plain_from_sdk).collect(),
+        AttributeValue::Ss(items) => items.iter().cloned().map(Value::String).collect(),
+        AttributeValue::Ns(items) => items.iter().map(|n| number(n)).collect(),
+        _ => Value::Null,
+    }
+}
+
 /// HMAC-SHA256 of `parts` keyed with `key`, as lower-case hex (how TikTok and Callbell sign).
 pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
     let key = crate::verify::Secret::new(key);
