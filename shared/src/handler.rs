@@ -16,14 +16,14 @@ use crate::error::{Invalid, Misconfigured, StoreError};
 use crate::message::{format_timestamp, Message};
 use crate::providers::{Provider, ProviderId};
 use crate::request::{Invocation, Request};
-use crate::response::{Answer, BatchResponse, HttpResponse, Outcome, UNKNOWN_MESSAGE};
+use crate::response::{Answer, BatchResponse, HttpResponse, Outcome};
 use crate::spool::event::{read_event, Record, Spooled};
 use crate::spool::{Budget, Spool, SpoolMessage, SqsBody, DEFAULT_MAX_RECEIVES};
 use crate::storage::keys::{beside, check_sizes, conversation_key, id_sort_key, MessageKeys};
 use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
 use crate::telemetry::{emf_document, emf_drained, MetricsSink};
 use crate::verify::{trust_spooled, verify, Verified};
-use crate::webhook::{IfUnknown, Update, Webhook};
+use crate::webhook::{IfUnknown, Reason, Update, Webhook};
 
 /// One provider's function: its settings (or why it has none), its store, its spool queue (if
 /// configured) and its clock.
@@ -89,9 +89,7 @@ pub fn is_last_receive(receive_count: Option<u32>, max_receives: u32) -> bool {
 pub fn disposition(outcome: &Outcome, last_receive: bool) -> Disposition {
     match outcome {
         Outcome::Unavailable(_) | Outcome::Misconfigured => Disposition::Retry,
-        Outcome::Ignored(reason) if *reason == UNKNOWN_MESSAGE && !last_receive => {
-            Disposition::Retry
-        }
+        Outcome::Ignored(Reason::UnknownMessage) if !last_receive => Disposition::Retry,
         _ => Disposition::Done,
     }
 }
@@ -253,7 +251,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         let outcome = &handled.outcome;
         tracing::info!(
             provider = P::NAME,
-            outcome = outcome.name(),
+            outcome = outcome.name().as_str(),
             status = outcome.status_code(),
             conversation_id = handled.message.as_ref().map(|m| m.conversation_id.as_str()),
             message_id = handled.message.as_ref().map(|m| m.message_id.as_str()),
@@ -266,7 +264,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             P::FUNCTION,
             outcome.name(),
             duration_ms,
-            matches!(outcome, Outcome::Invalid(_)),
+            matches!(outcome, Outcome::Quarantined(_)),
             matches!(outcome, Outcome::Duplicate { conflict: true, .. }),
             (self.clock)().timestamp_millis(),
         );
@@ -315,8 +313,8 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
                 let provider = malformed
                     .provider
                     .as_deref()
-                    .and_then(registered)
-                    .unwrap_or(P::NAME);
+                    .and_then(ProviderId::named)
+                    .unwrap_or(P::ID);
                 let received_at = malformed
                     .received_at
                     .clone()
@@ -331,7 +329,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         tracing::info!(
             provider = P::NAME,
             source = "spool",
-            outcome = outcome.name(),
+            outcome = outcome.name().as_str(),
             retry,
             sqs_message_id = record.message_id.as_deref(),
             receive_count = record.receive_count,
@@ -353,7 +351,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             P::FUNCTION,
             outcome.name(),
             retry,
-            matches!(outcome, Outcome::Invalid(_)),
+            matches!(outcome, Outcome::Quarantined(_)),
             (self.clock)().timestamp_millis(),
         );
         self.metrics.write(&emf);
@@ -364,34 +362,25 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// same reading and storage as a webhook, with its original `received_at`, the table
     /// getting the whole budget (nothing is spooled again). `last_receive` decides a status
     /// update whose message is not stored (see [`disposition`]). A body spooled for another
-    /// provider is quarantined under that provider, where its replay reads it right.
+    /// provider is quarantined under that provider, where its replay reads it right. (A body
+    /// spooled for a provider that is not registered is no [`Spooled`] body: the drain keeps it
+    /// as unusable.)
     pub async fn redeliver(&self, spooled: &Spooled, last_receive: bool) -> Drained {
         let delivery = Delivery {
-            body: &spooled.body,
-            received_at: spooled.received_at.clone(),
+            body: spooled.body(),
+            received_at: spooled.received_at().to_string(),
             deadline: Deadline::after(self.budget.table_share(false)),
         };
-        let handled = if spooled.provider == P::NAME {
-            let request = Request::new(&[], &[], spooled.body.clone());
+        let handled = if spooled.provider() == P::ID {
+            let request = Request::new(&[], &[], spooled.body().to_vec());
             self.process(&trust_spooled(&request), &delivery).await
         } else {
-            let (provider, why) = match registered(&spooled.provider) {
-                Some(other) => (
-                    other,
-                    format!(
-                        "spooled for provider {other}, drained by {}'s function",
-                        P::NAME
-                    ),
-                ),
-                None => (
-                    P::NAME,
-                    format!("spooled for unknown provider {:?}", spooled.provider),
-                ),
-            };
-            let invalid = Invalid::body(format!("unusable spool message: {why}"));
-            self.quarantine_as(provider, &delivery, invalid)
-                .await
-                .into()
+            let other = spooled.provider();
+            let invalid = Invalid::body(format!(
+                "unusable spool message: spooled for provider {other}, drained by {}'s function",
+                P::NAME
+            ));
+            self.quarantine_as(other, &delivery, invalid).await.into()
         };
         Drained {
             disposition: disposition(&handled.outcome, last_receive),
@@ -402,7 +391,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// Quarantines what a malformed spool record carried.
     async fn keep_unusable(
         &self,
-        provider: &'static str,
+        provider: ProviderId,
         raw: &[u8],
         received_at: Option<String>,
         invalid: Invalid,
@@ -428,7 +417,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             return Outcome::Misconfigured.into();
         };
         let now = (self.clock)();
-        let verified = match verify::<P>(&settings.verifier, request, now.timestamp()) {
+        let verified = match verify(&settings.verifier, request, now.timestamp()) {
             Ok(verified) => verified,
             Err(unauthorized) => return Outcome::Unauthorized(unauthorized).into(),
         };
@@ -471,7 +460,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             Err(e) => return failed(e.to_string()),
         };
         let message = SpoolMessage {
-            provider: P::NAME,
+            provider: P::ID,
             received_at: delivery.received_at.clone(),
             body,
         };
@@ -606,13 +595,13 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
 
     async fn store_update_as_new(&self, update: &Update, delivery: &Delivery<'_>) -> Outcome {
         let IfUnknown::StoreAsNew(message) = &update.if_unknown else {
-            return Outcome::Ignored("unknown_message");
+            return Outcome::Ignored(Reason::UnknownMessage);
         };
         match self.store_message((**message).clone(), delivery).await {
             // A concurrent delivery stored it first: apply the update to that one.
             Outcome::Duplicate { .. } => match self.update_stored(update, delivery).await {
                 Err(error) => self.refused_or_unavailable(error, delivery).await,
-                Ok(Updated::NotFound) => Outcome::Ignored(UNKNOWN_MESSAGE),
+                Ok(Updated::NotFound) => Outcome::Ignored(Reason::UnknownMessage),
                 Ok(updated) => update_outcome(update, updated),
             },
             other => other,
@@ -622,12 +611,12 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// Keeps an authentic body that cannot be a message, then answers 400 — or 503 when it
     /// could not be kept, so that the provider's retry brings it back.
     async fn quarantine(&self, delivery: &Delivery<'_>, invalid: Invalid) -> Outcome {
-        self.quarantine_as(P::NAME, delivery, invalid).await
+        self.quarantine_as(P::ID, delivery, invalid).await
     }
 
     async fn quarantine_as(
         &self,
-        provider: &'static str,
+        provider: ProviderId,
         delivery: &Delivery<'_>,
         invalid: Invalid,
     ) -> Outcome {
@@ -639,18 +628,10 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             error: invalid.to_string(),
         };
         match delivery.deadline.within(self.store.quarantine(&item)).await {
-            Ok(()) => Outcome::Invalid(invalid),
+            Ok(()) => Outcome::Quarantined(invalid),
             Err(e) => Outcome::Unavailable(e),
         }
     }
-}
-
-/// The provider value `name` names, when it is a registered provider.
-fn registered(name: &str) -> Option<&'static str> {
-    ProviderId::ALL
-        .iter()
-        .find(|id| id.name() == name)
-        .map(|id| id.name())
 }
 
 impl MessageRef {
@@ -681,8 +662,8 @@ fn update_outcome(update: &Update, updated: Updated) -> Outcome {
         Updated::Updated => Outcome::Updated {
             message_id: update.message_id.clone(),
         },
-        Updated::Unchanged => Outcome::Ignored("no_change"),
-        Updated::NotFound => Outcome::Ignored(UNKNOWN_MESSAGE),
+        Updated::Unchanged => Outcome::Ignored(Reason::NoChange),
+        Updated::NotFound => Outcome::Ignored(Reason::UnknownMessage),
     }
 }
 
@@ -788,7 +769,7 @@ mod tests {
     #[test]
     fn only_an_unavailable_table_or_an_early_unknown_status_stays_in_the_queue() {
         let retry = |outcome: &Outcome, last| disposition(outcome, last) == Disposition::Retry;
-        let unknown = Outcome::Ignored(UNKNOWN_MESSAGE);
+        let unknown = Outcome::Ignored(Reason::UnknownMessage);
         assert!(retry(&unknown, false));
         assert!(
             !retry(&unknown, true),
@@ -808,10 +789,10 @@ mod tests {
                 Outcome::Updated {
                     message_id: "m".into(),
                 },
-                Outcome::Ignored("no_change"),
-                Outcome::Ignored("not_a_message_event"),
+                Outcome::Ignored(Reason::NoChange),
+                Outcome::Ignored(Reason::NotAMessageEvent),
                 Outcome::ConnectionOk,
-                Outcome::Invalid(Invalid::body("quarantined")),
+                Outcome::Quarantined(Invalid::body("quarantined")),
             ] {
                 assert!(!retry(&done, last), "{done:?}");
             }

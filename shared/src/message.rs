@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
+use crate::providers::ProviderId;
 
 /// The `schema_version` every item written by this code carries: 2 since the attributes
 /// docs/CONTRACT.md marks (2). Readers treat an absent attribute as not said.
@@ -325,8 +326,8 @@ pub struct Phone {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Message {
     pub schema_version: u8,
-    /// The provider value (`tiktok_shop`), [`crate::providers::Provider::NAME`].
-    pub provider: &'static str,
+    /// Written as its provider value (`tiktok_shop`).
+    pub provider: ProviderId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     pub conversation_id: String,
@@ -385,7 +386,7 @@ pub struct Message {
 impl Message {
     /// A message with the identity and defaults filled in; providers set the rest.
     pub fn new(
-        provider: &'static str,
+        provider: ProviderId,
         conversation_id: String,
         message_id: String,
         created_at: DateTime<Utc>,

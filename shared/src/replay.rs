@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use crate::aws::error_text;
 use crate::handler::{Disposition, Drained, Handler};
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
+use crate::response::{Outcome, OutcomeName};
 use crate::spool::event::{read_record, Record, Spooled};
 use crate::spool::BoxFuture;
 use crate::storage::keys::quarantine_key;
@@ -52,11 +53,47 @@ pub struct Entry {
     /// The quarantine item's `sk`, or the queue message's id.
     pub key: String,
     pub provider: String,
-    /// The contract's outcome name (`stored`, `invalid`, …).
-    pub outcome: &'static str,
+    pub outcome: Ended,
     pub message_id: Option<String>,
     pub detail: Option<String>,
     pub action: Action,
+}
+
+/// How a body's replay ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// It went through the drain: the contract's outcome name (`stored`, `invalid`, …).
+    Handled(OutcomeName),
+    /// A queue message naming no registered provider: left in the queue, not handled.
+    UnknownProvider,
+}
+
+impl Ended {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::Handled(outcome) => outcome.as_str(),
+            Ended::UnknownProvider => "unknown_provider",
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<OutcomeName> for Ended {
+    fn eq(&self, outcome: &OutcomeName) -> bool {
+        *self == Ended::Handled(*outcome)
+    }
+}
+
+/// An ending compares equal to its name (`stored`, `unknown_provider`).
+impl PartialEq<&str> for Ended {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,8 +111,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// How many bodies ended with `outcome`.
-    pub fn count(&self, outcome: &str) -> usize {
+    /// How many bodies ended with `outcome` (an [`OutcomeName`], an [`Ended`] or its name).
+    pub fn count<O>(&self, outcome: O) -> usize
+    where
+        Ended: PartialEq<O>,
+    {
         self.entries.iter().filter(|e| e.outcome == outcome).count()
     }
 
@@ -108,12 +148,12 @@ impl Report {
                 line
             })
             .collect();
-        let mut outcomes: Vec<&str> = self.entries.iter().map(|e| e.outcome).collect();
-        outcomes.sort_unstable();
+        let mut outcomes: Vec<Ended> = self.entries.iter().map(|e| e.outcome).collect();
+        outcomes.sort_unstable_by_key(|o| o.as_str());
         outcomes.dedup();
         let counts: Vec<String> = outcomes
             .iter()
-            .map(|o| format!("{} {o}", self.count(o)))
+            .map(|o| format!("{} {o}", self.count(*o)))
             .collect();
         lines.push(format!(
             "{}{} bodies{}{}; {} {}",
@@ -164,7 +204,7 @@ pub async fn replay(
                 report.entries.push(Entry {
                     key,
                     provider,
-                    outcome: "unknown_provider",
+                    outcome: Ended::UnknownProvider,
                     message_id: None,
                     detail: Some("no registered provider of that name; left in the queue".into()),
                     action: Action::Stays,
@@ -197,7 +237,7 @@ pub async fn replay(
             && !matches!(
                 (source, outcome),
                 // A body still invalid was quarantined again, under the same key.
-                (Source::Quarantine(_), crate::response::Outcome::Invalid(_))
+                (Source::Quarantine(_), Outcome::Quarantined(_))
             );
         if !dry_run {
             match source {
@@ -226,7 +266,7 @@ pub async fn replay(
         report.entries.push(Entry {
             key: item.key,
             provider: item.provider.name().to_string(),
-            outcome: outcome.name(),
+            outcome: Ended::Handled(outcome.name()),
             message_id: drained.handled.message.map(|m| m.message_id),
             detail: outcome.detail(),
             action: if removed {
@@ -278,7 +318,7 @@ async fn quarantined(
             .query()
             .table_name(store.table())
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(quarantine_key(provider.name())))
+            .expression_attribute_values(":pk", AttributeValue::S(quarantine_key(provider)))
             .consistent_read(true)
             .into_paginator()
             .items()
@@ -306,7 +346,7 @@ async fn quarantined(
                     message_id: Some(key.clone()),
                     receive_count: None,
                     content: Ok(Spooled {
-                        provider: provider.name().to_string(),
+                        provider,
                         received_at,
                         body,
                     }),
@@ -329,7 +369,7 @@ async fn delete_quarantined(
         .client()
         .delete_item()
         .table_name(store.table())
-        .set_key(Some(item_key(quarantine_key(provider.name()), sk)))
+        .set_key(Some(item_key(quarantine_key(provider), sk)))
         .send()
         .await
         .map_err(|e| {
@@ -375,14 +415,11 @@ async fn received(
             let receipt = message.receipt_handle().unwrap_or_default().to_string();
             let key = message.message_id().unwrap_or_default().to_string();
             let named = match &record.content {
-                Ok(spooled) => Some(spooled.provider.clone()),
+                Ok(spooled) => Some(spooled.provider().name().to_string()),
                 Err(malformed) => malformed.provider.clone(),
             };
-            match named
-                .as_deref()
-                .and_then(|n| ProviderId::ALL.iter().find(|id| id.name() == n))
-            {
-                Some(&provider) => pending.push(Pending {
+            match named.as_deref().and_then(ProviderId::named) {
+                Some(provider) => pending.push(Pending {
                     key,
                     provider,
                     record,

@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Invalid, Rejected, StoreError, Unauthorized};
 use crate::request::PayloadVersion;
-
-/// Row 12's reason: a status update for a message never stored.
-pub const UNKNOWN_MESSAGE: &str = "unknown_message";
+use crate::webhook::Reason;
 
 /// How a request ended; each variant is one row (or a pair of rows) of docs/CONTRACT.md's table.
 #[derive(Debug)]
@@ -21,11 +19,11 @@ pub enum Outcome {
     /// Row 3.
     Unauthorized(Unauthorized),
     /// Row 4 (and 12, and updates that change nothing).
-    Ignored(&'static str),
+    Ignored(Reason),
     /// Row 5.
     ConnectionOk,
-    /// Row 6: the body was quarantined.
-    Invalid(Invalid),
+    /// Row 6: the body is not a message the contract accepts, and was quarantined.
+    Quarantined(Invalid),
     /// Row 7: the table could not take the body, the spool queue did (why the table could not).
     Spooled(StoreError),
     /// Row 7b.
@@ -38,20 +36,66 @@ pub enum Outcome {
     Updated { message_id: String },
 }
 
+/// The contract's outcome names (docs/CONTRACT.md's "outcome" column), as logs and metrics
+/// report them: what requests are counted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OutcomeName {
+    Misconfigured,
+    TooLarge,
+    Invalid,
+    Unauthorized,
+    Ignored,
+    Spooled,
+    Unavailable,
+    Stored,
+    Duplicate,
+    Updated,
+}
+
+impl OutcomeName {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutcomeName::Misconfigured => "misconfigured",
+            OutcomeName::TooLarge => "too_large",
+            OutcomeName::Invalid => "invalid",
+            OutcomeName::Unauthorized => "unauthorized",
+            OutcomeName::Ignored => "ignored",
+            OutcomeName::Spooled => "spooled",
+            OutcomeName::Unavailable => "unavailable",
+            OutcomeName::Stored => "stored",
+            OutcomeName::Duplicate => "duplicate",
+            OutcomeName::Updated => "updated",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An outcome name compares equal to its text.
+impl PartialEq<&str> for OutcomeName {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
 impl Outcome {
     /// The contract's outcome name, as logs and metrics report it.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> OutcomeName {
         match self {
-            Outcome::Misconfigured => "misconfigured",
-            Outcome::Rejected(Rejected::TooLarge(_)) => "too_large",
-            Outcome::Rejected(_) | Outcome::Invalid(_) => "invalid",
-            Outcome::Unauthorized(_) => "unauthorized",
-            Outcome::Ignored(_) | Outcome::ConnectionOk => "ignored",
-            Outcome::Spooled(_) => "spooled",
-            Outcome::Unavailable(_) => "unavailable",
-            Outcome::Stored { .. } => "stored",
-            Outcome::Duplicate { .. } => "duplicate",
-            Outcome::Updated { .. } => "updated",
+            Outcome::Misconfigured => OutcomeName::Misconfigured,
+            Outcome::Rejected(Rejected::TooLarge(_)) => OutcomeName::TooLarge,
+            Outcome::Rejected(_) | Outcome::Quarantined(_) => OutcomeName::Invalid,
+            Outcome::Unauthorized(_) => OutcomeName::Unauthorized,
+            Outcome::Ignored(_) | Outcome::ConnectionOk => OutcomeName::Ignored,
+            Outcome::Spooled(_) => OutcomeName::Spooled,
+            Outcome::Unavailable(_) => OutcomeName::Unavailable,
+            Outcome::Stored { .. } => OutcomeName::Stored,
+            Outcome::Duplicate { .. } => OutcomeName::Duplicate,
+            Outcome::Updated { .. } => OutcomeName::Updated,
         }
     }
 
@@ -60,7 +104,7 @@ impl Outcome {
         match self {
             Outcome::Rejected(e) => Some(e.to_string()),
             Outcome::Unauthorized(e) => Some(e.to_string()),
-            Outcome::Invalid(e) => Some(e.to_string()),
+            Outcome::Quarantined(e) => Some(e.to_string()),
             Outcome::Unavailable(e) | Outcome::Spooled(e) => Some(e.to_string()),
             Outcome::Ignored(reason) => Some(reason.to_string()),
             _ => None,
@@ -71,7 +115,7 @@ impl Outcome {
         match self {
             Outcome::Misconfigured => 500,
             Outcome::Rejected(Rejected::TooLarge(_)) => 413,
-            Outcome::Rejected(_) | Outcome::Invalid(_) => 400,
+            Outcome::Rejected(_) | Outcome::Quarantined(_) => 400,
             Outcome::Unauthorized(_) => 401,
             Outcome::Unavailable(_) => 503,
             Outcome::Ignored(_)
@@ -106,11 +150,11 @@ impl Outcome {
             Outcome::Unauthorized(e) => error(e.to_string()),
             Outcome::Ignored(reason) => Body::Status {
                 message_id: None,
-                reason: Some(reason),
+                reason: Some(reason.as_str()),
                 status: "ignored",
             },
             Outcome::ConnectionOk => status("ok", None),
-            Outcome::Invalid(Invalid { field, reason }) => Body::Error {
+            Outcome::Quarantined(Invalid { field, reason }) => Body::Error {
                 error: Cow::Borrowed(reason),
                 field: field.as_deref(),
             },
@@ -256,16 +300,16 @@ mod tests {
             r#"{"message_id":"m1","status":"stored"}"#
         );
         assert_eq!(
-            text(Outcome::Ignored("no_change")),
+            text(Outcome::Ignored(Reason::NoChange)),
             r#"{"reason":"no_change","status":"ignored"}"#
         );
         assert_eq!(text(Outcome::ConnectionOk), r#"{"status":"ok"}"#);
         assert_eq!(
-            text(Outcome::Invalid(Invalid::missing("data.index"))),
+            text(Outcome::Quarantined(Invalid::missing("data.index"))),
             r#"{"error":"required field is missing","field":"data.index"}"#
         );
         assert_eq!(
-            text(Outcome::Invalid(Invalid::body("not \"JSON\""))),
+            text(Outcome::Quarantined(Invalid::body("not \"JSON\""))),
             r#"{"error":"not \"JSON\""}"#
         );
     }
@@ -304,7 +348,7 @@ mod tests {
 
     #[test]
     fn invalid_names_its_field() {
-        let outcome = Outcome::Invalid(Invalid::missing("data.index"));
+        let outcome = Outcome::Quarantined(Invalid::missing("data.index"));
         assert_eq!(outcome.status_code(), 400);
         assert_eq!(outcome.body()["field"], "data.index");
         assert_eq!(outcome.name(), "invalid");

@@ -9,6 +9,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::config::LogConfig;
+use crate::response::OutcomeName;
 
 /// The CloudWatch namespace of the functions' metrics.
 pub const METRICS_NAMESPACE: &str = "MessageIngest";
@@ -99,7 +100,7 @@ impl std::fmt::Debug for MetricsSink {
 /// runs on every request.
 pub fn emf_document(
     function: &str,
-    outcome: &str,
+    outcome: OutcomeName,
     latency_ms: f64,
     quarantined: bool,
     conflict: bool,
@@ -128,12 +129,12 @@ pub fn emf_document(
     let document = Request {
         aws: Metadata::new(timestamp_ms, BY_FUNCTION_AND_OUTCOME, METRICS),
         function,
-        outcome,
+        outcome: outcome.as_str(),
         requests: 1,
         latency: (latency_ms * 1000.0).round() / 1000.0,
         quarantined: u8::from(quarantined),
         conflicts: u8::from(conflict),
-        spooled: u8::from(outcome == "spooled"),
+        spooled: u8::from(outcome == OutcomeName::Spooled),
     };
     serde_json::to_string(&document).expect("an EMF document serializes")
 }
@@ -142,7 +143,7 @@ pub fn emf_document(
 /// outcome), `DrainRetries` (left in the queue for a later receive) and `Quarantined`.
 pub fn emf_drained(
     function: &str,
-    outcome: &str,
+    outcome: OutcomeName,
     retry: bool,
     quarantined: bool,
     timestamp_ms: i64,
@@ -166,7 +167,7 @@ pub fn emf_drained(
     let document = Drained {
         aws: Metadata::new(timestamp_ms, BY_FUNCTION_AND_OUTCOME, METRICS),
         function,
-        outcome,
+        outcome: outcome.as_str(),
         drained: 1,
         drain_retries: u8::from(retry),
         quarantined: u8::from(quarantined),
@@ -235,7 +236,7 @@ mod tests {
         let parse = |text: String| -> serde_json::Value { serde_json::from_str(&text).unwrap() };
         let doc = parse(emf_document(
             "partoo",
-            "stored",
+            OutcomeName::Stored,
             2.71234,
             false,
             false,
@@ -243,7 +244,7 @@ mod tests {
         ));
         let drained = parse(emf_drained(
             "partoo",
-            "unavailable",
+            OutcomeName::Unavailable,
             true,
             false,
             1_700_000_000_000,
@@ -264,7 +265,14 @@ mod tests {
         assert_eq!(doc["Latency"], 2.712);
         assert_eq!(doc["Outcome"], "stored");
         assert_eq!(doc["Spooled"], 0);
-        let spooled = parse(emf_document("partoo", "spooled", 1.0, false, false, 0));
+        let spooled = parse(emf_document(
+            "partoo",
+            OutcomeName::Spooled,
+            1.0,
+            false,
+            false,
+            0,
+        ));
         assert_eq!(spooled["Spooled"], 1);
         assert_eq!(
             (
@@ -278,7 +286,14 @@ mod tests {
     #[test]
     fn emf_documents_are_the_same_text_as_ever() {
         assert_eq!(
-            emf_document("partoo", "spooled", 2.71234, false, true, 1_700_000_000_000),
+            emf_document(
+                "partoo",
+                OutcomeName::Spooled,
+                2.71234,
+                false,
+                true,
+                1_700_000_000_000
+            ),
             concat!(
                 r#"{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"#,
                 r#""Namespace":"MessageIngest","Dimensions":[["Function"],["Function","Outcome"]],"#,
@@ -290,7 +305,7 @@ mod tests {
             )
         );
         assert_eq!(
-            emf_drained("callbell", "stored", false, true, 5),
+            emf_drained("callbell", OutcomeName::Stored, false, true, 5),
             concat!(
                 r#"{"_aws":{"Timestamp":5,"CloudWatchMetrics":[{"Namespace":"MessageIngest","#,
                 r#""Dimensions":[["Function"],["Function","Outcome"]],"#,

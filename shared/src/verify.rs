@@ -1,10 +1,12 @@
-//! Proving a request came from its provider, on the exact body bytes, in constant time.
+//! Proving a request came from its sender, on the exact body bytes, in constant time: what a
+//! verified request is, the [`Verify`] check a verifier implements, and the primitives the
+//! providers' verifiers are built on. Nothing here names a provider: each provider's module
+//! says what its verifier checks, and the handler runs the check of the provider it serves.
 //!
-//! A [`Verified`] request can only be made by [`verify`], by passing the provider's check —
-//! or, inside this crate only, by [`trust_spooled`] for a body that passed it when it first
-//! arrived (spooled, or quarantined). Everything that reads or stores a body takes a
-//! `Verified`, so nothing unverified can reach the table. The primitives here are shared by the
-//! providers' own checks.
+//! A [`Verified`] request can only be made by [`verify`], by passing a verifier's check — or,
+//! inside this crate only, by [`trust_spooled`] for a body that passed it when it first arrived
+//! (spooled, or quarantined). Everything that reads or stores a body takes a `Verified`, so
+//! nothing unverified can reach the table.
 
 use std::fmt;
 
@@ -13,8 +15,13 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::Unauthorized;
-use crate::providers::{Provider, Verify};
 use crate::request::Request;
+
+/// An authentication check, on the request's exact bytes.
+pub trait Verify: fmt::Debug + Send + Sync {
+    /// `Ok` when the request is authentic; `now` is Unix seconds, for checks with a window.
+    fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized>;
+}
 
 pub type HmacSha256 = Hmac<Sha256>;
 
@@ -52,9 +59,9 @@ impl<'r> Verified<'r> {
     }
 }
 
-/// Checks `request` with `P`'s verifier; `now` is Unix seconds.
-pub fn verify<'r, P: Provider>(
-    verifier: &P::Verifier,
+/// Checks `request` with `verifier`; `now` is Unix seconds.
+pub fn verify<'r, V: Verify + ?Sized>(
+    verifier: &V,
     request: &'r Request,
     now: i64,
 ) -> Result<Verified<'r>, Unauthorized> {

@@ -237,7 +237,7 @@ fn failures(answers: &[BatchResponse]) -> Vec<String> {
 /// A message with attachments at `urls`, stored directly.
 fn message(id: &str, channel: &str, urls: &[&str]) -> Message {
     let mut m = Message::new(
-        "callbell",
+        ProviderId::Callbell,
         "media-conv".into(),
         id.into(),
         sample_day(),

@@ -40,7 +40,7 @@ fn as_event(messages: &[SpoolMessage], count: u32) -> Vec<u8> {
         .enumerate()
         .map(|(i, m)| {
             let mut attributes = vec![
-                ("provider", m.provider),
+                ("provider", m.provider.name()),
                 ("received_at", m.received_at.as_str()),
             ];
             if m.body.base64 {

@@ -143,7 +143,7 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
         &sent.body.text,
         2,
         &[
-            ("provider", sent.provider),
+            ("provider", sent.provider.name()),
             ("received_at", &sent.received_at),
         ],
     );

@@ -222,33 +222,22 @@ impl MediaHandler {
                     settings, fetcher, &message, index, attachment, url, deadline,
                 )
                 .await;
-            let stored = match decided {
-                Decided::Retry(why) => {
-                    tally.retried += 1;
-                    self.log(&message, index, url, "retry", Some(&why), started);
-                    retry = Some(why);
-                    continue;
-                }
-                Decided::Stored(stored) => stored,
+            let (outcome, why) = match decided {
+                Decided::Retry(why) => (AttachmentOutcome::Retry, Some(why)),
+                Decided::Stored(stored) => match self
+                    .table
+                    .set_stored(&message.pk, &message.sk, index, url, &stored)
+                    .await
+                {
+                    Ok(true) => (AttachmentOutcome::of(&stored), None),
+                    Ok(false) => (AttachmentOutcome::AlreadyStored, None),
+                    Err(why) => (AttachmentOutcome::Retry, Some(why)),
+                },
             };
-            match self
-                .table
-                .set_stored(&message.pk, &message.sk, index, url, &stored)
-                .await
-            {
-                Ok(true) => {
-                    let outcome = count(tally, &stored);
-                    self.log(&message, index, url, outcome, None, started);
-                }
-                Ok(false) => {
-                    tally.raced += 1;
-                    self.log(&message, index, url, "already_stored", None, started);
-                }
-                Err(why) => {
-                    tally.retried += 1;
-                    self.log(&message, index, url, "retry", Some(&why), started);
-                    retry = Some(why);
-                }
+            tally.count(outcome);
+            self.log(&message, index, url, outcome, why.as_deref(), started);
+            if let Some(why) = why {
+                retry = Some(why);
             }
         }
         retry.map_or(Ok(()), Err)
@@ -334,7 +323,7 @@ impl MediaHandler {
         message: &MessageView,
         index: usize,
         url: &str,
-        outcome: &str,
+        outcome: AttachmentOutcome,
         reason: Option<&str>,
         started: std::time::Instant,
     ) {
@@ -348,7 +337,7 @@ impl MediaHandler {
             message_id = %message.message_id,
             index,
             host = %host,
-            outcome,
+            outcome = outcome.as_str(),
             reason = reason.unwrap_or(""),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             "attachment"
@@ -366,31 +355,57 @@ impl MediaHandler {
     }
 }
 
-fn count(tally: &mut Tally, stored: &StoredMedia) -> &'static str {
-    match stored {
-        StoredMedia::Copy { size_bytes, .. } => {
-            tally.copied += 1;
-            tally.bytes += size_bytes;
-            "copied"
+/// What became of one attachment, as its log line says and the invocation's metrics count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AttachmentOutcome {
+    /// A copy of this many bytes is in the bucket.
+    Copied(u64),
+    /// It can never be copied (its `stored` says why).
+    Failed(MediaError),
+    /// Someone set its `stored` first.
+    AlreadyStored,
+    /// Not now: the record fails, and the stream brings it again.
+    Retry,
+}
+
+impl AttachmentOutcome {
+    /// What has become of an attachment whose `stored` is set to `stored`.
+    fn of(stored: &StoredMedia) -> AttachmentOutcome {
+        match stored {
+            StoredMedia::Copy { size_bytes, .. } => AttachmentOutcome::Copied(*size_bytes),
+            StoredMedia::Failed { error, .. } => AttachmentOutcome::Failed(*error),
         }
-        StoredMedia::Failed { error, .. } => match error {
-            MediaError::Gone => {
-                tally.gone += 1;
-                "gone"
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            AttachmentOutcome::Copied(_) => "copied",
+            AttachmentOutcome::Failed(MediaError::Gone) => "gone",
+            AttachmentOutcome::Failed(MediaError::Expired) => "expired",
+            AttachmentOutcome::Failed(MediaError::TooLarge) => "too_large",
+            AttachmentOutcome::Failed(MediaError::Refused) => "refused",
+            AttachmentOutcome::AlreadyStored => "already_stored",
+            AttachmentOutcome::Retry => "retry",
+        }
+    }
+}
+
+impl Tally {
+    /// Counts one attachment's outcome.
+    fn count(&mut self, outcome: AttachmentOutcome) {
+        let counter = match outcome {
+            AttachmentOutcome::Copied(bytes) => {
+                self.bytes += bytes;
+                &mut self.copied
             }
-            MediaError::Expired => {
-                tally.expired += 1;
-                "expired"
-            }
-            MediaError::TooLarge => {
-                tally.too_large += 1;
-                "too_large"
-            }
-            MediaError::Refused => {
-                tally.refused += 1;
-                "refused"
-            }
-        },
+            AttachmentOutcome::Failed(MediaError::Gone) => &mut self.gone,
+            AttachmentOutcome::Failed(MediaError::Expired) => &mut self.expired,
+            AttachmentOutcome::Failed(MediaError::TooLarge) => &mut self.too_large,
+            AttachmentOutcome::Failed(MediaError::Refused) => &mut self.refused,
+            AttachmentOutcome::AlreadyStored => &mut self.raced,
+            AttachmentOutcome::Retry => &mut self.retried,
+        };
+        *counter += 1;
     }
 }
 

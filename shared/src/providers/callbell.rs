@@ -16,13 +16,11 @@ use crate::message::{
     checked_time, Attachment, AttachmentKind, Contact, ContactCard, Direction, Interactive,
     InteractiveOption, Kind, Location, Message, Phone, Role, Sender,
 };
-use crate::providers::{Provider, Verify};
+use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
 use crate::storage::keys::time_order_key;
-use crate::verify::{
-    any_tag_matches, decode_hex_32, hmac_sha256, same_secret, single_header, Secret, Verified,
-};
-use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
+use crate::verify::{any_tag_matches, decode_hex_32, hmac_sha256, same_secret, single_header, Secret, Verified, Verify};
+use crate::webhook::{IfUnknown, Reason, StatusOrder, Update, Webhook};
 use crate::wire::{
     check_unique_keys, object, parse_object, required, required_object, List, Object, Value,
 };
@@ -369,7 +367,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
             let payload = required_object(&envelope.payload, "payload")?;
             Ok(Webhook::Update(Box::new(status_update(payload)?)))
         }
-        _ => Ok(Webhook::Ignored("not_a_message_event")),
+        _ => Ok(Webhook::Ignored(Reason::NotAMessageEvent)),
     }
 }
 
@@ -388,7 +386,7 @@ fn status_update(payload: &Payload) -> Result<Update, Invalid> {
         "a status",
     )?;
     Ok(Update {
-        provider: Callbell::NAME,
+        provider: ProviderId::Callbell,
         conversation_id: conversation_of(payload)?,
         message_id,
         status: Some(status.to_lowercase()),
@@ -482,7 +480,7 @@ fn identity(payload: &Payload) -> Result<Message, Invalid> {
         _ => (Role::System, Direction::System),
     };
     let mut message = Message::new(
-        Callbell::NAME,
+        ProviderId::Callbell,
         conversation_id,
         String::new(),
         created_at,
@@ -1350,7 +1348,7 @@ mod tests {
         assert_eq!(read_body(br#"{"ping":1}"#).unwrap(), Webhook::ConnectionCheck);
         assert_eq!(
             read_body(br#"{"event":"contact_created","payload":{}}"#).unwrap(),
-            Webhook::Ignored("not_a_message_event")
+            Webhook::Ignored(Reason::NotAMessageEvent)
         );
     }
 

@@ -13,11 +13,11 @@ use crate::message::{
     checked_time, non_empty, Attachment, AttachmentKind, Business, Contact, Direction, Kind,
     Message, Role, Sender,
 };
-use crate::providers::{Provider, Verify};
+use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
 use crate::storage::keys::time_order_key;
-use crate::verify::{decode_hex_32, single_header, Verified};
-use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
+use crate::verify::{decode_hex_32, single_header, Verified, Verify};
+use crate::webhook::{IfUnknown, Reason, StatusOrder, Update, Webhook};
 use crate::wire::{object, parse_object, required, required_object, Object, Value};
 
 pub struct Partoo;
@@ -48,7 +48,7 @@ impl Provider for Partoo {
 
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid> {
         if request.request().has_header(TRYOUT_HEADER) {
-            return Ok(Webhook::Ignored("tryout"));
+            return Ok(Webhook::Ignored(Reason::Tryout));
         }
         read_body(request.body())
     }
@@ -207,7 +207,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
     let is_update = match event.as_str() {
         "message_created" => false,
         "message_updated" => true,
-        _ => return Ok(Webhook::Ignored("not_a_message_event")),
+        _ => return Ok(Webhook::Ignored(Reason::NotAMessageEvent)),
     };
     let payload = required_object(&envelope.payload, "payload")?;
     let message = normalize(payload)?;
@@ -215,7 +215,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
         return Ok(Webhook::NewMessage(Box::new(message)));
     }
     Ok(Webhook::Update(Box::new(Update {
-        provider: Partoo::NAME,
+        provider: ProviderId::Partoo,
         conversation_id: message.conversation_id.clone(),
         message_id: message.message_id.clone(),
         status: message.status.clone(),
@@ -288,7 +288,7 @@ fn identity(wire: &WireMessage, sender: Sender, direction: Direction) -> Result<
         })
         .and_then(|at| checked_time(at, "payload.message.date"))?;
     let mut message = Message::new(
-        Partoo::NAME,
+        ProviderId::Partoo,
         conversation_id,
         message_id,
         created_at,
@@ -668,10 +668,10 @@ mod tests {
         let keys = keys(VECTOR_PUBLIC).unwrap();
         let headers = [(SIGNATURE_HEADER, VECTOR_SIGNATURE), ("X-Partoo-Webhook-Tryout", "1")];
         let request = Request::new(&headers, &[], VECTOR_BODY);
-        let verified = crate::verify::verify::<Partoo>(&keys, &request, 0).unwrap();
-        assert_eq!(Partoo::read(&verified), Ok(Webhook::Ignored("tryout")));
+        let verified = crate::verify::verify(&keys, &request, 0).unwrap();
+        assert_eq!(Partoo::read(&verified), Ok(Webhook::Ignored(Reason::Tryout)));
         let request = Request::new(&headers[..1], &[], VECTOR_BODY);
-        let verified = crate::verify::verify::<Partoo>(&keys, &request, 0).unwrap();
+        let verified = crate::verify::verify(&keys, &request, 0).unwrap();
         assert!(matches!(Partoo::read(&verified), Err(Invalid { .. })));
     }
 
@@ -851,7 +851,7 @@ mod tests {
             let b = format!(r#"{{"type":"{event}","payload":{{"x":1}}}}"#);
             assert_eq!(
                 read_body(b.as_bytes()).unwrap(),
-                Webhook::Ignored("not_a_message_event")
+                Webhook::Ignored(Reason::NotAMessageEvent)
             );
         }
     }

@@ -11,11 +11,11 @@ use crate::message::{
     checked_time, format_timestamp, is_digits, Attachment, AttachmentKind, Direction, Kind,
     Message, Role, Sender,
 };
-use crate::providers::{Provider, Verify};
+use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
 use crate::storage::keys::index_order_key;
-use crate::verify::{decode_hex_32, hmac_sha256, single_header, Secret, Verified};
-use crate::webhook::{StatusOrder, Webhook};
+use crate::verify::{decode_hex_32, hmac_sha256, single_header, Secret, Verified, Verify};
+use crate::webhook::{Reason, StatusOrder, Webhook};
 use crate::wire::{parse_object, required, required_object, Object, Value};
 
 pub struct TiktokShop;
@@ -167,7 +167,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
         "an integer",
     )?;
     if webhook_type != NEW_MESSAGE_TYPE {
-        return Ok(Webhook::Ignored("not_a_message_event"));
+        return Ok(Webhook::Ignored(Reason::NotAMessageEvent));
     }
     let data = required_object(&envelope.data, "data")?;
     let identity = identity(data)?;
@@ -181,7 +181,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
 
     let (role, direction) = role_and_direction(&sender.role);
     let mut message = Message::new(
-        TiktokShop::NAME,
+        ProviderId::TiktokShop,
         identity.conversation_id,
         identity.message_id,
         identity.created_at,
@@ -854,7 +854,7 @@ mod tests {
         ] {
             assert_eq!(
                 read_body(body.as_bytes()).unwrap(),
-                Webhook::Ignored("not_a_message_event"),
+                Webhook::Ignored(Reason::NotAMessageEvent),
                 "{body}"
             );
         }

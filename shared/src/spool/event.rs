@@ -3,12 +3,17 @@
 //!
 //! A record the drain cannot use — no body, an unknown or missing `provider`, a `received_at`
 //! that is not a time, a base64 body that does not decode — is not an error here: it becomes a
-//! [`Malformed`] record, which the drain quarantines with the reason (see
-//! [`crate::handler::Handler::handle_sqs_event`]).
+//! [`Malformed`] record, which the drain quarantines with the reason.
+//!
+//! A [`Spooled`] body is one that passed its provider's check when the webhook received it: the
+//! drain stores it without verifying it again. So only this crate makes one — reading a spool
+//! queue's record here, or a quarantine item in [`crate::replay`] — and nothing outside it can
+//! hand the drain a body to store.
 
 use serde_json::Value;
 
 use super::{SqsBody, BODY_ENCODING_ATTRIBUTE, PROVIDER_ATTRIBUTE, RECEIVED_AT_ATTRIBUTE};
+use crate::providers::ProviderId;
 
 /// One SQS record of an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,12 +28,29 @@ pub struct Record {
 /// A spooled webhook body, as the function that spooled it received it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spooled {
-    /// The `provider` attribute (a provider value).
-    pub provider: String,
+    /// The `provider` attribute.
+    pub(crate) provider: ProviderId,
     /// The `received_at` attribute.
-    pub received_at: String,
+    pub(crate) received_at: String,
     /// The webhook body's exact bytes (decoded from base64 when it travelled so).
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Spooled {
+    /// The provider whose function spooled it.
+    pub fn provider(&self) -> ProviderId {
+        self.provider
+    }
+
+    /// When the webhook received it (RFC 3339, ms).
+    pub fn received_at(&self) -> &str {
+        &self.received_at
+    }
+
+    /// The webhook body's exact bytes.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
 }
 
 /// A record that does not carry a spooled body as the contract says, with what is known of it.
@@ -113,8 +135,15 @@ pub fn read_record(record: &Value) -> Record {
         };
         let body = SqsBody::decode(body, attribute(BODY_ENCODING_ATTRIBUTE).as_deref())
             .map_err(malformed)?;
+        let Some(provider) = ProviderId::named(provider) else {
+            // What can be read of it is kept as it was received: the decoded body.
+            return Err(Malformed {
+                raw: body,
+                ..malformed(format!("spooled for unknown provider {provider:?}"))
+            });
+        };
         Ok(Spooled {
-            provider: provider.clone(),
+            provider,
             received_at,
             body,
         })
@@ -193,7 +222,7 @@ mod tests {
         assert_eq!(
             record.content,
             Ok(Spooled {
-                provider: "partoo".into(),
+                provider: ProviderId::Partoo,
                 received_at: AT.into(),
                 body: b"{\"a\":1}".to_vec()
             })

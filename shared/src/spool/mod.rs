@@ -21,6 +21,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use thiserror::Error;
 
+use crate::providers::ProviderId;
+
 #[cfg(any(test, feature = "testkit"))]
 pub use memory::MemorySpool;
 pub use sqs::SqsSpool;
@@ -85,7 +87,7 @@ impl Default for Budget {
 /// What goes to the queue: the body as SQS can carry it and the attributes the drain needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpoolMessage {
-    pub provider: &'static str,
+    pub provider: ProviderId,
     pub received_at: String,
     pub body: SqsBody,
 }

@@ -45,7 +45,10 @@ impl Spool for SqsSpool {
                 .send_message()
                 .queue_url(&self.queue_url)
                 .message_body(&message.body.text)
-                .message_attributes(PROVIDER_ATTRIBUTE, string_attribute(message.provider))
+                .message_attributes(
+                    PROVIDER_ATTRIBUTE,
+                    string_attribute(message.provider.name()),
+                )
                 .message_attributes(
                     RECEIVED_AT_ATTRIBUTE,
                     string_attribute(&message.received_at),

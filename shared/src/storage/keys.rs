@@ -3,6 +3,7 @@
 
 use crate::error::Invalid;
 use crate::message::{is_digits, Message};
+use crate::providers::ProviderId;
 
 /// Sort key prefix of message items; a conversation is read with `begins_with(sk, "MSG#")`.
 pub const MESSAGE_PREFIX: &str = "MSG#";
@@ -16,7 +17,7 @@ const MAX_PARTITION_KEY: usize = 2048;
 const MAX_SORT_KEY: usize = 1024;
 
 /// `<provider>#<conversation_id>`: the partition key of a conversation.
-pub fn conversation_key(provider: &str, conversation_id: &str) -> String {
+pub fn conversation_key(provider: ProviderId, conversation_id: &str) -> String {
     format!("{provider}#{conversation_id}")
 }
 
@@ -31,7 +32,7 @@ pub fn id_sort_key(message_id: &str) -> String {
 }
 
 /// `QUARANTINE#<provider>`: the partition of a provider's quarantined bodies.
-pub fn quarantine_key(provider: &str) -> String {
+pub fn quarantine_key(provider: ProviderId) -> String {
     format!("{QUARANTINE_PREFIX}{provider}")
 }
 

@@ -20,6 +20,7 @@ pub use memory::MemoryStore;
 
 use crate::error::StoreError;
 use crate::message::Message;
+use crate::providers::ProviderId;
 use crate::webhook::{StatusOrder, Update};
 use keys::{quarantine_key, quarantine_sort_key, MessageKeys};
 
@@ -51,7 +52,7 @@ pub enum Updated {
 /// An authentic body that could not be a message, kept for a person to look at.
 #[derive(Clone, Debug)]
 pub struct Quarantined {
-    pub provider: &'static str,
+    pub provider: ProviderId,
     pub received_at: String,
     pub body_sha256: String,
     pub raw: Vec<u8>,
