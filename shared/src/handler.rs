@@ -19,7 +19,7 @@ use crate::request::{Invocation, Request};
 use crate::response::{Answer, BatchResponse, HttpResponse, Outcome};
 use crate::spool::event::{read_event, Record, Spooled};
 use crate::spool::{Budget, Spool, SpoolMessage, SqsBody, DEFAULT_MAX_RECEIVES};
-use crate::storage::keys::{beside, check_sizes, conversation_key, id_sort_key, MessageKeys};
+use crate::storage::keys::{check_sizes, conversation_key, id_sort_key, MessageKeys};
 use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
 use crate::telemetry::{emf_document, emf_drained, MetricsSink};
 use crate::verify::{trust_spooled, verify, Verified};
@@ -507,7 +507,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         if let Ok(Inserted::OrderKeyTaken) = inserted {
             // Another message holds its place (one TikTok index for two messages): it goes
             // right after that one, and is deduplicated and updated like any other.
-            message.order_key = beside(&message.order_key, &message.message_id);
+            message.order_key = message.order_key.beside(&message.message_id);
             inserted = self.insert(&message, &fingerprint, delivery).await;
         }
         let message_id = message.message_id.clone();

@@ -244,7 +244,7 @@ fn message(id: &str, channel: &str, urls: &[&str]) -> Message {
         Sender::new(Role::Customer),
         Direction::Inbound,
     );
-    m.order_key = ingest::storage::keys::time_order_key(&m.created_at, id);
+    m.order_key = ingest::message::OrderKey::time(&m.created_at, id);
     m.channel = Some(channel.into());
     m.received_at = m.created_at.clone();
     m.attachments = urls

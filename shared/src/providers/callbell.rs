@@ -12,13 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
-use crate::message::{
-    checked_time, Attachment, AttachmentKind, Contact, ContactCard, Direction, Interactive,
-    InteractiveOption, Kind, Location, Message, Phone, Role, Sender,
-};
+use crate::message::{checked_time, Attachment, AttachmentKind, Contact, ContactCard, Direction, Interactive, InteractiveOption, Kind, Location, Message, OrderKey, Phone, Role, Sender};
 use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
-use crate::storage::keys::time_order_key;
 use crate::verify::{any_tag_matches, decode_hex_32, hmac_sha256, same_secret, single_header, Secret, Verified, Verify};
 use crate::webhook::{IfUnknown, Reason, StatusOrder, Update, Webhook};
 use crate::wire::{
@@ -492,7 +488,7 @@ fn identity(payload: &Payload) -> Result<Message, Invalid> {
         // The status as sent: derived ids of messages stored earlier must not change.
         None => derived_message_id(&message, payload, &status),
     };
-    message.order_key = time_order_key(&message.created_at, &message.message_id);
+    message.order_key = OrderKey::time(&message.created_at, &message.message_id);
     message.status = Some(status.to_lowercase());
     Ok(message)
 }

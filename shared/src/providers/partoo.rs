@@ -9,13 +9,9 @@ use serde::Deserialize;
 
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
-use crate::message::{
-    checked_time, non_empty, Attachment, AttachmentKind, Business, Contact, Direction, Kind,
-    Message, Role, Sender,
-};
+use crate::message::{checked_time, non_empty, Attachment, AttachmentKind, Business, Contact, Direction, Kind, Message, OrderKey, Role, Sender};
 use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
-use crate::storage::keys::time_order_key;
 use crate::verify::{decode_hex_32, single_header, Verified, Verify};
 use crate::webhook::{IfUnknown, Reason, StatusOrder, Update, Webhook};
 use crate::wire::{object, parse_object, required, required_object, Object, Value};
@@ -295,7 +291,7 @@ fn identity(wire: &WireMessage, sender: Sender, direction: Direction) -> Result<
         sender,
         direction,
     );
-    message.order_key = time_order_key(&message.created_at, &message.message_id);
+    message.order_key = OrderKey::time(&message.created_at, &message.message_id);
     Ok(message)
 }
 

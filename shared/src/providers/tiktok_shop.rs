@@ -7,13 +7,9 @@ use serde::Deserialize;
 
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
-use crate::message::{
-    checked_time, format_timestamp, is_digits, Attachment, AttachmentKind, Direction, Kind,
-    Message, Role, Sender,
-};
+use crate::message::{checked_time, format_timestamp, is_digits, Attachment, AttachmentKind, Direction, Kind, Message, OrderKey, Role, Sender};
 use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
-use crate::storage::keys::index_order_key;
 use crate::verify::{decode_hex_32, hmac_sha256, single_header, Secret, Verified, Verify};
 use crate::webhook::{Reason, StatusOrder, Webhook};
 use crate::wire::{parse_object, required, required_object, Object, Value};
@@ -192,7 +188,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
         },
         direction,
     );
-    message.order_key = index_order_key(&identity.index);
+    message.order_key = OrderKey::index(&identity.index);
     message.account_id = envelope.shop_id.as_ref().and_then(Value::id);
     message.channel = Some("tiktok_shop".to_string());
     message.visible = data.is_visible.as_ref().and_then(Value::bool);
