@@ -25,9 +25,11 @@ use crate::telemetry::{emf_document, emf_drained, MetricsSink};
 use crate::verify::{trust_spooled, verify, Verified};
 use crate::webhook::{IfUnknown, Reason, Update, Webhook};
 
-/// One provider's function: its settings (or why it has none), its store, its spool queue (if
-/// configured) and its clock.
-pub struct Handler<P: Provider, S> {
+/// A webhook function's pipeline, for one provider: its settings (or why it has none), its
+/// store, its spool queue (if configured) and its clock. It answers the provider's HTTP
+/// requests and drains the function's spool queue; a function that serves no webhook (the
+/// media function, a reader) has a handler of its own.
+pub struct WebhookHandler<P: Provider, S> {
     settings: Result<Settings<P>, Misconfigured>,
     store: S,
     clock: fn() -> DateTime<Utc>,
@@ -40,16 +42,16 @@ pub struct Handler<P: Provider, S> {
 
 /// How a request ended, and which message it was about (for its log line).
 #[derive(Debug)]
-pub struct Handled {
-    pub outcome: Outcome,
-    pub message: Option<MessageRef>,
+pub(crate) struct Handled {
+    pub(crate) outcome: Outcome,
+    pub(crate) message: Option<MessageRef>,
 }
 
 /// The conversation and message a request was about.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessageRef {
-    pub conversation_id: String,
-    pub message_id: String,
+pub(crate) struct MessageRef {
+    pub(crate) conversation_id: String,
+    pub(crate) message_id: String,
 }
 
 impl From<Outcome> for Handled {
@@ -63,7 +65,7 @@ impl From<Outcome> for Handled {
 
 /// What happens to a drained (or replayed) spool message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disposition {
+pub(crate) enum Disposition {
     /// Settled — stored, a duplicate, updated, ignored or quarantined: it leaves the queue.
     Done,
     /// Not yet: the table is unavailable, or a status update's message is not stored yet and
@@ -73,20 +75,20 @@ pub enum Disposition {
 
 /// A drained or replayed body: how it ended, and whether it leaves the queue.
 #[derive(Debug)]
-pub struct Drained {
-    pub handled: Handled,
-    pub disposition: Disposition,
+pub(crate) struct Drained {
+    pub(crate) handled: Handled,
+    pub(crate) disposition: Disposition,
 }
 
 /// Whether a receive is the last one the queue allows before its dead-letter queue: the
 /// receive count has reached `max_receives`. An unknown count is not the last.
-pub fn is_last_receive(receive_count: Option<u32>, max_receives: u32) -> bool {
+pub(crate) fn is_last_receive(receive_count: Option<u32>, max_receives: u32) -> bool {
     receive_count.is_some_and(|n| n >= max_receives)
 }
 
 /// The drain's rule: a body leaves the queue unless the table was unavailable, or it is a status
 /// update whose message is not stored yet (row 12) before its last receive.
-pub fn disposition(outcome: &Outcome, last_receive: bool) -> Disposition {
+pub(crate) fn disposition(outcome: &Outcome, last_receive: bool) -> Disposition {
     match outcome {
         Outcome::Unavailable(_) | Outcome::Misconfigured => Disposition::Retry,
         Outcome::Ignored(Reason::UnknownMessage) if !last_receive => Disposition::Retry,
@@ -127,7 +129,7 @@ struct Delivery<'b> {
     deadline: Deadline,
 }
 
-impl<P: Provider, S: MessageStore> Handler<P, S> {
+impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
     pub fn new(settings: Result<Settings<P>, Misconfigured>, store: S) -> Self {
         if let Err(why) = &settings {
             tracing::error!(
@@ -136,7 +138,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
                 "function misconfigured; answering 500 to every request"
             );
         }
-        Handler {
+        WebhookHandler {
             settings,
             store,
             clock: Utc::now,
@@ -150,8 +152,9 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// A handler that only redelivers bodies verified earlier (spooled or quarantined ones), for
     /// `ingest-dev replay`: it has no provider settings, so it answers every webhook 500. No
     /// provider waits for it, so the table gets 10 s a body (an operator's link may be slow).
-    pub fn replayer(store: S) -> Self {
-        Handler {
+    #[cfg(feature = "replay")]
+    pub(crate) fn replayer(store: S) -> Self {
+        WebhookHandler {
             settings: Err(Misconfigured("a replayer verifies nothing".into())),
             store,
             clock: Utc::now,
@@ -271,11 +274,11 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         self.metrics.write(&emf);
     }
 
-    /// Drains a batch from the spool queue: each record concurrently through [`Handler::drain`],
+    /// Drains a batch from the spool queue: each record concurrently through [`WebhookHandler::drain`],
     /// answering the records to receive again. An event whose records cannot be read, or a
     /// failing record without a message id, fails the whole batch (nothing is lost: the queue
     /// keeps every record, and its dead-letter queue takes them after the last receive).
-    pub async fn handle_sqs_event(&self, event: &[u8]) -> BatchResponse {
+    pub(crate) async fn handle_sqs_event(&self, event: &[u8]) -> BatchResponse {
         let records = match read_event(event) {
             Ok(records) => records,
             Err(why) => {
@@ -298,14 +301,14 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     }
 
     /// One record of the spool queue, with its summary log line and metrics.
-    pub async fn drain(&self, record: &Record) -> Drained {
+    pub(crate) async fn drain(&self, record: &Record) -> Drained {
         let last = is_last_receive(record.receive_count, self.max_receives);
         self.drain_as(record, last).await
     }
 
-    /// [`Handler::drain`], with the caller deciding whether this is the record's last receive
+    /// [`WebhookHandler::drain`], with the caller deciding whether this is the record's last receive
     /// (replay: see [`crate::replay`]).
-    pub async fn drain_as(&self, record: &Record, last: bool) -> Drained {
+    pub(crate) async fn drain_as(&self, record: &Record, last: bool) -> Drained {
         let started = Instant::now();
         let drained = match &record.content {
             Ok(spooled) => self.redeliver(spooled, last).await,
@@ -365,7 +368,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// provider is quarantined under that provider, where its replay reads it right. (A body
     /// spooled for a provider that is not registered is no [`Spooled`] body: the drain keeps it
     /// as unusable.)
-    pub async fn redeliver(&self, spooled: &Spooled, last_receive: bool) -> Drained {
+    pub(crate) async fn redeliver(&self, spooled: &Spooled, last_receive: bool) -> Drained {
         let delivery = Delivery {
             body: spooled.body(),
             received_at: spooled.received_at().to_string(),
@@ -412,7 +415,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     }
 
     /// Answers a request already read out of its event.
-    pub async fn handle_request(&self, request: &Request) -> Handled {
+    pub(crate) async fn handle_request(&self, request: &Request) -> Handled {
         let Ok(settings) = &self.settings else {
             return Outcome::Misconfigured.into();
         };
@@ -430,9 +433,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         let mut handled = self.process(&verified, &delivery).await;
         handled.outcome = match (handled.outcome, &self.spool) {
             // A refused item stays a 400/quarantine (or, should even that be refused, a 503).
-            (Outcome::Unavailable(cause), Some(spool))
-                if !matches!(cause, StoreError::Refused(_)) =>
-            {
+            (Outcome::Unavailable(cause), Some(spool)) if !cause.is_permanent() => {
                 let deadline = started + self.budget.total;
                 self.spool(&**spool, &delivery, cause, deadline).await
             }

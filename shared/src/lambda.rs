@@ -1,5 +1,5 @@
 //! The Lambda runtime glue: a function's whole `main`, and the loop that hands each raw event
-//! to the [`Handler`] and its answer back.
+//! to the [`WebhookHandler`] and its answer back.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,7 +10,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 
 use crate::config::{Env, FunctionConfig, Settings};
-use crate::handler::Handler;
+use crate::handler::WebhookHandler;
 use crate::providers::Provider;
 use crate::response::Answer;
 use crate::spool::SqsSpool;
@@ -44,7 +44,7 @@ pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
             "SPOOL_MAX_RECEIVES is not a positive number; using the default"
         );
     }
-    let mut handler = Handler::new(settings, store).with_max_receives(spool.max_receives);
+    let mut handler = WebhookHandler::new(settings, store).with_max_receives(spool.max_receives);
     if let Some(queue_url) = &spool.queue_url {
         let queue = SqsSpool::new(config.aws.sqs_client(http), queue_url);
         handler = handler.with_spool(Arc::new(queue));
@@ -55,8 +55,8 @@ pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
 /// Serves invocations until the runtime stops. The handler reads the event itself (see
 /// [`crate::request`]), so any JSON the runtime delivers gets an answer — HTTP, or a batch
 /// response for the spool queue's events — never an error.
-pub async fn serve<P: Provider, S: MessageStore + 'static>(
-    handler: Handler<P, S>,
+pub(crate) async fn serve<P: Provider, S: MessageStore + 'static>(
+    handler: WebhookHandler<P, S>,
 ) -> Result<(), lambda_runtime::Error> {
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
@@ -74,7 +74,7 @@ pub async fn serve<P: Provider, S: MessageStore + 'static>(
 /// outgrows rustc's query depth limit. One allocation an invocation.
 #[inline(never)]
 fn invocation<'a, P: Provider, S: MessageStore + 'static>(
-    handler: &'a Handler<P, S>,
+    handler: &'a WebhookHandler<P, S>,
     event: &'a [u8],
 ) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
     Box::pin(handler.handle_invocation(event))

@@ -1,6 +1,6 @@
 //! Replay (feature `replay`, for `ingest-dev replay`): bodies kept in the quarantine or in a
 //! (dead-letter) queue go through today's code again — the drain's own
-//! [`Handler::redeliver`], on the table, without verification (they were verified when they
+//! [`WebhookHandler::redeliver`], on the table, without verification (they were verified when they
 //! first arrived).
 //!
 //! - From the quarantine: a body that is stored, a duplicate, an update or ignored now leaves
@@ -27,7 +27,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{json, Value};
 
 use crate::aws::error_text;
-use crate::handler::{Disposition, Drained, Handler};
+use crate::handler::{Disposition, Drained, WebhookHandler};
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
 use crate::response::{Outcome, OutcomeName};
 use crate::spool::event::{read_record, Record, Spooled};
@@ -290,7 +290,7 @@ impl<'a> ProviderVisitor for ReplayOne<'a> {
     type Output = BoxFuture<'a, Drained>;
     fn visit<P: Provider>(self) -> BoxFuture<'a, Drained> {
         Box::pin(async move {
-            let handler = Handler::<P, DynamoDbStore>::replayer(self.store.clone());
+            let handler = WebhookHandler::<P, DynamoDbStore>::replayer(self.store.clone());
             handler.drain_as(self.record, self.last_receive).await
         })
     }

@@ -11,7 +11,7 @@ use crate::webhook::Reason;
 
 /// How a request ended; each variant is one row (or a pair of rows) of docs/CONTRACT.md's table.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Row 1.
     Misconfigured,
     /// Row 2: too large, undecodable base64, or not an HTTP event at all.
@@ -84,7 +84,7 @@ impl PartialEq<&str> for OutcomeName {
 
 impl Outcome {
     /// The contract's outcome name, as logs and metrics report it.
-    pub fn name(&self) -> OutcomeName {
+    pub(crate) fn name(&self) -> OutcomeName {
         match self {
             Outcome::Misconfigured => OutcomeName::Misconfigured,
             Outcome::Rejected(Rejected::TooLarge(_)) => OutcomeName::TooLarge,
@@ -100,7 +100,7 @@ impl Outcome {
     }
 
     /// Why, for the log line of a request that did not simply succeed.
-    pub fn detail(&self) -> Option<String> {
+    pub(crate) fn detail(&self) -> Option<String> {
         match self {
             Outcome::Rejected(e) => Some(e.to_string()),
             Outcome::Unauthorized(e) => Some(e.to_string()),
@@ -111,7 +111,7 @@ impl Outcome {
         }
     }
 
-    pub fn status_code(&self) -> u16 {
+    pub(crate) fn status_code(&self) -> u16 {
         match self {
             Outcome::Misconfigured => 500,
             Outcome::Rejected(Rejected::TooLarge(_)) => 413,
@@ -169,12 +169,13 @@ impl Outcome {
         }
     }
 
-    /// The JSON body of the answer, as a value (for tests and tools).
-    pub fn body(&self) -> serde_json::Value {
+    /// The JSON body of the answer, as a value (for tests).
+    #[cfg(test)]
+    pub(crate) fn body(&self) -> serde_json::Value {
         serde_json::to_value(self.answer_body()).expect("an answer serializes")
     }
 
-    pub fn into_response(self, version: PayloadVersion) -> HttpResponse {
+    pub(crate) fn into_response(self, version: PayloadVersion) -> HttpResponse {
         let body = serde_json::to_string(&self.answer_body()).expect("an answer serializes");
         HttpResponse::json(self.status_code(), body, version)
     }

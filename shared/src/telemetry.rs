@@ -12,12 +12,12 @@ use crate::config::LogConfig;
 use crate::response::OutcomeName;
 
 /// The CloudWatch namespace of the functions' metrics.
-pub const METRICS_NAMESPACE: &str = "MessageIngest";
+pub(crate) const METRICS_NAMESPACE: &str = "MessageIngest";
 
 /// Installs the log subscriber: JSON lines unless `AWS_LAMBDA_LOG_FORMAT` is `Text`; the level
 /// from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else `RUST_LOG`, else info
 /// (as [`LogConfig`] has read them).
-pub fn init(logs: &LogConfig) {
+pub(crate) fn init(logs: &LogConfig) {
     let filter = log_filter(&logs.level);
     // Lambda stamps every line with its time already.
     let _ = if logs.text {
@@ -98,7 +98,7 @@ impl std::fmt::Debug for MetricsSink {
 /// and outcome), `Latency` (ms), `Quarantined`, `Conflicts` and `Spooled` (counts; `Spooled`:
 /// bodies handed to the spool queue, outcome `spooled`). Written straight to JSON text: this
 /// runs on every request.
-pub fn emf_document(
+pub(crate) fn emf_document(
     function: &str,
     outcome: OutcomeName,
     latency_ms: f64,
@@ -141,7 +141,7 @@ pub fn emf_document(
 
 /// One drained spool message's metrics: `Drained` (count, per function and per function and
 /// outcome), `DrainRetries` (left in the queue for a later receive) and `Quarantined`.
-pub fn emf_drained(
+pub(crate) fn emf_drained(
     function: &str,
     outcome: OutcomeName,
     retry: bool,

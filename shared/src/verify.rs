@@ -23,14 +23,14 @@ pub trait Verify: fmt::Debug + Send + Sync {
     fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized>;
 }
 
-pub type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// A secret value. Its `Debug` never shows it, so it can't leak through a log of a config.
 #[derive(Clone)]
-pub struct Secret(Vec<u8>);
+pub(crate) struct Secret(Vec<u8>);
 
 impl Secret {
-    pub fn new(value: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn new(value: impl Into<Vec<u8>>) -> Self {
         Secret(value.into())
     }
     pub(crate) fn expose(&self) -> &[u8] {
@@ -79,7 +79,7 @@ pub(crate) fn trust_spooled(request: &Request) -> Verified<'_> {
 }
 
 /// The value of a header that must be there once (a repeat with the same value is the same).
-pub fn single_header<'r>(
+pub(crate) fn single_header<'r>(
     request: &'r Request,
     name: &'static str,
 ) -> Result<&'r str, Unauthorized> {
@@ -94,7 +94,7 @@ pub fn single_header<'r>(
 }
 
 /// HMAC-SHA256 keyed with `key` over `parts`, one after the other.
-pub fn hmac_sha256(key: &Secret, parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &Secret, parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key.expose()).expect("HMAC takes any key length");
     for part in parts {
         mac.update(part);
@@ -103,7 +103,7 @@ pub fn hmac_sha256(key: &Secret, parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// Whether any of `candidates` equals `expected`, comparing every one in constant time.
-pub fn any_tag_matches(candidates: &[[u8; 32]], expected: &[u8; 32]) -> bool {
+pub(crate) fn any_tag_matches(candidates: &[[u8; 32]], expected: &[u8; 32]) -> bool {
     let matched = candidates.iter().fold(subtle::Choice::from(0), |acc, tag| {
         acc | tag.as_slice().ct_eq(expected.as_slice())
     });
@@ -111,7 +111,7 @@ pub fn any_tag_matches(candidates: &[[u8; 32]], expected: &[u8; 32]) -> bool {
 }
 
 /// Constant-time equality that also hides the secret's length: compares digests.
-pub fn same_secret(secret: &Secret, given: &str) -> bool {
+pub(crate) fn same_secret(secret: &Secret, given: &str) -> bool {
     let a = Sha256::digest(secret.expose());
     let b = Sha256::digest(given.as_bytes());
     bool::from(a.as_slice().ct_eq(b.as_slice()))
@@ -120,7 +120,7 @@ pub fn same_secret(secret: &Secret, given: &str) -> bool {
 /// Exactly 64 hex digits (either case) as 32 bytes: an HMAC-SHA256 tag, an Ed25519 public key.
 /// The length is checked first: the decoder would also accept a `0x` prefix, which no provider
 /// sends.
-pub fn decode_hex_32(text: &str) -> Option<[u8; 32]> {
+pub(crate) fn decode_hex_32(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
     }

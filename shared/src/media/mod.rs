@@ -11,11 +11,11 @@
 pub mod address;
 pub mod fetch;
 pub mod filter;
-pub mod handler;
-pub mod keys;
+mod handler;
+mod keys;
 pub mod settings;
-pub mod table;
-pub mod upload;
+mod table;
+mod upload;
 pub mod url;
 
 use std::sync::Arc;

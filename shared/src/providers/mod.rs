@@ -46,7 +46,7 @@ pub trait ProviderVisitor {
 /// `ProviderId::ALL` or matches on it, so nothing can leave a provider out silently.
 macro_rules! providers {
     ($($module:ident :: $provider:ident),+ $(,)?) => {
-        $(pub mod $module;)+
+        $(mod $module;)+
         $(pub use $module::$provider;)+
 
         $(impl registration::Registered for $provider {

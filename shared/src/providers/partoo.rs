@@ -54,6 +54,7 @@ impl Provider for Partoo {
 pub const PRODUCTION_KEY: &str =
     "d06f5c8872fa5d9417b96aba5b87452efc0d10f5a071db50804565048c195814";
 /// Partoo's published sandbox key, for reference (set it in `PARTOO_PUBLIC_KEYS` to accept it).
+#[allow(dead_code)] // Named here for the reader; only the tests use it.
 pub const SANDBOX_KEY: &str = "2eccaf5f6c959c6dd92912057c4bd89369e4cda9e836002a052a9d78db9be2c3";
 
 /// The header that carries the signature.

@@ -17,17 +17,17 @@ use crate::providers::ProviderId;
 
 /// One SQS record of an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// SQS's message id: how the batch response names a failure.
-    pub message_id: Option<String>,
+    pub(crate) message_id: Option<String>,
     /// `attributes.ApproximateReceiveCount`: this receive's number, from 1.
-    pub receive_count: Option<u32>,
-    pub content: Result<Spooled, Malformed>,
+    pub(crate) receive_count: Option<u32>,
+    pub(crate) content: Result<Spooled, Malformed>,
 }
 
 /// A spooled webhook body, as the function that spooled it received it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Spooled {
+pub(crate) struct Spooled {
     /// The `provider` attribute.
     pub(crate) provider: ProviderId,
     /// The `received_at` attribute.
@@ -38,34 +38,35 @@ pub struct Spooled {
 
 impl Spooled {
     /// The provider whose function spooled it.
-    pub fn provider(&self) -> ProviderId {
+    pub(crate) fn provider(&self) -> ProviderId {
         self.provider
     }
 
     /// When the webhook received it (RFC 3339, ms).
-    pub fn received_at(&self) -> &str {
+    pub(crate) fn received_at(&self) -> &str {
         &self.received_at
     }
 
     /// The webhook body's exact bytes.
-    pub fn body(&self) -> &[u8] {
+    pub(crate) fn body(&self) -> &[u8] {
         &self.body
     }
 }
 
 /// A record that does not carry a spooled body as the contract says, with what is known of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Malformed {
-    pub provider: Option<String>,
-    pub received_at: Option<String>,
-    /// The record's body text as it came (empty when it had none).
-    pub raw: Vec<u8>,
-    pub error: String,
+pub(crate) struct Malformed {
+    pub(crate) provider: Option<String>,
+    pub(crate) received_at: Option<String>,
+    /// The record's body text as it came (empty when it had none; the decoded body when only
+    /// its provider is unknown).
+    pub(crate) raw: Vec<u8>,
+    pub(crate) error: String,
 }
 
 /// Reads an event's records. `Err` when it is not a `{"Records": [...]}` object at all, so
 /// that no record in it can be named.
-pub fn read_event(event: &[u8]) -> Result<Vec<Record>, String> {
+pub(crate) fn read_event(event: &[u8]) -> Result<Vec<Record>, String> {
     let value: Value =
         serde_json::from_slice(event).map_err(|e| format!("event is not JSON: {e}"))?;
     let records = value
@@ -76,7 +77,7 @@ pub fn read_event(event: &[u8]) -> Result<Vec<Record>, String> {
 }
 
 /// Reads one record of an event (also used for messages received from a queue directly).
-pub fn read_record(record: &Value) -> Record {
+pub(crate) fn read_record(record: &Value) -> Record {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let message_id = text(record.get("messageId")).filter(|id| !id.is_empty());
     let receive_count = record

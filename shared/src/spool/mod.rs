@@ -137,12 +137,12 @@ impl SqsBody {
 /// The characters an SQS message body may hold: `#x9 | #xA | #xD | #x20-#xD7FF |
 /// #xE000-#xFFFD | #x10000-#x10FFFF` (SQS refuses anything else; surrogates cannot occur in a
 /// Rust `char`).
-pub fn sqs_allows(c: char) -> bool {
+pub(crate) fn sqs_allows(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
 /// `SPOOL_MAX_RECEIVES`: a positive number, or [`DEFAULT_MAX_RECEIVES`] when unset or not one.
-pub fn max_receives(value: Option<&str>) -> u32 {
+pub(crate) fn max_receives(value: Option<&str>) -> u32 {
     value
         .and_then(|v| v.trim().parse::<u32>().ok())
         .filter(|n| *n > 0)

@@ -124,7 +124,7 @@ pub fn message_item(message: &Message) -> Item {
 }
 
 /// The id item: where the message item is, and the fingerprint of its first delivery.
-pub fn id_item(message: &Message, fingerprint: &Fingerprint) -> Item {
+pub(crate) fn id_item(message: &Message, fingerprint: &Fingerprint) -> Item {
     let keys = MessageKeys::of(message);
     HashMap::from([
         ("pk".to_string(), AttributeValue::S(keys.pk)),
@@ -141,7 +141,7 @@ pub fn id_item(message: &Message, fingerprint: &Fingerprint) -> Item {
     ])
 }
 
-pub fn quarantine_item(q: &Quarantined) -> Item {
+pub(crate) fn quarantine_item(q: &Quarantined) -> Item {
     HashMap::from([
         (
             "pk".to_string(),

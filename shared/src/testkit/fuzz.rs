@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::events::{event, Format};
 use super::{handler, pinned_now, settings, Credentials, MemoryStore, NOW};
 use crate::error::{Invalid, Rejected};
-use crate::handler::Handler;
+use crate::handler::WebhookHandler;
 use crate::message::{format_timestamp, Message};
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
 use crate::request::{Invocation, PayloadVersion, Request, MAX_BODY_BYTES};
@@ -55,7 +55,7 @@ pub fn check_webhook_body(data: &[u8]) -> String {
 
 /// A handler on a fresh, empty memory store: every input starts from the same state, so a
 /// crash reproduces from its input alone. Metrics go nowhere; the clock is pinned.
-fn fresh_handler<P: Provider>() -> Handler<P, MemoryStore> {
+fn fresh_handler<P: Provider>() -> WebhookHandler<P, MemoryStore> {
     handler::<P, MemoryStore>(MemoryStore::new(), "messages")
 }
 
@@ -66,7 +66,7 @@ thread_local! {
         .expect("a current-thread runtime");
 }
 
-fn answer_of<P: Provider>(handler: &Handler<P, MemoryStore>, event: &[u8]) -> HttpResponse {
+fn answer_of<P: Provider>(handler: &WebhookHandler<P, MemoryStore>, event: &[u8]) -> HttpResponse {
     RUNTIME.with(|runtime| runtime.block_on(handler.handle_event(event)))
 }
 

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::config::Settings;
-use crate::handler::Handler;
+use crate::handler::WebhookHandler;
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
 use crate::response::{Answer, HttpResponse};
 use crate::spool::{Budget, Spool};
@@ -83,8 +83,8 @@ pub fn settings<P: Provider>(table: &str) -> Settings<P> {
 
 /// `P`'s handler on `store` (named `table`), with the local secrets, the pinned clock and
 /// metrics discarded.
-pub fn handler<P: Provider, S: MessageStore>(store: S, table: &str) -> Handler<P, S> {
-    Handler::new(Ok(settings::<P>(table)), store)
+pub fn handler<P: Provider, S: MessageStore>(store: S, table: &str) -> WebhookHandler<P, S> {
+    WebhookHandler::new(Ok(settings::<P>(table)), store)
         .with_clock(pinned_now)
         .with_metrics(MetricsSink::new(|_| {}))
 }
@@ -302,15 +302,15 @@ pub trait AnyHandler: Send + Sync {
     fn invoke<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, Answer>;
 }
 
-impl<P: Provider, S: MessageStore> AnyHandler for Handler<P, S> {
+impl<P: Provider, S: MessageStore> AnyHandler for WebhookHandler<P, S> {
     fn id(&self) -> ProviderId {
         ProviderId::of::<P>()
     }
     fn handle_event<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, HttpResponse> {
-        Box::pin(Handler::handle_event(self, event))
+        Box::pin(WebhookHandler::handle_event(self, event))
     }
     fn invoke<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, Answer> {
-        Box::pin(Handler::handle_invocation(self, event))
+        Box::pin(WebhookHandler::handle_invocation(self, event))
     }
 }
 
