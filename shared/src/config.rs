@@ -1,16 +1,15 @@
 //! Configuration from the environment (the README's "Configuration" table), read once when a
 //! function starts, in two parts: [`FunctionConfig`], what every function shares (the table, the
 //! logs, the spool queue, the warm-up, its AWS clients' region, endpoints and CA bundle), and a
-//! function's own part on top of it — a provider's verifier ([`Settings`]), the media function's
-//! `MEDIA_*` (`crate::media::MediaSettings`), or nothing at all for a function that verifies
-//! nothing. Reading never fails the process: a bad configuration becomes [`Misconfigured`],
+//! function's own part on top of it — a provider's verifier (`crate::Settings`), the media
+//! function's `MEDIA_*` (`crate::media::MediaSettings`), or nothing at all for a function that
+//! verifies nothing. Reading never fails the process: a bad configuration becomes [`Misconfigured`],
 //! which the handler answers with 500 to every request, so a function never runs open and never
 //! crashes.
 
 use std::path::PathBuf;
 
 use crate::error::Misconfigured;
-use crate::providers::Provider;
 
 /// Where settings come from: the process environment, or a map in tests. Values are trimmed,
 /// and an empty value counts as unset — for every setting, through [`Env::get`].
@@ -74,7 +73,7 @@ pub struct LogConfig {
 pub struct SpoolConfig {
     /// `SPOOL_QUEUE_URL`; no spool when unset.
     pub queue_url: Option<String>,
-    /// `SPOOL_MAX_RECEIVES` (see [`crate::spool::max_receives`]).
+    /// `SPOOL_MAX_RECEIVES` (see [`max_receives`]).
     pub max_receives: u32,
     /// `SPOOL_MAX_RECEIVES` is set but is not a positive number (the default is used; the
     /// function says so once its logs are set up).
@@ -104,7 +103,7 @@ impl FunctionConfig {
 
     pub fn read(env: &Env) -> Self {
         let given_receives = env.get("SPOOL_MAX_RECEIVES");
-        let max_receives = crate::spool::max_receives(given_receives.as_deref());
+        let max_receives = max_receives(given_receives.as_deref());
         FunctionConfig {
             table_name: env.require("TABLE_NAME"),
             logs: LogConfig {
@@ -162,42 +161,21 @@ pub fn warm_up_enabled(value: Option<&str>) -> bool {
     )
 }
 
-/// A provider's function: the shared part's table and the provider's verifier, both required.
-pub struct Settings<P: Provider> {
-    pub table_name: String,
-    pub verifier: P::Verifier,
-}
+/// `SPOOL_MAX_RECEIVES` when unset: the spool queue's `maxReceiveCount` in template.yaml.
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
-impl<P: Provider> std::fmt::Debug for Settings<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("provider", &P::NAME)
-            .field("table_name", &self.table_name)
-            .field("verifier", &self.verifier)
-            .finish()
-    }
-}
-
-impl<P: Provider> Settings<P> {
-    /// The provider's settings on top of the shared part, both read from `env`.
-    pub fn read(shared: &FunctionConfig, env: &Env) -> Result<Self, Misconfigured> {
-        Ok(Settings {
-            table_name: shared.table_name.clone()?,
-            verifier: P::verifier(env)?,
-        })
-    }
-
-    /// Reads the settings through `lookup` (the environment, or a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Misconfigured> {
-        let env = Env::new(&lookup);
-        Settings::read(&FunctionConfig::read(&env), &env)
-    }
+/// `SPOOL_MAX_RECEIVES`: a positive number, or [`DEFAULT_MAX_RECEIVES`] when unset or not one.
+pub(crate) fn max_receives(value: Option<&str>) -> u32 {
+    value
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_RECEIVES)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{ProviderId, ProviderVisitor};
+    use crate::providers::{Provider, ProviderId, ProviderVisitor, Settings};
     use std::collections::HashMap;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Settings;
 use crate::error::{Invalid, Misconfigured, StoreError};
 use crate::message::{format_timestamp, Message};
-use crate::providers::{Provider, ProviderId};
+use crate::providers::{Provider, ProviderId, Settings};
 use crate::request::{Invocation, Request};
 use crate::response::{Answer, BatchResponse, HttpResponse, Outcome};
 use crate::spool::event::{read_event, Record, Spooled};

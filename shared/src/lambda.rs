@@ -9,9 +9,9 @@ use std::sync::Arc;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 
-use crate::config::{Env, FunctionConfig, Settings};
+use crate::config::{Env, FunctionConfig};
 use crate::handler::WebhookHandler;
-use crate::providers::Provider;
+use crate::providers::{Provider, Settings};
 use crate::response::Answer;
 use crate::spool::SqsSpool;
 use crate::storage::{DynamoDbStore, MessageStore};

@@ -40,7 +40,6 @@ pub mod verify;
 pub mod webhook;
 pub mod wire;
 
-pub use config::Settings;
 pub use handler::WebhookHandler;
 pub use message::Message;
-pub use providers::{Provider, ProviderId};
+pub use providers::{Provider, ProviderId, Settings};

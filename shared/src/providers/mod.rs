@@ -6,7 +6,7 @@
 //! binary carries only that provider's code. Adding one is a new module and one line in the
 //! [`providers!`] list at the end of this file (docs/ADDING_A_PROVIDER.md).
 
-use crate::config::Env;
+use crate::config::{Env, FunctionConfig};
 use crate::error::{Invalid, Misconfigured};
 use crate::verify::{Verified, Verify};
 use crate::webhook::{StatusOrder, Webhook};
@@ -32,6 +32,39 @@ pub trait Provider: registration::Registered + Sized + Send + Sync + 'static {
     /// What an authentic request means: a message, an update, or something to acknowledge.
     /// A body that is not what the provider sends is [`Invalid`], naming the field to blame.
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid>;
+}
+
+/// A provider's function's settings: the shared part's table and the provider's verifier, both
+/// required (a webhook function answers 500 to everything without them).
+pub struct Settings<P: Provider> {
+    pub table_name: String,
+    pub verifier: P::Verifier,
+}
+
+impl<P: Provider> std::fmt::Debug for Settings<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("provider", &P::NAME)
+            .field("table_name", &self.table_name)
+            .field("verifier", &self.verifier)
+            .finish()
+    }
+}
+
+impl<P: Provider> Settings<P> {
+    /// The provider's settings on top of the shared part, both read from `env`.
+    pub fn read(shared: &FunctionConfig, env: &Env) -> Result<Self, Misconfigured> {
+        Ok(Settings {
+            table_name: shared.table_name.clone()?,
+            verifier: P::verifier(env)?,
+        })
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Misconfigured> {
+        let env = Env::new(&lookup);
+        Settings::read(&FunctionConfig::read(&env), &env)
+    }
 }
 
 /// Calls a function generic over the provider with the provider a [`ProviderId`] names.

@@ -19,9 +19,8 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::config::Settings;
 use crate::handler::WebhookHandler;
-use crate::providers::{Provider, ProviderId, ProviderVisitor};
+use crate::providers::{Provider, ProviderId, ProviderVisitor, Settings};
 use crate::response::{Answer, HttpResponse};
 use crate::spool::{Budget, Spool};
 use crate::storage::MessageStore;
