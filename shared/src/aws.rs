@@ -174,6 +174,18 @@ fn check_roots(pem: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// A failed call's error as `<call>: <error_text>` (`S3 PutObject: timed out`), for `map_err`.
+pub(crate) fn failed<E, R>(
+    call: impl std::fmt::Display,
+    unreached: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |error| format!("{call}: {}", error_text(&error, unreached))
+}
+
 /// A failed SDK call in one line, for logs and error messages: the service's error code and
 /// message; `timed out`; `timed out connecting`; `could not reach <unreached>` (the table, S3,
 /// …); or else the error with its chain of causes (the SDK's `Display` alone says only "service

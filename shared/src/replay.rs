@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{json, Value};
 
-use crate::aws::error_text;
+use crate::aws::failed;
 use crate::handler::{Disposition, Drained, WebhookHandler};
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
 use crate::response::{Outcome, OutcomeName};
@@ -253,7 +253,7 @@ pub async fn replay(
                             .receipt_handle(receipt)
                             .send()
                             .await
-                            .map_err(|e| sqs_error("DeleteMessage", e))?;
+                            .map_err(failed("DeleteMessage", "the queue"))?;
                     } else {
                         release(client, url, receipt).await;
                     }
@@ -324,12 +324,10 @@ async fn quarantined(
             .items()
             .send();
         while let Some(item) = items.next().await {
-            let item = item.map_err(|e| {
-                format!(
-                    "cannot read the quarantine of {provider}: {}",
-                    error_text(&e, "the table")
-                )
-            })?;
+            let item = item.map_err(failed(
+                format!("cannot read the quarantine of {provider}"),
+                "the table",
+            ))?;
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
             let key = text("sk").unwrap_or_default();
             let body = item
@@ -372,12 +370,10 @@ async fn delete_quarantined(
         .set_key(Some(item_key(quarantine_key(provider), sk)))
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "cannot delete quarantine item {sk}: {}",
-                error_text(&e, "the table")
-            )
-        })?;
+        .map_err(failed(
+            format!("cannot delete quarantine item {sk}"),
+            "the table",
+        ))?;
     Ok(())
 }
 
@@ -405,7 +401,7 @@ async fn received(
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(|e| sqs_error("ReceiveMessage", e))?;
+            .map_err(failed("ReceiveMessage", "the queue"))?;
         let messages = output.messages.unwrap_or_default();
         if messages.is_empty() {
             break;
@@ -487,7 +483,7 @@ pub async fn queue_depth(client: &aws_sdk_sqs::Client, url: &str) -> Result<(u64
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(|e| sqs_error("GetQueueAttributes", e))?;
+        .map_err(failed("GetQueueAttributes", "the queue"))?;
     let number = |name: QueueAttributeName| {
         output
             .attributes()
@@ -499,12 +495,4 @@ pub async fn queue_depth(client: &aws_sdk_sqs::Client, url: &str) -> Result<(u64
         number(QueueAttributeName::ApproximateNumberOfMessages),
         number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
     ))
-}
-
-fn sqs_error<E, R>(call: &str, error: aws_sdk_sqs::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    format!("{call}: {}", error_text(&error, "the queue"))
 }

@@ -120,12 +120,7 @@ impl MediaTable {
             .expression_attribute_names("#att", "attachments")
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "DynamoDB GetItem: {}",
-                    crate::aws::error_text(&e, "the table")
-                )
-            })?;
+            .map_err(crate::aws::failed("DynamoDB GetItem", "the table"))?;
         Ok(output.item.and_then(|item| MessageView::of(&item)))
     }
 
@@ -162,10 +157,7 @@ impl MediaTable {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(false)
             }
-            Err(e) => Err(format!(
-                "DynamoDB UpdateItem: {}",
-                crate::aws::error_text(&e, "the table")
-            )),
+            Err(e) => Err(crate::aws::failed("DynamoDB UpdateItem", "the table")(e)),
         }
     }
 }

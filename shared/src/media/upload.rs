@@ -127,12 +127,8 @@ async fn put(target: &Target<'_>, body: Bytes) -> Result<(), CopyError> {
         .body(ByteStream::from(body))
         .send()
         .await
-        .map_err(|e| {
-            CopyError::Transient(format!(
-                "S3 PutObject: {}",
-                crate::aws::error_text(&e, "S3")
-            ))
-        })?;
+        .map_err(crate::aws::failed("S3 PutObject", "S3"))
+        .map_err(CopyError::Transient)?;
     Ok(())
 }
 
@@ -153,12 +149,8 @@ async fn start_part(
             .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .send()
             .await
-            .map_err(|e| {
-                CopyError::Transient(format!(
-                    "S3 CreateMultipartUpload: {}",
-                    crate::aws::error_text(&e, "S3")
-                ))
-            })?;
+            .map_err(crate::aws::failed("S3 CreateMultipartUpload", "S3"))
+            .map_err(CopyError::Transient)?;
         let upload_id = created
             .upload_id
             .ok_or_else(|| CopyError::Transient("S3 gave no upload id".into()))?;
@@ -190,12 +182,7 @@ async fn start_part(
             .body(ByteStream::from(part))
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "S3 UploadPart {number}: {}",
-                    crate::aws::error_text(&e, "S3")
-                )
-            })?;
+            .map_err(crate::aws::failed(format!("S3 UploadPart {number}"), "S3"))?;
         Ok(CompletedPart::builder()
             .part_number(number)
             .set_e_tag(output.e_tag)
@@ -232,12 +219,8 @@ async fn complete(target: &Target<'_>, upload: &mut Multipart) -> Result<(), Cop
         )
         .send()
         .await
-        .map_err(|e| {
-            CopyError::Transient(format!(
-                "S3 CompleteMultipartUpload: {}",
-                crate::aws::error_text(&e, "S3")
-            ))
-        })?;
+        .map_err(crate::aws::failed("S3 CompleteMultipartUpload", "S3"))
+        .map_err(CopyError::Transient)?;
     Ok(())
 }
 

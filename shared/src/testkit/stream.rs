@@ -13,7 +13,7 @@ use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client;
 use serde_json::{json, Map, Value};
 
-use crate::aws::error_text;
+use crate::aws::failed;
 
 /// A streams client for the same endpoint, region and CA bundle as a function's DynamoDB client
 /// (DynamoDB Local's streams answer on its endpoint), with the SDK's default time limits.
@@ -66,7 +66,7 @@ impl StreamReader {
             .stream_arn(&self.arn)
             .send()
             .await
-            .map_err(|e| format!("DescribeStream: {}", error_text(&e, "the stream")))?;
+            .map_err(failed("DescribeStream", "the stream"))?;
         let shards = described
             .stream_description
             .and_then(|d| d.shards)
@@ -84,7 +84,7 @@ impl StreamReader {
                 .shard_iterator_type(ShardIteratorType::TrimHorizon)
                 .send()
                 .await
-                .map_err(|e| format!("GetShardIterator: {}", error_text(&e, "the stream")))?
+                .map_err(failed("GetShardIterator", "the stream"))?
                 .shard_iterator;
             self.shards.insert(id.clone(), iterator);
             self.order.push(id);
@@ -98,7 +98,7 @@ impl StreamReader {
                     .shard_iterator(iterator)
                     .send()
                     .await
-                    .map_err(|e| format!("GetRecords: {}", error_text(&e, "the stream")))?;
+                    .map_err(failed("GetRecords", "the stream"))?;
                 let got = page.records.unwrap_or_default();
                 self.shards.insert(id.clone(), page.next_shard_iterator);
                 if got.is_empty() {
@@ -121,7 +121,7 @@ pub async fn stream_arn(
         .table_name(table)
         .send()
         .await
-        .map_err(|e| format!("DescribeTable {table}: {}", error_text(&e, "the table")))?;
+        .map_err(failed(format!("DescribeTable {table}"), "the table"))?;
     Ok(described.table.and_then(|t| t.latest_stream_arn))
 }
 
