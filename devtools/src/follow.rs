@@ -13,7 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
-use ingest::media::{filter, BatchResponse};
+use ingest::media::filter;
+use ingest::response::BatchResponse;
 use ingest::testkit::stream::{event, stream_arn, streams_client, StreamReader};
 use serde_json::Value;
 

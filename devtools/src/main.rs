@@ -300,7 +300,7 @@ fn parse_args(args: &[String]) -> Result<Command> {
 
 pub(crate) async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(ingest::storage::https_client())
+        .http_client(ingest::aws::https_client())
         .load()
         .await;
     aws_sdk_dynamodb::Client::new(&config)

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use ingest::media::table::plain_from_sdk;
+use ingest::storage::keys::MESSAGE_PREFIX;
+use ingest::testkit::plain_from_sdk;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -14,7 +15,7 @@ use crate::error::{aws, Context, Error, Result};
 
 /// Creates `name` in the local S3 server (`AWS_ENDPOINT_URL_S3`) unless it exists.
 pub async fn create_bucket(name: &str) -> Result<()> {
-    let s3 = ingest::media::s3_client();
+    let s3 = ingest::aws::s3_client();
     match s3.create_bucket().bucket(name).send().await {
         Ok(_) => println!("bucket {name}: created"),
         Err(err) => {
@@ -43,7 +44,7 @@ pub struct CheckOptions<'a> {
 /// (the local run fetches nothing else). Prints one line per attachment and a digest of every
 /// `stored`, and returns whether all is as expected.
 pub async fn check(client: &Client, options: &CheckOptions<'_>) -> Result<bool> {
-    let s3 = ingest::media::s3_client();
+    let s3 = ingest::aws::s3_client();
     let mut messages = BTreeMap::new();
     let mut pages = client
         .scan()
@@ -55,7 +56,7 @@ pub async fn check(client: &Client, options: &CheckOptions<'_>) -> Result<bool> 
         let item = item.map_err(aws).context("scan")?;
         let plain = plain_from_sdk(&AttributeValue::M(item));
         let sk = plain["sk"].as_str().unwrap_or_default().to_string();
-        if sk.starts_with("MSG#") && plain.get("attachments").is_some() {
+        if sk.starts_with(MESSAGE_PREFIX) && plain.get("attachments").is_some() {
             let pk = plain["pk"].as_str().unwrap_or_default().to_string();
             messages.insert((pk, sk), plain);
         }
@@ -212,7 +213,7 @@ pub async fn plain_copy(url: &str, bucket: &str, key: &str) -> Result<u64> {
         .await
         .context("GET")?
         .into_body();
-    let s3 = ingest::media::s3_client();
+    let s3 = ingest::aws::s3_client();
     let upload = s3
         .create_multipart_upload()
         .bucket(bucket)

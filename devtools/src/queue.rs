@@ -15,7 +15,7 @@ const RETENTION_SECONDS: u32 = 1_209_600;
 
 pub async fn sqs_client() -> aws_sdk_sqs::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(ingest::storage::https_client())
+        .http_client(ingest::aws::https_client())
         .load()
         .await;
     aws_sdk_sqs::Client::new(&config)

@@ -1,10 +1,12 @@
-//! Proving a request came from its provider, on the exact body bytes, in constant time.
+//! Proving a request came from its sender, on the exact body bytes, in constant time: what a
+//! verified request is, the [`Verify`] check a verifier implements, and the primitives the
+//! providers' verifiers are built on. Nothing here names a provider: each provider's module
+//! says what its verifier checks, and the handler runs the check of the provider it serves.
 //!
-//! A [`Verified`] request can only be made by [`verify`], by passing the provider's check —
-//! or, inside this crate only, by [`trust_spooled`] for a body that passed it when it first
-//! arrived (spooled, or quarantined). Everything that reads or stores a body takes a
-//! `Verified`, so nothing unverified can reach the table. The primitives here are shared by the
-//! providers' own checks.
+//! A [`Verified`] request can only be made by [`verify`], by passing a verifier's check — or,
+//! inside this crate only, by [`trust_spooled`] for a body that passed it when it first arrived
+//! (spooled, or quarantined). Everything that reads or stores a body takes a `Verified`, so
+//! nothing unverified can reach the table.
 
 use std::fmt;
 
@@ -13,17 +15,22 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::Unauthorized;
-use crate::providers::{Provider, Verify};
 use crate::request::Request;
 
-pub type HmacSha256 = Hmac<Sha256>;
+/// An authentication check, on the request's exact bytes.
+pub trait Verify: fmt::Debug + Send + Sync {
+    /// `Ok` when the request is authentic; `now` is Unix seconds, for checks with a window.
+    fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized>;
+}
+
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// A secret value. Its `Debug` never shows it, so it can't leak through a log of a config.
 #[derive(Clone)]
-pub struct Secret(Vec<u8>);
+pub(crate) struct Secret(Vec<u8>);
 
 impl Secret {
-    pub fn new(value: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn new(value: impl Into<Vec<u8>>) -> Self {
         Secret(value.into())
     }
     pub(crate) fn expose(&self) -> &[u8] {
@@ -52,9 +59,9 @@ impl<'r> Verified<'r> {
     }
 }
 
-/// Checks `request` with `P`'s verifier; `now` is Unix seconds.
-pub fn verify<'r, P: Provider>(
-    verifier: &P::Verifier,
+/// Checks `request` with `verifier`; `now` is Unix seconds.
+pub fn verify<'r, V: Verify + ?Sized>(
+    verifier: &V,
     request: &'r Request,
     now: i64,
 ) -> Result<Verified<'r>, Unauthorized> {
@@ -72,7 +79,7 @@ pub(crate) fn trust_spooled(request: &Request) -> Verified<'_> {
 }
 
 /// The value of a header that must be there once (a repeat with the same value is the same).
-pub fn single_header<'r>(
+pub(crate) fn single_header<'r>(
     request: &'r Request,
     name: &'static str,
 ) -> Result<&'r str, Unauthorized> {
@@ -87,7 +94,7 @@ pub fn single_header<'r>(
 }
 
 /// HMAC-SHA256 keyed with `key` over `parts`, one after the other.
-pub fn hmac_sha256(key: &Secret, parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &Secret, parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key.expose()).expect("HMAC takes any key length");
     for part in parts {
         mac.update(part);
@@ -96,7 +103,7 @@ pub fn hmac_sha256(key: &Secret, parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// Whether any of `candidates` equals `expected`, comparing every one in constant time.
-pub fn any_tag_matches(candidates: &[[u8; 32]], expected: &[u8; 32]) -> bool {
+pub(crate) fn any_tag_matches(candidates: &[[u8; 32]], expected: &[u8; 32]) -> bool {
     let matched = candidates.iter().fold(subtle::Choice::from(0), |acc, tag| {
         acc | tag.as_slice().ct_eq(expected.as_slice())
     });
@@ -104,15 +111,16 @@ pub fn any_tag_matches(candidates: &[[u8; 32]], expected: &[u8; 32]) -> bool {
 }
 
 /// Constant-time equality that also hides the secret's length: compares digests.
-pub fn same_secret(secret: &Secret, given: &str) -> bool {
+pub(crate) fn same_secret(secret: &Secret, given: &str) -> bool {
     let a = Sha256::digest(secret.expose());
     let b = Sha256::digest(given.as_bytes());
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
-/// Exactly 64 hex digits (either case) as 32 bytes. The length is checked first: the decoder
-/// would also accept a `0x` prefix, which no provider sends.
-pub fn decode_hex_tag(text: &str) -> Option<[u8; 32]> {
+/// Exactly 64 hex digits (either case) as 32 bytes: an HMAC-SHA256 tag, an Ed25519 public key.
+/// The length is checked first: the decoder would also accept a `0x` prefix, which no provider
+/// sends.
+pub(crate) fn decode_hex_32(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
     }
@@ -128,13 +136,13 @@ mod tests {
     #[test]
     fn hex_tags_are_exactly_64_digits() {
         let tag = "5dec0f11ec2f6783b8deee53c9ffbf8d024302f7c7e7fa55a35d17629031ac05";
-        assert!(decode_hex_tag(tag).is_some());
-        assert!(decode_hex_tag(&tag.to_uppercase()).is_some());
+        assert!(decode_hex_32(tag).is_some());
+        assert!(decode_hex_32(&tag.to_uppercase()).is_some());
         // The hex decoder would strip a `0x`.
-        assert!(decode_hex_tag(&format!("0x{tag}")).is_none());
-        assert!(decode_hex_tag(&format!("0x{}", &tag[2..])).is_none());
-        assert!(decode_hex_tag(&tag[..63]).is_none());
-        assert!(decode_hex_tag(&"g".repeat(64)).is_none());
+        assert!(decode_hex_32(&format!("0x{tag}")).is_none());
+        assert!(decode_hex_32(&format!("0x{}", &tag[2..])).is_none());
+        assert!(decode_hex_32(&tag[..63]).is_none());
+        assert!(decode_hex_32(&"g".repeat(64)).is_none());
     }
 
     #[test]

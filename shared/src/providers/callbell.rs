@@ -12,17 +12,11 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
-use crate::message::{
-    checked_time, Attachment, AttachmentKind, Contact, ContactCard, Direction, Interactive,
-    InteractiveOption, Kind, Location, Message, Phone, Role, Sender,
-};
-use crate::providers::{Provider, Verify};
+use crate::message::{checked_time, Attachment, AttachmentKind, Contact, ContactCard, Direction, Interactive, InteractiveOption, Kind, Location, Message, OrderKey, Phone, Role, Sender};
+use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
-use crate::storage::keys::time_order_key;
-use crate::verify::{
-    any_tag_matches, decode_hex_tag, hmac_sha256, same_secret, single_header, Secret, Verified,
-};
-use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
+use crate::verify::{any_tag_matches, decode_hex_32, hmac_sha256, same_secret, single_header, Secret, Verified, Verify};
+use crate::webhook::{IfUnknown, Reason, StatusOrder, Update, Webhook};
 use crate::wire::{
     check_unique_keys, object, parse_object, required, required_object, List, Object, Value,
 };
@@ -123,7 +117,7 @@ fn check_signature(secret: &Secret, request: &Request, now: i64) -> Result<(), U
         match key.trim() {
             "t" => timestamp = Some(value.trim()),
             "v1" => candidates
-                .push(decode_hex_tag(value.trim()).ok_or(malformed("v1 is not 64 hex digits"))?),
+                .push(decode_hex_32(value.trim()).ok_or(malformed("v1 is not 64 hex digits"))?),
             _ => {} // other schemes may be added by the provider; v1 is the one we check
         }
     }
@@ -369,7 +363,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
             let payload = required_object(&envelope.payload, "payload")?;
             Ok(Webhook::Update(Box::new(status_update(payload)?)))
         }
-        _ => Ok(Webhook::Ignored("not_a_message_event")),
+        _ => Ok(Webhook::Ignored(Reason::NotAMessageEvent)),
     }
 }
 
@@ -388,7 +382,7 @@ fn status_update(payload: &Payload) -> Result<Update, Invalid> {
         "a status",
     )?;
     Ok(Update {
-        provider: Callbell::NAME,
+        provider: ProviderId::Callbell,
         conversation_id: conversation_of(payload)?,
         message_id,
         status: Some(status.to_lowercase()),
@@ -482,7 +476,7 @@ fn identity(payload: &Payload) -> Result<Message, Invalid> {
         _ => (Role::System, Direction::System),
     };
     let mut message = Message::new(
-        Callbell::NAME,
+        ProviderId::Callbell,
         conversation_id,
         String::new(),
         created_at,
@@ -494,7 +488,7 @@ fn identity(payload: &Payload) -> Result<Message, Invalid> {
         // The status as sent: derived ids of messages stored earlier must not change.
         None => derived_message_id(&message, payload, &status),
     };
-    message.order_key = time_order_key(&message.created_at, &message.message_id);
+    message.order_key = OrderKey::time(&message.created_at, &message.message_id);
     message.status = Some(status.to_lowercase());
     Ok(message)
 }
@@ -1350,7 +1344,7 @@ mod tests {
         assert_eq!(read_body(br#"{"ping":1}"#).unwrap(), Webhook::ConnectionCheck);
         assert_eq!(
             read_body(br#"{"event":"contact_created","payload":{}}"#).unwrap(),
-            Webhook::Ignored("not_a_message_event")
+            Webhook::Ignored(Reason::NotAMessageEvent)
         );
     }
 
