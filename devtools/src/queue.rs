@@ -89,11 +89,12 @@ pub async fn create(
     Ok(())
 }
 
-/// Replays the quarantine of `providers` (or the messages of `queue_url`) into `table`.
+/// Replays the quarantine of `provider` (of every provider when `None`), or the messages of
+/// `queue_url`, into `table`.
 pub async fn run_replay(
     dynamodb: aws_sdk_dynamodb::Client,
     table: &str,
-    providers: Vec<ProviderId>,
+    provider: Option<ProviderId>,
     queue_url: Option<String>,
     dry_run: bool,
 ) -> Result<()> {
@@ -103,11 +104,30 @@ pub async fn run_replay(
             client: sqs_client().await,
             url,
         },
-        None => Source::Quarantine(providers),
+        None => Source::Quarantine(quarantines(provider)),
     };
     let report = replay(&store, &source, dry_run).await.map_err(Error::msg)?;
     for line in report.lines() {
         println!("{line}");
     }
     Ok(())
+}
+
+/// The providers whose quarantine `replay` reads: the one asked for, or every one.
+fn quarantines(provider: Option<ProviderId>) -> Vec<ProviderId> {
+    provider.map_or_else(|| ProviderId::ALL.to_vec(), |id| vec![id])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_reads_every_quarantine_unless_one_is_named() {
+        assert_eq!(quarantines(None), ProviderId::ALL);
+        assert_eq!(
+            quarantines(Some(ProviderId::Callbell)),
+            [ProviderId::Callbell]
+        );
+    }
 }
