@@ -7,6 +7,7 @@ use std::path::Path;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use ingest::media::table::plain_from_sdk;
+use ingest::storage::keys::MESSAGE_PREFIX;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -55,7 +56,7 @@ pub async fn check(client: &Client, options: &CheckOptions<'_>) -> Result<bool> 
         let item = item.map_err(aws).context("scan")?;
         let plain = plain_from_sdk(&AttributeValue::M(item));
         let sk = plain["sk"].as_str().unwrap_or_default().to_string();
-        if sk.starts_with("MSG#") && plain.get("attachments").is_some() {
+        if sk.starts_with(MESSAGE_PREFIX) && plain.get("attachments").is_some() {
             let pk = plain["pk"].as_str().unwrap_or_default().to_string();
             messages.insert((pk, sk), plain);
         }
