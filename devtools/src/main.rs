@@ -18,12 +18,21 @@ use clap::{CommandFactory as _, Parser as _};
 use cli::{Cli, Command};
 use error::Result;
 
-pub(crate) async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// The commands' AWS configuration: aws-config's whole provider chain (an operator's profile
+/// or SSO, which the functions leave out), over the crate's HTTPS client.
+async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(ingest::storage::https_client())
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
+        .await
+}
+
+pub(crate) async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config().await)
+}
+
+pub(crate) async fn sqs_client() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config().await)
 }
 
 async fn run(command: Command) -> Result<ExitCode> {
@@ -61,15 +70,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             name,
             max_receives,
             visibility_seconds,
-        } => {
-            queue::create(
-                &queue::sqs_client().await,
-                &name,
-                max_receives,
-                visibility_seconds,
-            )
-            .await?
-        }
+        } => queue::create(&sqs_client().await, &name, max_receives, visibility_seconds).await?,
         Command::Replay {
             table,
             provider,
