@@ -27,6 +27,7 @@ pub mod lambda;
 pub mod media;
 pub mod message;
 pub mod providers;
+pub mod read;
 #[cfg(feature = "replay")]
 pub mod replay;
 pub mod request;

@@ -1,0 +1,9 @@
+//! The read side: what the `inbox` function answers and the projector keeps up to date.
+//!
+//! - [`summary`]: one summary item per conversation, and the fold of message images into it;
+//! - [`customer`]: the phone and address keys that find a customer's conversations;
+//! - [`cursor`]: page cursors bound to the request they continue.
+
+pub mod cursor;
+pub mod customer;
+pub mod summary;
