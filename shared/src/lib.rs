@@ -23,6 +23,7 @@ pub mod config;
 mod digest;
 pub mod error;
 mod handler;
+pub mod inbox;
 pub mod lambda;
 pub mod media;
 pub mod message;
