@@ -2,8 +2,10 @@
 //!
 //! - [`summary`]: one summary item per conversation, and the fold of message images into it;
 //! - [`customer`]: the phone and address keys that find a customer's conversations;
-//! - [`cursor`]: page cursors bound to the request they continue.
+//! - [`cursor`]: page cursors bound to the request they continue;
+//! - [`listing`]: one page of the conversation list from the activity index's shards.
 
 pub mod cursor;
 pub mod customer;
+pub mod listing;
 pub mod summary;
