@@ -121,10 +121,16 @@ class TemplateTest(unittest.TestCase):
             props["KeySchema"],
             [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         )
+        definition = json.loads(ingest_dev("table-definition"))
+        self.assertEqual(props["KeySchema"], definition["KeySchema"])
         self.assertEqual(
-            sorted((a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]),
-            [("pk", "S"), ("sk", "S")],
+            sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
+            sorted(definition["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
+            "the template's attributes are the code's (ingest-dev table-definition)",
         )
+        self.assertEqual(props["GlobalSecondaryIndexes"], definition["GlobalSecondaryIndexes"],
+                         "the template's indexes are the code's (ingest-dev table-definition)")
+        self.assertEqual(props["StreamSpecification"], definition["StreamSpecification"])
         self.assertEqual(props["BillingMode"], "PAY_PER_REQUEST")
         self.assertEqual(props["TimeToLiveSpecification"], {"AttributeName": "expires_at", "Enabled": True})
         self.assertTrue(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
@@ -290,7 +296,7 @@ class TemplateTest(unittest.TestCase):
 
     def test_table_stream_feeds_the_media_function(self):
         table_name, table = next(iter(self.of_type("AWS::DynamoDB::Table").items()))
-        self.assertEqual(table["Properties"]["StreamSpecification"], {"StreamViewType": "NEW_IMAGE"})
+        self.assertEqual(table["Properties"]["StreamSpecification"], {"StreamViewType": "NEW_AND_OLD_IMAGES"})
         mappings = self.of_type("AWS::Lambda::EventSourceMapping")
         self.assertEqual(len(mappings), 1)
         m = next(iter(mappings.values()))["Properties"]

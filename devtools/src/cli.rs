@@ -98,6 +98,13 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     MediaFilter,
 
+    /// Print the table's definition (JSON, CloudFormation's shape), as template.yaml must carry it
+    ///
+    /// Its key schema, attribute definitions, global secondary indexes and stream, as
+    /// `create-table` makes them: the one definition (shared/src/storage/table.rs).
+    #[command(verbatim_doc_comment)]
+    TableDefinition,
+
     /// Print every stored conversation as a timeline, and how many bodies are quarantined
     #[command(verbatim_doc_comment)]
     Timeline {
@@ -338,6 +345,10 @@ mod tests {
             Ok(Some(Command::MediaFilter))
         ));
         assert!(parse(&["media-filter", "x"]).is_err());
+        assert!(matches!(
+            parse(&["table-definition"]),
+            Ok(Some(Command::TableDefinition))
+        ));
     }
 
     #[test]

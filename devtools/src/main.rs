@@ -88,6 +88,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         }
         Command::CreateBucket { name } => media::create_bucket(&name).await?,
         Command::MediaFilter => println!("{}", ingest::media::filter::pattern()),
+        Command::TableDefinition => println!("{}", table::definition()),
         Command::PlainCopy { url, bucket, key } => {
             media::plain_copy(&url, &bucket, &key).await?;
         }

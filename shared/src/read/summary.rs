@@ -12,34 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The sort key of a conversation's summary item.
-pub const SUMMARY_SORT_KEY: &str = "SUMMARY";
-/// How many partitions the `by_activity` index spreads summaries over.
-pub const ACTIVITY_SHARDS: u8 = 16;
 /// A summary's text is the last message's, cut to this many characters.
 pub const SUMMARY_TEXT_CHARS: usize = 280;
-/// The `schema_version` of summary items.
-pub const SUMMARY_SCHEMA_VERSION: u8 = 3;
-
-/// The `activity_shard` of a conversation: `ACT#00` to `ACT#15`, from its partition key's
-/// SHA-256, so that every conversation stays in one shard and the shards share the load.
-pub fn activity_shard(pk: &str) -> String {
-    format!(
-        "ACT#{:02}",
-        crate::digest::sha256(pk.as_bytes())[0] % ACTIVITY_SHARDS
-    )
-}
-
-/// Every shard, for a reader that must look at all of them.
-pub fn activity_shards() -> impl Iterator<Item = String> {
-    (0..ACTIVITY_SHARDS).map(|n| format!("ACT#{n:02}"))
-}
-
-/// `<last_activity_at>#<pk>`: newest first in text order, and unique per conversation.
-pub fn activity_key(last_activity_at: &str, pk: &str) -> String {
-    format!("{last_activity_at}#{pk}")
-}
-
 /// The last message, as a summary shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastMessage {
@@ -73,26 +47,16 @@ pub struct Summary {
     pub awaiting_reply: bool,
 }
 
-/// The summary item: the summary and what the writers and the indexes need besides.
+/// A conversation's summary and what folding more messages into it needs to know besides
+/// (storage keeps it in the summary item, with the keys the indexes need).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SummaryItem {
-    pub pk: String,
-    pub sk: String,
-    pub schema_version: u8,
+pub struct SummaryState {
     #[serde(flatten)]
     pub summary: Summary,
     /// The sort key (`MSG#…`) of the last message.
     pub last_sk: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_inbound_sk: Option<String>,
-    pub activity_shard: String,
-    pub activity_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_email: Option<String>,
-    /// Bumped by every write; a writer writes only over the revision it read.
-    pub revision: u64,
     /// The table's TTL: the latest of its messages' (absent when they carry none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
@@ -125,36 +89,31 @@ pub struct MessageImage {
     pub expires_at: Option<i64>,
 }
 
-/// The summary after `images` (messages of its conversation, in any order) are folded into
-/// `current`; `None` when that changes nothing, so nothing needs writing. The result's
-/// `revision` is one past `current`'s.
-pub fn merge(current: Option<&SummaryItem>, images: &[&MessageImage]) -> Option<SummaryItem> {
+/// The summary after `images` (messages of its conversation, in any order; others are passed
+/// over) are folded into `current`; `None` when that changes nothing, so nothing needs writing.
+pub fn merge(current: Option<&SummaryState>, images: &[&MessageImage]) -> Option<SummaryState> {
     let mut sorted: Vec<&MessageImage> = images.to_vec();
+    // Stable: a message's images keep their order (a later one is its newer content).
     sorted.sort_by(|a, b| a.sk.cmp(&b.sk));
     let mut next = match current {
         Some(current) => current.clone(),
-        None => SummaryItem::empty(sorted.first()?),
+        None => SummaryState::empty(sorted.first()?),
     };
     for image in sorted {
-        if image.pk == next.pk {
+        if image.provider == next.summary.provider
+            && image.conversation_id == next.summary.conversation_id
+        {
             next.absorb(image);
         }
     }
-    next.derive();
-    if current.is_some_and(|c| *c == next) {
-        return None;
-    }
-    next.revision = current.map_or(1, |c| c.revision + 1);
-    Some(next)
+    next.summary.awaiting_reply = next.summary.last_message.direction == "inbound";
+    (current != Some(&next)).then_some(next)
 }
 
-impl SummaryItem {
+impl SummaryState {
     /// A summary with the conversation's identity and nothing else yet.
     fn empty(image: &MessageImage) -> Self {
-        SummaryItem {
-            pk: image.pk.clone(),
-            sk: SUMMARY_SORT_KEY.to_string(),
-            schema_version: SUMMARY_SCHEMA_VERSION,
+        SummaryState {
             summary: Summary {
                 provider: image.provider.clone(),
                 conversation_id: image.conversation_id.clone(),
@@ -162,13 +121,21 @@ impl SummaryItem {
             },
             last_sk: String::new(),
             last_inbound_sk: None,
-            activity_shard: activity_shard(&image.pk),
-            activity_key: String::new(),
-            customer_phone: None,
-            customer_email: None,
-            revision: 0,
             expires_at: None,
         }
+    }
+
+    /// The customer's phone digits and address, the keys `GET /customers` finds them by.
+    pub fn customer_keys(&self) -> (Option<String>, Option<String>) {
+        let contact = &self.summary.contact;
+        (
+            contact
+                .get("phone")
+                .and_then(|p| super::customer::phone_key(p)),
+            contact
+                .get("email")
+                .and_then(|e| super::customer::email_key(e)),
+        )
     }
 
     fn absorb(&mut self, image: &MessageImage) {
@@ -221,21 +188,6 @@ impl SummaryItem {
         }
         self.expires_at = self.expires_at.max(image.expires_at);
     }
-
-    /// The attributes that follow from the others.
-    fn derive(&mut self) {
-        let summary = &mut self.summary;
-        summary.awaiting_reply = summary.last_message.direction == "inbound";
-        self.activity_key = activity_key(&summary.last_activity_at, &self.pk);
-        self.customer_phone = summary
-            .contact
-            .get("phone")
-            .and_then(|p| super::customer::phone_key(p));
-        self.customer_email = summary
-            .contact
-            .get("email")
-            .and_then(|e| super::customer::email_key(e));
-    }
 }
 
 fn overwrite(field: &mut Option<String>, value: &Option<String>) {
@@ -282,12 +234,12 @@ mod tests {
         }
     }
 
-    fn fold_in_order(order: &[u32]) -> SummaryItem {
+    fn fold_in_order(order: &[u32]) -> SummaryState {
         let images: Vec<MessageImage> = order
             .iter()
             .map(|&n| image(n, if n % 2 == 0 { "outbound" } else { "inbound" }))
             .collect();
-        let mut summary: Option<SummaryItem> = None;
+        let mut summary: Option<SummaryState> = None;
         for image in &images {
             if let Some(next) = merge(summary.as_ref(), &[image]) {
                 summary = Some(next);
@@ -312,8 +264,6 @@ mod tests {
             Some("2024-05-01T10:00:05.000Z")
         );
         assert!(summary.awaiting_reply, "5 is inbound");
-        assert_eq!(in_order.activity_key, "2024-05-01T10:00:05.000Z#partoo#42");
-        assert_eq!(in_order.activity_shard, activity_shard("partoo#42"));
     }
 
     #[test]
@@ -332,7 +282,6 @@ mod tests {
         let images: Vec<MessageImage> = (1..=6).map(|n| image(n, "inbound")).collect();
         let refs: Vec<&MessageImage> = images.iter().collect();
         let once = merge(None, &refs).unwrap();
-        assert_eq!(once.revision, 1);
         assert_eq!(
             merge(Some(&once), &refs),
             None,
@@ -345,7 +294,6 @@ mod tests {
         );
         let later = image(7, "outbound");
         let next = merge(Some(&once), &[&later]).unwrap();
-        assert_eq!(next.revision, 2);
         assert_eq!(next.summary.last_message.message_id, "7");
     }
 
@@ -365,8 +313,10 @@ mod tests {
             let summary = merge(None, &order).unwrap();
             assert_eq!(summary.summary.contact["name"], "New Name");
             assert_eq!(summary.summary.contact["phone"], "+33 6 12 34 56 78");
-            assert_eq!(summary.customer_phone.as_deref(), Some("33612345678"));
-            assert_eq!(summary.customer_email.as_deref(), Some("jane@example.com"));
+            assert_eq!(
+                summary.customer_keys(),
+                (Some("33612345678".into()), Some("jane@example.com".into()))
+            );
         }
     }
 
@@ -397,28 +347,13 @@ mod tests {
     }
 
     #[test]
-    fn shards_are_stable_and_all_named() {
-        let shards: Vec<String> = activity_shards().collect();
-        assert_eq!(shards.len(), 16);
-        assert_eq!(activity_shard("callbell#x"), activity_shard("callbell#x"));
-        let spread: std::collections::HashSet<String> = (0..200)
-            .map(|n| activity_shard(&format!("partoo#{n}")))
-            .collect();
-        assert!(spread.len() > 12, "{spread:?}");
-        assert!(spread.iter().all(|s| shards.contains(s)));
-    }
-
-    #[test]
-    fn summary_items_round_trip_through_dynamodb_values() {
+    fn the_state_shows_only_the_summary() {
         let images = [image(1, "inbound"), image(2, "outbound")];
-        let summary = merge(None, &[&images[0], &images[1]]).unwrap();
-        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-            serde_dynamo::to_item(&summary).unwrap();
-        assert!(item.contains_key("last_message") && item.contains_key("activity_key"));
-        let back: SummaryItem = serde_dynamo::from_item(item).unwrap();
-        assert_eq!(back, summary);
-        let shown = serde_json::to_value(&summary.summary).unwrap();
-        assert!(shown.get("last_sk").is_none() && shown.get("revision").is_none());
+        let state = merge(None, &[&images[0], &images[1]]).unwrap();
+        let shown = serde_json::to_value(&state.summary).unwrap();
+        assert!(shown.get("last_sk").is_none() && shown.get("expires_at").is_none());
         assert_eq!(shown["awaiting_reply"], false);
+        assert_eq!(shown["last_message"]["message_id"], "2");
+        assert_eq!(shown["contact"]["name"], "Jane");
     }
 }

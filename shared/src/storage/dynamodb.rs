@@ -67,6 +67,11 @@ impl DynamoDbStore {
         self
     }
 
+    /// Whether this store only reads (see [`DynamoDbStore::read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -402,7 +407,10 @@ fn request_token(body_sha256: &str) -> String {
 /// A failed call as a [`StoreError`]: the table refusing the item itself (a
 /// ValidationException) is for good ([`StoreError::Refused`], with DynamoDB's message); anything
 /// else may pass ([`StoreError::Unavailable`]).
-fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+pub(super) fn store_error<
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+>(
     error: SdkError<E, R>,
 ) -> StoreError {
     match &error {

@@ -1,12 +1,15 @@
-//! Storage behind a small trait: write a message exactly once, apply an update, keep a
-//! quarantined body. [`DynamoDbStore`] is the real one; with the `testkit` feature,
-//! [`MemoryStore`] keeps the same rules in memory for unit tests of the handler.
+//! Storage behind small traits: write a message exactly once, apply an update, keep a
+//! quarantined body; fold messages into conversation summaries (the read side). [`DynamoDbStore`]
+//! is the real one; with the `testkit` feature, [`MemoryStore`] keeps the message rules in memory
+//! for unit tests of the handler. [`keys`] is the table's key layout, [`table`] its definition.
 
 mod client;
 mod dynamodb;
 pub mod keys;
 #[cfg(any(test, feature = "testkit"))]
 mod memory;
+mod summary;
+pub mod table;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,6 +20,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 pub use dynamodb::DynamoDbStore;
 #[cfg(any(test, feature = "testkit"))]
 pub use memory::MemoryStore;
+pub use summary::{Folded, SummaryItem, SUMMARY_SCHEMA_VERSION};
 
 use crate::error::StoreError;
 use crate::message::Message;
