@@ -3,6 +3,7 @@
 //! wrong is an [`ApiError`] naming the parameter to blame.
 
 use crate::read::customer::{email_key, phone_key};
+pub use crate::read::query::{Customer, Filters, Order};
 
 use super::error::ApiError;
 
@@ -30,35 +31,11 @@ pub struct ConversationRef {
     pub conversation_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Filters {
-    pub provider: Option<String>,
-    pub account_id: Option<String>,
-    pub channel: Option<String>,
-    pub awaiting_reply: Option<bool>,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListConversations {
     pub filters: Filters,
     pub limit: u32,
     pub cursor: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Order {
-    /// Newest first (the default).
-    Desc,
-    Asc,
-}
-
-impl Order {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Order::Desc => "desc",
-            Order::Asc => "asc",
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,13 +45,6 @@ pub struct ListMessages {
     pub include_raw: bool,
     pub limit: u32,
     pub cursor: Option<String>,
-}
-
-/// A customer, by the key the summaries carry (digits of a phone, an address in lower case).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Customer {
-    Phone(String),
-    Email(String),
 }
 
 /// The read `method`, `path` and `query` ask for. `provider_known` says whether a provider

@@ -1,5 +1,6 @@
 //! Storage behind small traits: write a message exactly once, apply an update, keep a
-//! quarantined body; fold messages into conversation summaries (the read side). [`DynamoDbStore`]
+//! quarantined body; fold messages into conversation summaries; read conversations, messages
+//! and customers back ([`ConversationReader`], the read side). [`DynamoDbStore`]
 //! is the real one; with the `testkit` feature, [`MemoryStore`] keeps the message rules in memory
 //! for unit tests of the handler. [`keys`] is the table's key layout, [`table`] its definition.
 
@@ -8,6 +9,7 @@ mod dynamodb;
 pub mod keys;
 #[cfg(any(test, feature = "testkit"))]
 mod memory;
+mod reader;
 mod summary;
 pub mod table;
 
@@ -20,6 +22,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 pub use dynamodb::DynamoDbStore;
 #[cfg(any(test, feature = "testkit"))]
 pub use memory::MemoryStore;
+pub use reader::{
+    message_view, raw_body, ConversationPage, ConversationReader, MessagePage, StoredMessage,
+    CUSTOMER_CONVERSATIONS_CAP, MESSAGE_ATTRIBUTES,
+};
 pub use summary::{Folded, SummaryItem, SUMMARY_SCHEMA_VERSION};
 
 use crate::error::StoreError;
