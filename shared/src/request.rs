@@ -29,7 +29,11 @@ pub struct Request {
     /// The HTTP method (`GET`), upper case: v2's `requestContext.http.method`, v1's
     /// `httpMethod`. The webhooks never look at it; the read API routes by it.
     pub method: Option<String>,
-    /// The path, as sent (percent-encoded): v2's `rawPath`, v1's `path`.
+    /// The path, as sent (percent-encoded): v2's `rawPath`, v1's `path`. Below the stage:
+    /// API Gateway's `$default` stage adds nothing, and `cargo lambda watch` hands
+    /// `http://127.0.0.1:9000/lambda-url/inbox/conversations/callbell/a%2Fb` over as the
+    /// function URL event of `rawPath` `/conversations/callbell/a%2Fb` (seen with 1.9.2: the
+    /// `/lambda-url/<function>` prefix taken off, the encoding kept).
     pub path: Option<String>,
 }
 

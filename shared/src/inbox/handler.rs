@@ -71,7 +71,11 @@ impl<R: ConversationReader> InboxHandler<R> {
     pub async fn handle_event(&self, event: &[u8]) -> HttpResponse {
         let started = Instant::now();
         let (answered, version, request) = match Request::from_event(event) {
-            Ok(request) => (self.answer(&request).await, request.payload_version, Some(request)),
+            Ok(request) => (
+                self.answer(&request).await,
+                request.payload_version,
+                Some(request),
+            ),
             Err(rejected) => {
                 let error = ApiError::bad("event", rejected.to_string());
                 (failure("unknown", error), PayloadVersion::V2, None)
@@ -110,7 +114,7 @@ impl<R: ConversationReader> InboxHandler<R> {
         };
         let method = request.method.as_deref().unwrap_or("");
         let path = request.path.as_deref().unwrap_or("");
-        let route = match route(method, local_path(path), request.query(), |p| {
+        let route = match route(method, path, request.query(), |p| {
             ProviderId::named(p).is_some()
         }) {
             Ok(route) => route,
@@ -151,7 +155,9 @@ impl<R: ConversationReader> InboxHandler<R> {
                 ("channel", filters.channel.as_deref()),
                 (
                     "awaiting_reply",
-                    filters.awaiting_reply.map(|a| if a { "true" } else { "false" }),
+                    filters
+                        .awaiting_reply
+                        .map(|a| if a { "true" } else { "false" }),
                 ),
             ],
         );
@@ -180,7 +186,10 @@ impl<R: ConversationReader> InboxHandler<R> {
             template(&Route::Messages(list.clone())),
             [
                 ("provider", Some(conversation.provider.as_str())),
-                ("conversation_id", Some(conversation.conversation_id.as_str())),
+                (
+                    "conversation_id",
+                    Some(conversation.conversation_id.as_str()),
+                ),
                 ("order", Some(list.order.as_str())),
             ],
         );
@@ -190,7 +199,13 @@ impl<R: ConversationReader> InboxHandler<R> {
         let pk = pk_of(&conversation.provider, &conversation.conversation_id);
         let page = self
             .reader
-            .list_messages(&pk, list.order, list.limit, after.as_deref(), list.include_raw)
+            .list_messages(
+                &pk,
+                list.order,
+                list.limit,
+                after.as_deref(),
+                list.include_raw,
+            )
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         if after.is_none() && page.messages.is_empty() {
@@ -237,7 +252,10 @@ impl<R: ConversationReader> InboxHandler<R> {
         };
         for attachment in attachments.iter_mut().filter_map(Value::as_object_mut) {
             let copy = attachment.get("stored").and_then(|stored| {
-                Some((stored.get("bucket")?.as_str()?, stored.get("key")?.as_str()?))
+                Some((
+                    stored.get("bucket")?.as_str()?,
+                    stored.get("key")?.as_str()?,
+                ))
             });
             let Some((stored_bucket, key)) = copy else {
                 continue;
@@ -256,8 +274,8 @@ impl<R: ConversationReader> InboxHandler<R> {
     }
 
     async fn presign(&self, bucket: &str, key: &str) -> Result<String, String> {
-        let config = PresigningConfig::expires_in(DOWNLOAD_URL_VALIDITY)
-            .map_err(|e| e.to_string())?;
+        let config =
+            PresigningConfig::expires_in(DOWNLOAD_URL_VALIDITY).map_err(|e| e.to_string())?;
         let presigned = self
             .s3
             .get_object()
@@ -268,15 +286,6 @@ impl<R: ConversationReader> InboxHandler<R> {
             .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
         Ok(presigned.uri().to_string())
     }
-}
-
-/// The path below the inbox's own: API Gateway hands the route's path itself; a local
-/// function URL of `cargo lambda watch` (`/lambda-url/inbox/conversations`) may still carry
-/// its prefix.
-fn local_path(path: &str) -> &str {
-    path.strip_prefix("/lambda-url/inbox")
-        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-        .unwrap_or(path)
 }
 
 fn pk_of(provider: &str, conversation_id: &str) -> String {
@@ -363,27 +372,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_local_function_url_prefix_is_not_part_of_the_route() {
-        assert_eq!(local_path("/lambda-url/inbox/conversations"), "/conversations");
-        assert_eq!(local_path("/lambda-url/inbox"), "");
-        assert_eq!(local_path("/conversations"), "/conversations");
-        assert_eq!(
-            local_path("/lambda-url/inboxes/conversations"),
-            "/lambda-url/inboxes/conversations"
-        );
-    }
-
-    #[test]
     fn the_emf_document_counts_by_route_and_status() {
-        let doc: Value =
-            serde_json::from_str(&emf_request("/customers", 404, 1.23456, 5)).unwrap();
+        let doc: Value = serde_json::from_str(&emf_request("/customers", 404, 1.23456, 5)).unwrap();
         assert_eq!(doc["Function"], "inbox");
         assert_eq!(doc["Route"], "/customers");
         assert_eq!(doc["Status"], "404");
         assert_eq!(doc["Requests"], 1);
         assert_eq!(doc["Latency"], 1.235);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Dimensions"][1], json!(["Function", "Route", "Status"]));
+        assert_eq!(
+            directive["Dimensions"][1],
+            json!(["Function", "Route", "Status"])
+        );
         for metric in directive["Metrics"].as_array().unwrap() {
             assert!(doc.get(metric["Name"].as_str().unwrap()).is_some());
         }

@@ -55,7 +55,9 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let handler = Arc::clone(&handler);
         async move {
-            Ok::<HttpResponse, Infallible>(invocation(&handler, event.payload.get().as_bytes()).await)
+            Ok::<HttpResponse, Infallible>(
+                invocation(&handler, event.payload.get().as_bytes()).await,
+            )
         }
     }))
     .await

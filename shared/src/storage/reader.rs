@@ -110,8 +110,10 @@ pub trait ConversationReader: Send + Sync {
 
     /// The summary of the conversation at `pk`; made from its newest message while it has
     /// none yet; `None` when the conversation has no message at all.
-    fn summary_of(&self, pk: &str)
-        -> impl Future<Output = Result<Option<Summary>, StoreError>> + Send;
+    fn summary_of(
+        &self,
+        pk: &str,
+    ) -> impl Future<Output = Result<Option<Summary>, StoreError>> + Send;
 
     /// Up to `limit` messages of the conversation at `pk` in `order`, after the sort key
     /// `after` (the previous page's `next_after`), strongly consistent.
@@ -140,7 +142,8 @@ impl ConversationReader for DynamoDbStore {
         before: Option<&str>,
     ) -> Result<ConversationPage, StoreError> {
         let filter = ListFilter::of(filters);
-        let queries = activity_shards().map(|shard| self.query_shard(shard, &filter, limit, before));
+        let queries =
+            activity_shards().map(|shard| self.query_shard(shard, &filter, limit, before));
         let mut shards = Vec::with_capacity(usize::from(super::keys::ACTIVITY_SHARDS));
         for shard in futures_util::future::join_all(queries).await {
             shards.push(shard?);
@@ -184,9 +187,7 @@ impl ConversationReader for DynamoDbStore {
             return Ok(Some(SummaryItem::from_item(item)?.state.summary));
         }
         // Not made yet (the projector runs a second or so behind): the newest message says.
-        let newest = self
-            .query_messages(pk, Order::Desc, 1, None, false)
-            .await?;
+        let newest = self.query_messages(pk, Order::Desc, 1, None, false).await?;
         let Some(item) = newest.items.into_iter().next() else {
             return Ok(None);
         };
@@ -360,7 +361,10 @@ impl DynamoDbStore {
         if pks.is_empty() {
             return Ok(found);
         }
-        let keys: Vec<Item> = pks.iter().map(|pk| item_key(pk, SUMMARY_SORT_KEY)).collect();
+        let keys: Vec<Item> = pks
+            .iter()
+            .map(|pk| item_key(pk, SUMMARY_SORT_KEY))
+            .collect();
         let mut request = Some(
             KeysAndAttributes::builder()
                 .set_keys(Some(keys))
@@ -505,8 +509,7 @@ mod tests {
     use std::io::Write as _;
 
     fn gzip(body: &[u8]) -> Vec<u8> {
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         encoder.write_all(body).unwrap();
         encoder.finish().unwrap()
     }
