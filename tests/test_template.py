@@ -40,8 +40,13 @@ def registered_providers():
 PROVIDERS = registered_providers()
 WORKSPACE_FUNCTIONS = {p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml")}
 CONTRACT_ROUTES = {function: f"/webhooks/{function}" for function, _, _ in PROVIDERS}
-# The functions that are not a provider's webhook: the media function (a stream consumer).
+# The functions that are not a provider's webhook: the media function (a stream consumer) and
+# the inbox (the read API).
 MEDIA_FUNCTION = "media"
+INBOX_FUNCTION = "inbox"
+# The read API's routes (docs/CONTRACT.md, "The read API (3)").
+INBOX_ROUTES = {"/conversations", "/conversations/{provider}/{conversation_id}",
+                "/conversations/{provider}/{conversation_id}/messages", "/customers"}
 OTHER_FUNCTIONS = WORKSPACE_FUNCTIONS - set(CONTRACT_ROUTES)
 # The item operations each webhook function's code performs (shared/src/storage): transactions
 # of Puts, GetItem for duplicates and update lookups, UpdateItem where the provider sends updates.
@@ -80,7 +85,7 @@ class TemplateTest(unittest.TestCase):
     def test_every_function_is_a_rust_function_built_with_cargo_lambda(self):
         self.assertEqual(set(self.functions), WORKSPACE_FUNCTIONS, "one resource per functions/<name>/")
         self.assertTrue(set(CONTRACT_ROUTES) <= WORKSPACE_FUNCTIONS, "a function per provider")
-        self.assertEqual(OTHER_FUNCTIONS, {MEDIA_FUNCTION},
+        self.assertEqual(OTHER_FUNCTIONS, {MEDIA_FUNCTION, INBOX_FUNCTION},
                          "a function that is not a provider's needs its own checks here")
         glob = self.t["Globals"]["Function"]
         self.assertEqual(glob["Runtime"], "provided.al2023")
@@ -356,6 +361,109 @@ class TemplateTest(unittest.TestCase):
         errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"
                   and a["Properties"]["Dimensions"][0]["Value"] == {"Ref": function}]
         self.assertEqual(len(errors), 1)
+
+
+    # The inbox (the read API).
+
+    def inbox(self):
+        return self.functions[INBOX_FUNCTION][1]
+
+    def api_body(self):
+        api = next(iter(self.of_type("AWS::Serverless::HttpApi").values()))
+        return api["Properties"]["DefinitionBody"]
+
+    def test_inbox_routes_are_the_contracts_on_the_webhooks_api_behind_iam_or_jwt(self):
+        body = self.api_body()
+        self.assertEqual(set(body["paths"]), INBOX_ROUTES, "the API's own paths are the read API's")
+        function = self.functions[INBOX_FUNCTION][0]
+        conditional = {"Fn::If": ["InboxUsesJwt", [{"InboxJwt": []}], [{"AWS_IAM": []}]]}
+        for path, item in body["paths"].items():
+            self.assertEqual(set(item), {"x-amazon-apigateway-any-method"},
+                             f"{path}: every method reaches the inbox (405 from it, not 404)")
+            method = item["x-amazon-apigateway-any-method"]
+            self.assertEqual(method["security"], conditional, f"{path}: IAM, or JWT when configured")
+            integration = method["x-amazon-apigateway-integration"]
+            self.assertEqual((integration["type"], integration["payloadFormatVersion"]), ("aws_proxy", "2.0"))
+            self.assertIn("${" + function + ".Arn}", json.dumps(integration["uri"]), path)
+        schemes = body["components"]["securitySchemes"]
+        self.assertEqual(schemes["AWS_IAM"]["x-amazon-apigateway-authtype"], "awsSigv4")
+        condition, jwt, otherwise = schemes["InboxJwt"]["Fn::If"]
+        self.assertEqual((condition, otherwise), ("InboxUsesJwt", {"Ref": "AWS::NoValue"}))
+        authorizer = jwt["x-amazon-apigateway-authorizer"]
+        self.assertEqual(authorizer["type"], "jwt")
+        self.assertEqual(authorizer["jwtConfiguration"]["issuer"], {"Ref": "InboxJwtIssuer"})
+        self.assertEqual(authorizer["jwtConfiguration"]["audience"],
+                         {"Fn::Split": [",", {"Ref": "InboxJwtAudience"}]})
+        self.assertEqual(self.t["Conditions"]["InboxUsesJwt"], {"Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "InboxJwtIssuer"}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "InboxJwtAudience"}, ""]}]}]})
+        for name in ("InboxJwtIssuer", "InboxJwtAudience"):
+            self.assertEqual(self.t["Parameters"][name]["Default"], "", "IAM unless configured")
+        # The webhook routes stay open: no authorizer on their events, none by default.
+        api = next(iter(self.of_type("AWS::Serverless::HttpApi").values()))
+        self.assertNotIn("Auth", api["Properties"])
+        for binary in CONTRACT_ROUTES:
+            for event in self.functions[binary][1]["Properties"]["Events"].values():
+                self.assertNotIn("Auth", event["Properties"], binary)
+        # No separate ApiGatewayV2 routes: a SAM update of the API's definition deletes them.
+        self.assertFalse(self.of_type("AWS::ApiGatewayV2::Route"))
+        permissions = [p["Properties"] for p in self.of_type("AWS::Lambda::Permission").values()]
+        self.assertEqual([p["FunctionName"] for p in permissions], [{"Ref": function}])
+        self.assertEqual(permissions[0]["Principal"], "apigateway.amazonaws.com")
+        outputs = {name: json.dumps(o["Value"]) for name, o in self.t["Outputs"].items()}
+        self.assertIn("${WebhooksApi}.execute-api", outputs["InboxUrl"])
+
+    def test_the_transformed_api_has_the_read_routes_authorized_and_the_webhooks_open(self):
+        # What SAM makes of the template (its translator, offline): one API holding both.
+        from samtranslator.translator.transform import transform
+        template = json.loads(json.dumps(self.t))
+        template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"
+
+        class NoManagedPolicies:
+            def load(self):
+                return {}
+
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        out = transform(template, {"InboxJwtIssuer": "", "InboxJwtAudience": ""}, NoManagedPolicies())
+        apis = [r for r in out["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+        self.assertEqual(len(apis), 1)
+        paths = apis[0]["Properties"]["Body"]["paths"]
+        self.assertEqual(set(paths), INBOX_ROUTES | set(CONTRACT_ROUTES.values()))
+        for path in INBOX_ROUTES:
+            self.assertIn("security", paths[path]["x-amazon-apigateway-any-method"], path)
+        for path in CONTRACT_ROUTES.values():
+            self.assertEqual(set(paths[path]), {"post"}, path)
+            self.assertNotIn("security", paths[path]["post"], f"{path} stays open")
+
+    def test_inbox_reads_only(self):
+        table = next(iter(self.of_type("AWS::DynamoDB::Table")))
+        bucket = next(iter(self.of_type("AWS::S3::Bucket")))
+        definition = json.loads(ingest_dev("table-definition"))
+        indexes = {index["IndexName"] for index in definition["GlobalSecondaryIndexes"]}
+        granted = set()
+        for policy in self.inbox()["Properties"]["Policies"]:
+            self.assertIsInstance(policy, dict, "no SAM policy templates")
+            for statement in policy["Statement"]:
+                self.assertEqual(statement["Effect"], "Allow")
+                actions = statement["Action"]
+                actions = [actions] if isinstance(actions, str) else actions
+                resources = statement["Resource"]
+                resources = resources if isinstance(resources, list) else [resources]
+                for action in actions:
+                    self.assertNotIn("*", action)
+                    for resource in resources:
+                        granted.add((action, json.dumps(resource, sort_keys=True)))
+        res = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+        arn = res({"Fn::GetAtt": [table, "Arn"]})
+        expected = {("dynamodb:GetItem", arn), ("dynamodb:BatchGetItem", arn), ("dynamodb:Query", arn),
+                    ("s3:GetObject", res({"Fn::Sub": "${" + bucket + ".Arn}/media/*"}))}
+        expected |= {("dynamodb:Query", res({"Fn::Sub": "${" + table + ".Arn}/index/" + index}))
+                     for index in indexes}
+        self.assertEqual(indexes, {"by_activity", "by_phone", "by_email"})
+        self.assertEqual(granted, expected, "reads only: no Scan, no write, every index the code queries")
+        variables = self.inbox()["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["MEDIA_BUCKET"], {"Ref": bucket})
+        self.assertNotIn("Events", self.inbox()["Properties"])
 
 
 if __name__ == "__main__":
