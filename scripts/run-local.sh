@@ -2,7 +2,8 @@
 # Runs the functions locally against DynamoDB Local and moto (the local SQS and S3 server),
 # feeds the webhook functions every sample event, shows the spool (one new message sent while
 # the table is down for the functions is accepted into the spool queue, and stored by the drain
-# once it is back), and feeds the media function the table's stream.
+# once it is back), feeds the media function the table's stream, and prints a conversation
+# through the read API (the inbox function, with ingest-dev inbox).
 #
 #   scripts/run-local.sh           set up, send events/, show the spool, copy the media, print
 #                                  the timeline, then keep serving
@@ -205,11 +206,11 @@ for function in "${FUNCTIONS[@]}"; do
   fi
 done
 ((${#present[@]} > 0)) || die "no function to run"
-build_args=(--bin media)
+build_args=(--bin media --bin inbox)
 for function in "${present[@]}"; do build_args+=(--bin "$function"); done
 # Build first, the way cargo lambda watch runs them (cargo run --bin <function>), so that compile
 # errors show here and the first invocation does not wait for a build.
-info "building ${present[*]} media (the first build takes a few minutes)"
+info "building ${present[*]} media inbox (the first build takes a few minutes)"
 cargo build --quiet "${build_args[@]}" || die "the functions do not build (cargo build ${build_args[*]})"
 
 INVOKE_PORT="$(choose_port "${INVOKE_PORT:-}" 9000 "cargo lambda watch")"
@@ -373,6 +374,21 @@ else
   fail "the spooled message is in the table" "\"$demo_text\" is not in the timeline"
 fi
 
+section "The inbox: the spooled conversation through the read API (ingest-dev inbox)"
+INBOX_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/inbox"
+demo_provider="$("$INGEST_DEV" providers --table | awk -F'\t' -v f="$demo_function" '$1 == f { print $2 }')"
+rc=0
+out="$("$INGEST_DEV" inbox --url "$INBOX_URL" messages "$demo_provider" spool-demo 2>&1)" || rc=$?
+printf '%s\n' "$out"
+if [[ "$rc" == 0 ]] && grep -qF "$demo_text" <<<"$out"; then
+  printf '  %-58s  %s\n' "GET $INBOX_URL/conversations/$demo_provider/spool-demo/messages" "✓"
+  passed=$((passed + 1))
+else
+  fail "the spooled message through the read API" "\"$demo_text\" is not in what the inbox answered"
+fi
+# TODO(issue 20): print the list too (ingest-dev inbox conversations) once the projector
+# (branch issue-20-projector) makes the summaries it reads: run-local.sh must feed it the stream.
+
 if [[ "$MODE" == check ]]; then
   section "Result"
   printf 'run-local: %s passed, %s failed\n' "$passed" "$failed"
@@ -388,6 +404,7 @@ section "Serving"
 for function in "${present[@]}"; do
   info "http://127.0.0.1:$INVOKE_PORT/lambda-url/$function/"
 done
+info "the read API: $INBOX_URL/conversations/<provider>/<conversation_id>/messages (ingest-dev inbox --url $INBOX_URL ...)"
 info "DynamoDB Local: AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)"
 info "spool queue: AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS $SPOOL_QUEUE_URL, drained once a second"
 info "take the table away from the functions: echo reset > ${PROXY_MODE_FILE#"$ROOT"/} (back: echo pass)"

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::{value_parser, Parser, Subcommand};
 use ingest::ProviderId;
 
-use crate::{bench_events, follow};
+use crate::{bench_events, follow, inbox};
 
 /// ingest-dev: local development helper for the message ingest functions
 #[derive(Debug, Parser)]
@@ -104,6 +104,17 @@ pub enum Command {
     /// `create-table` makes them: the one definition (shared/src/storage/table.rs).
     #[command(verbatim_doc_comment)]
     TableDefinition,
+
+    /// Read conversations, messages and customers through the read API (the inbox function)
+    ///
+    /// Locally from cargo lambda watch (the default --url, plain HTTP over loopback); from a
+    /// deployed stack with --url <the stack's InboxUrl output>, SigV4-signed (execute-api) with
+    /// your AWS credentials (environment, profile or SSO, as the AWS CLI finds them).
+    /// `ingest-dev inbox conversations [--provider P] [--awaiting-reply] ...`,
+    /// `ingest-dev inbox messages <PROVIDER> <CONVERSATION_ID>`,
+    /// `ingest-dev inbox customers --phone <PHONE> | --email <EMAIL>`.
+    #[command(verbatim_doc_comment)]
+    Inbox(inbox::Options),
 
     /// Print every stored conversation as a timeline, and how many bodies are quarantined
     #[command(verbatim_doc_comment)]
@@ -289,7 +300,7 @@ mod tests {
             let long = command.render_long_help().to_string();
             assert!(long.contains(&about), "{name}: {long}");
         }
-        assert_eq!(commands, 13);
+        assert_eq!(commands, 15);
         assert!(help.contains("AWS_ENDPOINT_URL_DYNAMODB"), "{help}");
     }
 
@@ -618,6 +629,48 @@ mod tests {
             ErrorKind::UnknownArgument
         );
         assert!(parse(&["sign-events", "--root"]).is_err());
+    }
+
+    #[test]
+    fn inbox() {
+        // scripts/run-local.sh's calls.
+        let Ok(Some(Command::Inbox(options))) = parse(&[
+            "inbox",
+            "--url",
+            "http://127.0.0.1:9000/lambda-url/inbox",
+            "messages",
+            "partoo",
+            "spool-demo",
+        ]) else {
+            panic!("inbox messages");
+        };
+        assert_eq!(options.url, "http://127.0.0.1:9000/lambda-url/inbox");
+        assert!(matches!(
+            options.read,
+            inbox::Read::Messages { provider, conversation_id, newest_first: false, limit: 200 }
+                if provider == "partoo" && conversation_id == "spool-demo"
+        ));
+        let Ok(Some(Command::Inbox(options))) = parse(&[
+            "inbox",
+            "conversations",
+            "--provider",
+            "callbell",
+            "--awaiting-reply",
+        ]) else {
+            panic!("inbox conversations");
+        };
+        assert_eq!(options.url, inbox::LOCAL_URL);
+        assert!(matches!(
+            options.read,
+            inbox::Read::Conversations { provider: Some(p), awaiting_reply: true, limit: 25, .. }
+                if p == "callbell"
+        ));
+        assert!(
+            parse(&["inbox", "customers"]).is_err(),
+            "a phone or an address"
+        );
+        assert!(parse(&["inbox", "customers", "--phone", "1", "--email", "a@b"]).is_err());
+        assert!(parse(&["inbox", "messages", "partoo"]).is_err());
     }
 
     #[test]

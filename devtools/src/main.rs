@@ -7,6 +7,7 @@ mod cli;
 mod error;
 mod events;
 mod follow;
+mod inbox;
 mod media;
 mod queue;
 mod table;
@@ -20,7 +21,7 @@ use error::Result;
 
 /// The commands' AWS configuration: aws-config's whole provider chain (an operator's profile
 /// or SSO, which the functions leave out), over the crate's HTTPS client.
-async fn sdk_config() -> aws_config::SdkConfig {
+pub(crate) async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(ingest::aws::https_client())
         .load()
@@ -86,6 +87,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             )
             .await?
         }
+        Command::Inbox(options) => inbox::run(options).await?,
         Command::CreateBucket { name } => media::create_bucket(&name).await?,
         Command::MediaFilter => println!("{}", ingest::media::filter::pattern()),
         Command::TableDefinition => println!("{}", table::definition()),
