@@ -371,6 +371,25 @@ fn body_for(spec: &Spec, n: u64, inbound: bool) -> Vec<u8> {
     body_of(&body)
 }
 
+/// The whole list, `provider#conversation_id` newest first; no conversation twice.
+async fn listed(inbox: &Inbox) -> Vec<String> {
+    let seen: Vec<String> = inbox
+        .walk("/conversations", &[("limit", "9")], "conversations")
+        .await
+        .iter()
+        .map(|s| {
+            format!(
+                "{}#{}",
+                s["provider"].as_str().unwrap(),
+                s["conversation_id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(distinct.len(), seen.len(), "listed twice: {seen:?}");
+    seen
+}
+
 #[tokio::test]
 async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_or_repeats() {
     let client = admin_client().await;
@@ -476,10 +495,78 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
         }
     }
     assert_eq!(
-        summaries.iter().map(key).collect::<Vec<_>>().len(),
+        listed(&inbox).await.len(),
         60,
         "every conversation listed once"
     );
+
+    // Messages answered `stored` after the list was read: a new conversation's, and a newer
+    // one of a listed conversation. Each is in its conversation at once (strongly consistent;
+    // the new conversation's summary made from its newest message), and the list shows them
+    // once their summaries are folded, in activity order, each conversation once.
+    let newcomer = Spec {
+        provider: ProviderId::Callbell,
+        conversation: "conv-new".into(),
+        account: None,
+        channel: "whatsapp",
+        awaiting: true,
+    };
+    let moved = &specs[2];
+    deliver_all(
+        &table,
+        vec![
+            (newcomer.provider, body_for(&newcomer, 700, true)),
+            (moved.provider, body_for(moved, 701, true)),
+        ],
+        2,
+    )
+    .await;
+    let path_of = |spec: &Spec| {
+        format!(
+            "/conversations/{}/{}",
+            spec.provider.name(),
+            spec.conversation
+        )
+    };
+    let at_once = inbox.get(&path_of(&newcomer), &[]).await;
+    assert_eq!(at_once["last_message"]["text"], "m700", "{at_once}");
+    assert_eq!(at_once["awaiting_reply"], true, "{at_once}");
+    for (spec, text) in [(&newcomer, "m700"), (moved, "m701")] {
+        let path = format!("{}/messages", path_of(spec));
+        let newest = inbox.get(&path, &[("limit", "1")]).await;
+        assert_eq!(newest["messages"][0]["text"], text, "{path}: {newest}");
+    }
+    let newcomer_key = "callbell#conv-new".to_string();
+    assert!(
+        !listed(&inbox).await.contains(&newcomer_key),
+        "listed before its summary was made"
+    );
+    let mut expected = summaries.clone();
+    for spec in [&newcomer, moved] {
+        let pk = format!("{}#{}", spec.provider.name(), spec.conversation);
+        fold(&store, &client, &table, &pk).await;
+        let summary = inbox.get(&path_of(spec), &[]).await;
+        expected.retain(|s| key(s) != pk);
+        expected.push(summary);
+    }
+    let moved_summary = expected.last().unwrap();
+    assert_eq!(moved_summary["last_message"]["text"], "m701");
+    let moved_before = summaries
+        .iter()
+        .find(|s| s["conversation_id"] == moved.conversation.as_str())
+        .unwrap();
+    assert!(
+        moved_summary["last_activity_at"].as_str() > moved_before["last_activity_at"].as_str(),
+        "{moved_summary}"
+    );
+    expected.sort_by(|a, b| {
+        b["last_activity_at"]
+            .as_str()
+            .cmp(&a["last_activity_at"].as_str())
+    });
+    let expected: Vec<String> = expected.iter().map(key).collect();
+    assert_eq!(expected.len(), 61);
+    assert_eq!(listed(&inbox).await, expected, "newest activity first");
 
     // Cursors are bound to their request.
     let (_, page) = inbox.call("GET", "/conversations", &[("limit", "7")]).await;
@@ -499,6 +586,23 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
         400,
         Some("cursor"),
     );
+    // Any one character, wherever it is: the position, the separator or the tag.
+    for at in 0..cursor.len() {
+        let mut altered = cursor.clone().into_bytes();
+        altered[at] = if altered[at] == b'x' { b'y' } else { b'x' };
+        let altered = String::from_utf8(altered).unwrap();
+        inbox.assert_error(
+            inbox
+                .call(
+                    "GET",
+                    "/conversations",
+                    &[("limit", "7"), ("cursor", &altered)],
+                )
+                .await,
+            400,
+            Some("cursor"),
+        );
+    }
     inbox.assert_error(
         inbox
             .call(
