@@ -465,6 +465,33 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(variables["MEDIA_BUCKET"], {"Ref": bucket})
         self.assertNotIn("Events", self.inbox()["Properties"])
 
+    def test_the_read_sides_indexes_are_sparse_sharded_and_small(self):
+        # docs/CONTRACT.md, "Our design": the list's activity index over 16 shards (no partition
+        # takes every write), the customer indexes keyed by what never changes for a
+        # conversation (KEYS_ONLY, so a moved conversation writes nothing to them); each holds
+        # only the summaries, the items that carry its key.
+        props = next(iter(self.of_type("AWS::DynamoDB::Table").values()))["Properties"]
+        indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+        self.assertEqual(set(indexes), {"by_activity", "by_phone", "by_email"})
+        keys = {name: [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
+                for name, index in indexes.items()}
+        self.assertEqual(keys, {
+            "by_activity": [("activity_shard", "HASH"), ("activity_key", "RANGE")],
+            "by_phone": [("customer_phone", "HASH")],
+            "by_email": [("customer_email", "HASH")],
+        })
+        self.assertEqual(indexes["by_activity"]["Projection"], {
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": ["provider", "account_id", "channel", "awaiting_reply"]})
+        for name in ("by_phone", "by_email"):
+            self.assertEqual(indexes[name]["Projection"], {"ProjectionType": "KEYS_ONLY"}, name)
+        types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+        for attribute in ("activity_shard", "activity_key", "customer_phone", "customer_email"):
+            self.assertEqual(types.get(attribute), "S", attribute)
+        # On demand: no index has capacity of its own to run out of.
+        for name, index in indexes.items():
+            self.assertNotIn("ProvisionedThroughput", index, name)
+
 
 if __name__ == "__main__":
     unittest.main()
