@@ -90,8 +90,21 @@ def main() -> int:
     parser.add_argument("--write-units-only", action="store_true",
                         help="put only the write units section into --out (an existing report), "
                              "leaving every other section as it is")
+    parser.add_argument("--inbox-only", action="store_true",
+                        help="put only the inbox's section into --out (an existing report), from "
+                             "--harness (scripts/bench.sh --only inbox), every other section left as it is")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+
+    if args.inbox_only:
+        if args.harness is None:
+            parser.error("--inbox-only needs --harness")
+        document = args.out.read_text() if args.out.exists() else "# Performance\n"
+        meta = json.loads(args.meta.read_text()) if args.meta else None
+        lines = render_inbox(json.loads(args.harness.read_text()), meta)
+        args.out.write_text(insert_section(document, "\n".join(lines), INBOX_HEADING, INBOX_BEFORE))
+        print(f"wrote the inbox's section of {args.out}")
+        return 0
 
     if args.write_units_only:
         if args.write_units is None:
@@ -348,6 +361,9 @@ def render(medians: dict, harness: dict, meta: dict, zips: Path, analysis: str,
         out.extend(lines)
         targets.extend(wu_targets)
 
+    if any(INBOX in by_variant for by_variant in cold.values()):
+        out.extend(render_inbox(harness))
+
     if tls_keys:
         # --- warm-up decision
         w("## DYNAMODB_WARM_UP, with TLS and the CPU share\n")
@@ -534,17 +550,81 @@ def lambda_figures_from_report(document: str) -> tuple[dict, str]:
                      f"{LAMBDA_MEMORY_MB} MB, {LAMBDA_ARCHITECTURE}; requests included), not this run")
 
 
-def insert_section(document: str, section: str) -> str:
-    """`document` with its write units section replaced by `section`, or `section` put in before
-    WRITE_UNITS_BEFORE (or at the end): nothing else changes."""
+def insert_section(document: str, section: str, heading: str = WRITE_UNITS_HEADING,
+                   before: str = WRITE_UNITS_BEFORE) -> str:
+    """`document` with its section under `heading` (the write units' by default) replaced by
+    `section`, or `section` put in before the heading that starts with `before` (or at the end):
+    nothing else changes."""
     lines = document.split("\n")
     body = section.rstrip("\n").split("\n") + [""]
-    if WRITE_UNITS_HEADING in lines:
-        start = lines.index(WRITE_UNITS_HEADING)
+    if heading in lines:
+        start = lines.index(heading)
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         return "\n".join(lines[:start] + body + lines[end:])
-    at = next((i for i, l in enumerate(lines) if l.startswith(WRITE_UNITS_BEFORE)), len(lines))
+    at = next((i for i, l in enumerate(lines) if l.startswith(before)), len(lines))
     return "\n".join(lines[:at] + body + lines[at:])
+
+
+# ---------------------------------------------------------------------------------------------
+# The inbox (the read API): a warm page of messages beside a webhook's warm message
+
+INBOX = "inbox"  # the harness's variant (harness.INBOX)
+INBOX_HEADING = "## The inbox: a warm page of 50 messages"
+INBOX_BEFORE = WRITE_UNITS_BEFORE
+
+
+def render_inbox(harness: dict, meta: dict | None = None) -> list[str]:
+    """The inbox's warm invocations (latency, billed duration, CPU, instructions) beside the
+    webhook functions' measured in the same run."""
+    cold, settings = harness["cold"], harness["settings"]
+    instructions = harness.get("instructions", {})
+    out = [INBOX_HEADING, ""]
+    w = out.append
+    if meta is not None:
+        w(f"From its own run ({meta['date']}, commit `{meta['commit']}`: `{meta['command']}`), not the "
+          "run of the sections around it; the webhooks beside it were measured in that run too.\n")
+    w("The inbox's warm invocation reads one page of 50 messages: `GET /conversations/partoo/<id>/"
+      "messages?limit=50` as API Gateway hands it over, one strongly consistent Query of a "
+      "conversation partoo's bootstrap stored before the runs (each message grown to the committed "
+      "text sample's size, as the webhooks' are), the items turned into the API's JSON and a "
+      "cursor; each answer must be 200 with 50 messages. Beside it, from the same runs, a "
+      "webhook's warm invocation: one new message verified, normalized and written. Same "
+      "definitions as above (medians over the runs; *CPU / warm* from the scheduler's figures, "
+      "instructions from callgrind's warm halves).\n")
+    webhooks = [f for f in FUNCTIONS if any(f in by for by in cold.values())]
+    w("| setting | variant | warm latency | billed / warm | CPU / warm | CPU vs " +
+      (webhooks[0] if webhooks else "a webhook") + " |")
+    w("| --- | --- | ---: | ---: | ---: | ---: |")
+    for key, by_variant in cold.items():
+        if not by_variant.get(INBOX):
+            continue
+        label = settings[key]["label"]
+        base = by_variant.get(webhooks[0]) if webhooks else None
+        base_cpu = median_of(base, "warm_cpu_us") if base else None
+        for name in [INBOX] + webhooks:
+            runs = by_variant.get(name)
+            if not runs:
+                continue
+            cpu = median_of(runs, "warm_cpu_us")
+            ratio = f"{cpu / base_cpu:.2f}×" if base_cpu and name == INBOX else ""
+            w(f"| {label} | {name} | {median_of(runs, 'warm_ms'):.2f} ms | "
+              f"{median_of(runs, 'warm_billed_ms'):.1f} ms | {cpu:.0f} µs | {ratio} |")
+    w("")
+    if INBOX in instructions:
+        w("| variant | instructions per warm invocation | start-up | spread (warm) |")
+        w("| --- | ---: | ---: | ---: |")
+        for name in [INBOX] + webhooks:
+            runs = instructions.get(name)
+            if not runs:
+                continue
+            warms = [w_ for r in runs for w_ in r["warm_per_invocation"]]
+            warm = statistics.median(warms)
+            startup = statistics.median(r["startup"] for r in runs)
+            w(f"| {name} | {mega(warm)} | {mega(startup)} | {(max(warms) - min(warms)) / warm:.1%} |")
+        w("")
+    else:
+        w("Instructions not measured in this run (`--callgrind-runs 0`).\n")
+    return out
 
 
 ROLE_ANSWERS = {"new": "stored", "redelivery": "duplicate", "update": "updated"}

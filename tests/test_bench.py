@@ -122,7 +122,7 @@ class Fractions(unittest.TestCase):
 
 def made_up_run() -> dict:
     """A harness JSON with every section, as a smoke run produces it."""
-    variants = ["tiktok-shop", report.WARM_UP, report.PEER, "partoo", "callbell"]
+    variants = ["tiktok-shop", report.WARM_UP, report.PEER, "partoo", "callbell", report.INBOX]
 
     def runs(scale: float, throttled: bool) -> list[dict]:
         return [{
@@ -139,7 +139,7 @@ def made_up_run() -> dict:
     for mb in (128, 256, 512):
         settings[f"tls-{mb}"] = {"label": f"TLS, {mb} MB", "tls": True, "memory_mb": mb,
                                  "share": mb / 1769, "quota_us": round(mb / 1769 * 100_000)}
-        cold[f"tls-{mb}"] = {v: runs(50 if v == report.PEER else 1, True) for v in variants}
+        cold[f"tls-{mb}"] = {v: runs({report.PEER: 50, report.INBOX: 2}.get(v, 1), True) for v in variants}
     instructions = {v: [{"startup": 3_000_000_000 if v == report.PEER else 20_000_000,
                          "startup_with_bundle": 3_000_000_000 if v == report.PEER else 24_000_000,
                          "priming_invocations": 3,
@@ -184,7 +184,7 @@ class Rendering(unittest.TestCase):
                         "## Memory size: cold start and cost per million messages",
                         "## DYNAMODB_WARM_UP, with TLS and the CPU share", "## The TLS terminator",
                         "## Whole core, plain HTTP", "## Throughput", "## Targets", "## Commands",
-                        "## Reading the figures"):
+                        "## Reading the figures", report.INBOX_HEADING):
             self.assertIn(heading, text)
         names = [name for name, _, _ in targets]
         for function in report.FUNCTIONS:
@@ -295,6 +295,54 @@ class WriteUnits(unittest.TestCase):
         self.assertIn("mean WRU per new message ≤ 2 (issue 19)", [name for name, _, _ in targets])
         # Lambda from the same run: 256 MB, 5 ms billed on arm64.
         self.assertIn(f"| Lambda (256 MB, arm64, warm) | {report.usd(cost.per_million_usd(256, 5, 'arm64'))} |", text)
+
+    def test_the_inbox_beside_the_webhooks(self):
+        lines = report.render_inbox(made_up_run(), {"date": "d", "commit": "abc1234",
+                                                    "command": "bash scripts/bench.sh --only inbox"})
+        text = "\n".join(lines)
+        self.assertEqual(lines[0], report.INBOX_HEADING)
+        self.assertIn("commit `abc1234`", text)
+        # At 128 MB the inbox's CPU per warm invocation (1400 µs) is twice tiktok-shop's (700 µs).
+        self.assertIn("| TLS, 128 MB | inbox | 8.00 ms | 10.0 ms | 1400 µs | 2.00× |", text)
+        self.assertIn("| TLS, 128 MB | partoo | 4.00 ms | 5.0 ms | 700 µs |  |", text)
+        self.assertIn("| inbox | 0.91 M | 20.00 M | 1.1% |", text)
+        # Without the other webhooks, a run of --only inbox --only partoo, the ratio is to partoo's.
+        run = made_up_run()
+        for by_variant in run["cold"].values():
+            for name in ("tiktok-shop", "callbell", report.WARM_UP, report.PEER):
+                by_variant.pop(name)
+        run["instructions"] = {}
+        text = "\n".join(report.render_inbox(run))
+        self.assertIn("| CPU vs partoo |", text)
+        self.assertNotIn("tiktok-shop", text)
+        self.assertIn("Instructions not measured", text)
+        document = "# Performance\n\n## Write units per message\n\nw\n\n## DYNAMODB_WARM_UP, x\n\nkept\n"
+        placed = report.insert_section(document, text, report.INBOX_HEADING, report.INBOX_BEFORE)
+        self.assertTrue(placed.startswith(document.split("## DYNAMODB")[0] + report.INBOX_HEADING))
+        self.assertTrue(placed.endswith("## DYNAMODB_WARM_UP, x\n\nkept\n"))
+        again = report.insert_section(placed, text.replace("partoo", "PARTOO"), report.INBOX_HEADING,
+                                      report.INBOX_BEFORE)
+        self.assertEqual(again, placed.replace("partoo", "PARTOO"))
+
+    def test_the_inboxs_event_and_answers(self):
+        event = json.loads(harness.inbox_event("partoo", "123000001", 50))
+        self.assertEqual(event["rawPath"], "/conversations/partoo/123000001/messages")
+        self.assertEqual(event["requestContext"]["http"]["method"], "GET")
+        self.assertEqual(event["queryStringParameters"], {"limit": "50"})
+        inbox = harness.Variant(harness.INBOX, harness.INBOX, [], ROOT, {})
+        webhook = harness.Variant("partoo", "partoo", [], ROOT, {})
+
+        def answered(variant, status, body):
+            invocation = harness.Invocation(b"")
+            invocation.response = json.dumps({"statusCode": status, "body": json.dumps(body)}).encode()
+            return harness.answered(variant, invocation)
+
+        page = {"messages": [{"message_id": str(i)} for i in range(50)], "next_cursor": "c"}
+        self.assertTrue(answered(inbox, 200, page))
+        self.assertFalse(answered(inbox, 200, {"messages": page["messages"][:49], "next_cursor": None}))
+        self.assertFalse(answered(inbox, 503, {"error": "table unavailable"}))
+        self.assertFalse(answered(webhook, 200, page), "a webhook must store")
+        self.assertTrue(answered(webhook, 200, {"status": "stored"}))
 
     def test_the_section_goes_in_alone(self):
         document = "# Performance\n\n## Memory size\n\ncost\n\n## DYNAMODB_WARM_UP, x\n\nkept\n"
