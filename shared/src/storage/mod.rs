@@ -2,7 +2,9 @@
 //! quarantined body; fold messages into conversation summaries; read conversations, messages
 //! and customers back ([`ConversationReader`], the read side). [`DynamoDbStore`]
 //! is the real one; with the `testkit` feature, [`MemoryStore`] keeps the message rules in memory
-//! for unit tests of the handler. [`keys`] is the table's key layout, [`table`] its definition.
+//! for unit tests of the handler. [`keys`] is the table's key layout, [`table`] its definition,
+//! [`stream`] the records of its stream as Lambda hands them to the media function and the
+//! projector.
 
 mod client;
 mod dynamodb;
@@ -10,6 +12,7 @@ pub mod keys;
 #[cfg(any(test, feature = "testkit"))]
 mod memory;
 mod reader;
+pub mod stream;
 mod summary;
 pub mod table;
 
