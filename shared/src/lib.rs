@@ -15,7 +15,8 @@
 //! - the pipeline: `handler` ([`WebhookHandler`]: the checks in order, and the drain),
 //!   [`response`] (outcomes as HTTP answers);
 //! - the functions: [`config`] (read once), [`aws`] (the clients), [`telemetry`], [`lambda`]
-//!   (a webhook function's runtime glue), [`media`] (the media function);
+//!   (a webhook function's runtime glue), [`media`] (the media function), [`projector`] (the
+//!   read side's summaries from the table's stream);
 //! - `testkit` and `replay` (features): for tests, fuzz targets, benches and `ingest-dev` only.
 
 pub mod aws;
@@ -27,6 +28,7 @@ pub mod inbox;
 pub mod lambda;
 pub mod media;
 pub mod message;
+pub mod projector;
 pub mod providers;
 pub mod read;
 #[cfg(feature = "replay")]
