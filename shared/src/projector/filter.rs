@@ -2,7 +2,7 @@
 //!
 //! One pattern, defined here and nowhere else: `template.yaml` carries it (its test compares
 //! the two through `ingest-dev projector-filter`), and the local stream follower applies it
-//! with [`crate::media::filter::matches`] before invoking the function, as Lambda would.
+//! with the media filter's `matches` before invoking the function, as Lambda would.
 //!
 //! It admits every record of a message item (`sk` begins with `MSG#`) by its keys, which every
 //! record has: a REMOVE has no new image, and the removal of a conversation's last message

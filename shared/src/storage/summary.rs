@@ -108,12 +108,6 @@ pub struct Projected {
     pub conflicts: u32,
 }
 
-/// The write a fold ends with.
-enum Next {
-    Put(SummaryState),
-    Delete,
-}
-
 impl DynamoDbStore {
     /// The summary of the conversation at `pk`, if it has one.
     pub async fn summary(&self, pk: &str) -> Result<Option<SummaryItem>, StoreError> {
@@ -153,7 +147,8 @@ impl DynamoDbStore {
         let done = |folded, conflicts| Ok(Projected { folded, conflicts });
         for _ in 0..FOLD_ATTEMPTS {
             let current = self.summary(pk).await?;
-            let next = match &current {
+            // The summary to put, or `None`: delete it.
+            let next: Option<SummaryState> = match &current {
                 None => {
                     let Some(state) = merge(None, images) else {
                         return done(Folded::Unchanged, conflicts);
@@ -161,24 +156,24 @@ impl DynamoDbStore {
                     if !self.exists(pk, &state.last_sk).await? {
                         return done(Folded::Gone, conflicts);
                     }
-                    Next::Put(state)
+                    Some(state)
                 }
                 Some(current) => match self.without_removed(pk, &current.state, removed).await? {
-                    None => Next::Delete,
+                    None => None,
                     Some(base) => {
                         let next = merge(Some(&base), images).unwrap_or(base);
                         if next == current.state {
                             return done(Folded::Unchanged, conflicts);
                         }
-                        Next::Put(next)
+                        Some(next)
                     }
                 },
             };
             let folded = match &next {
-                Next::Put(_) => Folded::Written {
+                Some(_) => Folded::Written {
                     created: current.is_none(),
                 },
-                Next::Delete => Folded::Deleted,
+                None => Folded::Deleted,
             };
             if self.is_read_only() {
                 return done(folded, conflicts);
@@ -186,7 +181,7 @@ impl DynamoDbStore {
             let revision = current.as_ref().map_or(0, |c| c.revision);
             let seen = AttributeValue::N(revision.to_string());
             let sent = match next {
-                Next::Put(state) => {
+                Some(state) => {
                     let put = self
                         .client()
                         .put_item()
@@ -200,7 +195,7 @@ impl DynamoDbStore {
                     };
                     put.send().await.map(drop).map_err(conflict_or_error)
                 }
-                Next::Delete => self
+                None => self
                     .client()
                     .delete_item()
                     .table_name(self.table())
