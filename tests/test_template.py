@@ -2,7 +2,8 @@
 workspace, routes, table key schema, least-privilege policies, secrets from Secrets Manager
 only, logs with retention, each webhook function's spool queue and dead-letter queue, alarms;
 and the media function's bucket, stream, event source mapping (its filter is `ingest-dev
-media-filter`'s), dead-letter queue, policy and alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
+media-filter`'s), dead-letter queue, policy and alarms; the projector's mapping (its filter is
+`ingest-dev projector-filter`'s), dead-letter queue, policy and alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
 provides the CloudFormation YAML reader), after it has built ingest-dev.
 
 The functions come from the workspace (functions/<name>/) and the providers from `ingest-dev
@@ -40,9 +41,10 @@ def registered_providers():
 PROVIDERS = registered_providers()
 WORKSPACE_FUNCTIONS = {p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml")}
 CONTRACT_ROUTES = {function: f"/webhooks/{function}" for function, _, _ in PROVIDERS}
-# The functions that are not a provider's webhook: the media function (a stream consumer) and
-# the inbox (the read API).
+# The functions that are not a provider's webhook: the media function and the projector (the
+# stream's consumers) and the inbox (the read API).
 MEDIA_FUNCTION = "media"
+PROJECTOR_FUNCTION = "projector"
 INBOX_FUNCTION = "inbox"
 # The read API's routes (docs/CONTRACT.md, "The read API (3)").
 INBOX_ROUTES = {"/conversations", "/conversations/{provider}/{conversation_id}",
@@ -85,7 +87,7 @@ class TemplateTest(unittest.TestCase):
     def test_every_function_is_a_rust_function_built_with_cargo_lambda(self):
         self.assertEqual(set(self.functions), WORKSPACE_FUNCTIONS, "one resource per functions/<name>/")
         self.assertTrue(set(CONTRACT_ROUTES) <= WORKSPACE_FUNCTIONS, "a function per provider")
-        self.assertEqual(OTHER_FUNCTIONS, {MEDIA_FUNCTION, INBOX_FUNCTION},
+        self.assertEqual(OTHER_FUNCTIONS, {MEDIA_FUNCTION, PROJECTOR_FUNCTION, INBOX_FUNCTION},
                          "a function that is not a provider's needs its own checks here")
         glob = self.t["Globals"]["Function"]
         self.assertEqual(glob["Runtime"], "provided.al2023")
@@ -302,15 +304,12 @@ class TemplateTest(unittest.TestCase):
     def test_table_stream_feeds_the_media_function(self):
         table_name, table = next(iter(self.of_type("AWS::DynamoDB::Table").items()))
         self.assertEqual(table["Properties"]["StreamSpecification"], {"StreamViewType": "NEW_AND_OLD_IMAGES"})
-        mappings = self.of_type("AWS::Lambda::EventSourceMapping")
-        self.assertEqual(len(mappings), 1)
-        m = next(iter(mappings.values()))["Properties"]
-        self.assertEqual(m["FunctionName"], {"Ref": self.functions[MEDIA_FUNCTION][0]})
+        m = self.mapping_of(MEDIA_FUNCTION)
         self.assertEqual(m["EventSourceArn"], {"Fn::GetAtt": [table_name, "StreamArn"]})
         self.assertEqual(m["FunctionResponseTypes"], ["ReportBatchItemFailures"])
         self.assertTrue(m["BisectBatchOnFunctionError"])
         self.assertTrue(1 <= m["MaximumRetryAttempts"] <= 10)
-        queue = next(iter(self.of_type("AWS::SQS::Queue")))
+        queue = "MediaDeadLetterQueue"
         self.assertEqual(m["DestinationConfig"]["OnFailure"]["Destination"],
                          {"Fn::GetAtt": [queue, "Arn"]})
         filters = m["FilterCriteria"]["Filters"]
@@ -320,10 +319,25 @@ class TemplateTest(unittest.TestCase):
         # No SAM event source: it would attach AWSLambdaDynamoDBExecutionRole (stream actions on *).
         self.assertNotIn("Events", self.media()["Properties"])
 
+    def mapping_of(self, binary):
+        """The one event source mapping that invokes a function: its properties."""
+        function = self.functions[binary][0]
+        mappings = [m["Properties"] for m in self.of_type("AWS::Lambda::EventSourceMapping").values()
+                    if m["Properties"]["FunctionName"] == {"Ref": function}]
+        self.assertEqual(len(mappings), 1, binary)
+        return mappings[0]
+
+    def test_the_stream_has_two_readers_each_with_its_own_dead_letter_queue(self):
+        mappings = self.of_type("AWS::Lambda::EventSourceMapping").values()
+        readers = {m["Properties"]["FunctionName"]["Ref"] for m in mappings}
+        self.assertEqual(readers, {self.functions[b][0] for b in (MEDIA_FUNCTION, PROJECTOR_FUNCTION)})
+        self.assertNotEqual(self.mapping_of(MEDIA_FUNCTION)["DestinationConfig"],
+                            self.mapping_of(PROJECTOR_FUNCTION)["DestinationConfig"])
+
     def test_media_least_privilege(self):
         table = next(iter(self.of_type("AWS::DynamoDB::Table")))
         bucket = next(iter(self.of_type("AWS::S3::Bucket")))
-        queue = next(iter(self.of_type("AWS::SQS::Queue")))
+        queue = "MediaDeadLetterQueue"
         granted = set()
         for policy in self.media()["Properties"]["Policies"]:
             self.assertIsInstance(policy, dict, "no SAM policy templates")
@@ -350,17 +364,85 @@ class TemplateTest(unittest.TestCase):
         })
 
     def test_media_alarms(self):
+        self.assert_stream_reader_alarms(MEDIA_FUNCTION, "MediaDeadLetterQueue")
+
+    def assert_stream_reader_alarms(self, binary, queue):
+        """An alarm on the function's dead-letter queue, and one on its failed batches."""
         alarms = self.of_type("AWS::CloudWatch::Alarm")
-        queue = next(iter(self.of_type("AWS::SQS::Queue")))
-        function = self.functions[MEDIA_FUNCTION][0]
+        function = self.functions[binary][0]
         dlq = [a for a in alarms.values()
-               if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"]
-        self.assertEqual(len(dlq), 1)
-        self.assertEqual(dlq[0]["Properties"]["Dimensions"][0]["Value"],
-                         {"Fn::GetAtt": [queue, "QueueName"]})
+               if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+               and a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue, "QueueName"]}]
+        self.assertEqual(len(dlq), 1, binary)
+        self.assertEqual(dlq[0]["Properties"]["Threshold"], 1)
         errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"
                   and a["Properties"]["Dimensions"][0]["Value"] == {"Ref": function}]
-        self.assertEqual(len(errors), 1)
+        self.assertEqual(len(errors), 1, binary)
+
+    # The projector (the read side's summaries from the stream).
+
+    def projector(self):
+        return self.functions[PROJECTOR_FUNCTION][1]
+
+    def test_table_stream_feeds_the_projector(self):
+        table = next(iter(self.of_type("AWS::DynamoDB::Table")))
+        m = self.mapping_of(PROJECTOR_FUNCTION)
+        self.assertEqual(m["EventSourceArn"], {"Fn::GetAtt": [table, "StreamArn"]})
+        # Large batches coalesce a conversation's burst into one summary write; a second's
+        # window is how far the list may lag behind.
+        self.assertEqual(m["BatchSize"], 100)
+        self.assertEqual(m["MaximumBatchingWindowInSeconds"], 1)
+        self.assertEqual(m["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertTrue(m["BisectBatchOnFunctionError"])
+        self.assertTrue(1 <= m["MaximumRetryAttempts"] <= 10)
+        self.assertEqual(m["DestinationConfig"]["OnFailure"]["Destination"],
+                         {"Fn::GetAtt": ["ProjectorDeadLetterQueue", "Arn"]})
+        queue = self.resources["ProjectorDeadLetterQueue"]["Properties"]
+        self.assertEqual(queue["MessageRetentionPeriod"], FOURTEEN_DAYS)
+        self.assertTrue(queue["SqsManagedSseEnabled"])
+        filters = m["FilterCriteria"]["Filters"]
+        self.assertEqual(len(filters), 1)
+        pattern = json.loads(filters[0]["Pattern"])
+        self.assertEqual(pattern, json.loads(ingest_dev("projector-filter")),
+                         "the template's filter is the code's (ingest-dev projector-filter)")
+        self.assertIn("Keys", pattern["dynamodb"], "by the keys: removals have no new image")
+        self.assertNotIn("Events", self.projector()["Properties"])
+        # ARM or x86 as the stack's Architecture says, as every function (the globals).
+        self.assertNotIn("Architectures", self.projector()["Properties"])
+
+    def test_projector_least_privilege(self):
+        table = next(iter(self.of_type("AWS::DynamoDB::Table")))
+        granted = set()
+        for policy in self.projector()["Properties"]["Policies"]:
+            self.assertIsInstance(policy, dict, "no SAM policy templates")
+            for statement in policy["Statement"]:
+                self.assertEqual(statement["Effect"], "Allow")
+                actions = statement["Action"]
+                actions = [actions] if isinstance(actions, str) else actions
+                for action in actions:
+                    self.assertNotIn("*", action)
+                    granted.add((action, json.dumps(statement["Resource"], sort_keys=True)))
+        res = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+        arn = res({"Fn::GetAtt": [table, "Arn"]})
+        stream = res({"Fn::GetAtt": [table, "StreamArn"]})
+        # The calls of shared/src/storage/summary.rs (DynamoDbStore::project), and no other:
+        # no index, no Scan, no UpdateItem, no batch write.
+        calls = {"get_item": "GetItem", "put_item": "PutItem", "query": "Query", "delete_item": "DeleteItem"}
+        source = (ROOT / "shared" / "src" / "storage" / "summary.rs").read_text()
+        code = source.split("#[cfg(test)]")[0]
+        made = {action for call, action in calls.items() if f".{call}()" in code}
+        made.add("GetItem")  # consistent_get (storage/mod.rs), through DynamoDbStore::summary
+        self.assertEqual(made, set(calls.values()))
+        self.assertEqual(granted, {("dynamodb:" + a, arn) for a in made} | {
+            ("dynamodb:DescribeStream", stream),
+            ("dynamodb:GetRecords", stream),
+            ("dynamodb:GetShardIterator", stream),
+            ("dynamodb:ListStreams", stream),
+            ("sqs:SendMessage", res({"Fn::GetAtt": ["ProjectorDeadLetterQueue", "Arn"]})),
+        })
+
+    def test_projector_alarms(self):
+        self.assert_stream_reader_alarms(PROJECTOR_FUNCTION, "ProjectorDeadLetterQueue")
 
 
     # The inbox (the read API).

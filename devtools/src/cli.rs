@@ -52,12 +52,14 @@ pub enum Command {
         name: String,
     },
 
-    /// The local event source mapping of the media function: the table's stream into it
+    /// The local event source mappings: the table's stream into media and the projector
     ///
-    /// Read the table's stream from its start, keep the records the template's filter admits,
-    /// and invoke the function through cargo lambda watch in batches of 10, retrying a failed
-    /// record twice. Stops once the stream is idle (exit 1 if a record was dead-lettered), or
-    /// with --follow keeps following; --skip-existing starts at its end.
+    /// Read the table's stream from its start and, for each function, keep the records its
+    /// template filter admits and invoke it through cargo lambda watch in batches (media: 10,
+    /// projector: 100, as the template's), retrying a failed record twice. Stops once the
+    /// stream is idle (exit 1 if a record was dead-lettered), or with --follow keeps
+    /// following; --skip-existing starts at its end. --function (repeatable) picks the
+    /// functions to feed.
     #[command(verbatim_doc_comment)]
     FollowStream(follow::Options),
 
@@ -97,6 +99,13 @@ pub enum Command {
     /// stream records reach the media function.
     #[command(verbatim_doc_comment)]
     MediaFilter,
+
+    /// Print the projector's event filter (JSON), as template.yaml must carry it
+    ///
+    /// The pattern of the event source mapping's filter, the one definition of which items'
+    /// stream records reach the projector (every record of a message item, removals too).
+    #[command(verbatim_doc_comment)]
+    ProjectorFilter,
 
     /// Print the table's definition (JSON, CloudFormation's shape), as template.yaml must carry it
     ///
@@ -300,7 +309,7 @@ mod tests {
             let long = command.render_long_help().to_string();
             assert!(long.contains(&about), "{name}: {long}");
         }
-        assert_eq!(commands, 15);
+        assert_eq!(commands, 16);
         assert!(help.contains("AWS_ENDPOINT_URL_DYNAMODB"), "{help}");
     }
 
@@ -356,6 +365,10 @@ mod tests {
             Ok(Some(Command::MediaFilter))
         ));
         assert!(parse(&["media-filter", "x"]).is_err());
+        assert!(matches!(
+            parse(&["projector-filter"]),
+            Ok(Some(Command::ProjectorFilter))
+        ));
         assert!(matches!(
             parse(&["table-definition"]),
             Ok(Some(Command::TableDefinition))
@@ -520,7 +533,7 @@ mod tests {
         };
         assert_eq!(options.table, "messages");
         assert_eq!(options.invoke, "http://127.0.0.1:9000");
-        assert_eq!(options.function, "media");
+        assert_eq!(options.functions, ["media", "projector"]);
         assert!(!options.follow && !options.skip_existing);
         let Ok(Some(Command::FollowStream(options))) = parse(&[
             "follow-stream",
@@ -530,12 +543,12 @@ mod tests {
             "--follow",
             "--skip-existing",
             "--function",
-            "other",
+            "projector",
         ]) else {
             panic!("follow-stream --follow");
         };
         assert!(options.follow && options.skip_existing);
-        assert_eq!(options.function, "other");
+        assert_eq!(options.functions, ["projector"]);
         assert_eq!(
             kind(&["follow-stream", "t"]),
             ErrorKind::MissingRequiredArgument

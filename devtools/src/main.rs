@@ -90,6 +90,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Inbox(options) => inbox::run(options).await?,
         Command::CreateBucket { name } => media::create_bucket(&name).await?,
         Command::MediaFilter => println!("{}", ingest::media::filter::pattern()),
+        Command::ProjectorFilter => println!("{}", ingest::projector::filter::pattern()),
         Command::TableDefinition => println!("{}", table::definition()),
         Command::PlainCopy { url, bucket, key } => {
             media::plain_copy(&url, &bucket, &key).await?;
