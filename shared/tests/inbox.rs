@@ -1,6 +1,6 @@
 //! The read API on DynamoDB Local and moto's S3: messages stored by the webhook handlers (in
 //! shuffled order, concurrently, with redeliveries), summaries folded as the projector folds
-//! stream images, then every read through the inbox's handler as API Gateway invokes it — and
+//! stream images (by the projector itself on the table's stream, for the list of sixty), then every read through the inbox's handler as API Gateway invokes it — and
 //! every request the inbox sent to DynamoDB recorded: only Query, GetItem and BatchGetItem.
 
 mod support;
@@ -11,9 +11,11 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt as _;
 use ingest::inbox::{InboxHandler, InboxSettings};
+use ingest::projector::{ProjectorHandler, ProjectorSettings};
 use ingest::read::summary::MessageImage;
 use ingest::storage::DynamoDbStore;
 use ingest::telemetry::MetricsSink;
+use ingest::testkit::stream::{event as stream_event, stream_arn, streams_client, StreamReader};
 use serde_json::{json, Value};
 use support::recording::Recording;
 use support::*;
@@ -181,6 +183,34 @@ async fn fold(store: &DynamoDbStore, client: &aws_sdk_dynamodb::Client, table: &
     let images = shuffled(images.iter().collect::<Vec<_>>(), pk.len() as u64);
     for batch in images.chunks(100) {
         store.fold_summary(pk, batch).await.unwrap();
+    }
+}
+
+/// The projector on `table`, its metrics discarded.
+async fn projector(table: &str) -> ProjectorHandler {
+    ProjectorHandler::new(
+        Ok(ProjectorSettings {
+            table_name: table.to_string(),
+        }),
+        local_client().await,
+    )
+    .with_metrics(MetricsSink::new(|_| {}))
+}
+
+/// The stream's records since the last call, through the projector as its mapping hands them
+/// over (its filter, batches of 100); no conversation may fail.
+async fn project(stream: &mut StreamReader, projector: &ProjectorHandler) {
+    let pattern = ingest::projector::filter::pattern();
+    let records: Vec<Value> = stream
+        .read_new()
+        .await
+        .expect("read the stream")
+        .into_iter()
+        .filter(|r| ingest::media::filter::matches(&pattern, r))
+        .collect();
+    for batch in records.chunks(100) {
+        let answer = projector.handle(&stream_event(batch)).await.unwrap();
+        assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     }
 }
 
@@ -393,7 +423,16 @@ async fn listed(inbox: &Inbox) -> Vec<String> {
 #[tokio::test]
 async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_or_repeats() {
     let client = admin_client().await;
-    let table = create_table(&client, "inbox-sixty").await;
+    // With its stream: the projector keeps the summaries here, as deployed.
+    let table = create_table_with_stream(&client, "inbox-sixty").await;
+    let mut stream = StreamReader::new(
+        streams_client(),
+        stream_arn(&client, &table)
+            .await
+            .unwrap()
+            .expect("a stream"),
+    );
+    let projector = projector(&table).await;
     let specs: Vec<Spec> = (0..60).map(spec).collect();
     // Two messages each: the customer's, then the last one; times apart per conversation.
     let mut bodies = Vec::new();
@@ -404,7 +443,6 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
         bodies.push((spec.provider, body_for(spec, n + 1, spec.awaiting)));
     }
     deliver_all(&table, shuffled(bodies, 60), 8).await;
-    let store = DynamoDbStore::new(local_client().await, &table);
     let inbox = Inbox::new(&table, "unused");
 
     // A conversation without its summary yet (the projector lags) is never a 404.
@@ -418,10 +456,8 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
     assert_eq!(early["last_message"]["message_id"], "5012");
     assert_eq!(early["awaiting_reply"], true);
 
-    for spec in &specs {
-        let pk = format!("{}#{}", spec.provider.name(), spec.conversation);
-        fold(&store, &client, &table, &pk).await;
-    }
+    // The stream (180 records, redeliveries' none) through the projector.
+    project(&mut stream, &projector).await;
     // Each summary as GetItem reads it: what the listing must order and filter.
     let mut summaries = Vec::new();
     for spec in &specs {
@@ -503,7 +539,8 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
     // Messages answered `stored` after the list was read: a new conversation's, and a newer
     // one of a listed conversation. Each is in its conversation at once (strongly consistent;
     // the new conversation's summary made from its newest message), and the list shows them
-    // once their summaries are folded, in activity order, each conversation once.
+    // once the projector has had the stream's records — deployed, within its batching window
+    // of a second — in activity order, each conversation once.
     let newcomer = Spec {
         provider: ProviderId::Callbell,
         conversation: "conv-new".into(),
@@ -541,10 +578,17 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
         !listed(&inbox).await.contains(&newcomer_key),
         "listed before its summary was made"
     );
+    let stored = std::time::Instant::now();
+    project(&mut stream, &projector).await;
+    assert!(
+        listed(&inbox).await.contains(&newcomer_key),
+        "listed once the projector had the stream"
+    );
+    let within = stored.elapsed();
+    assert!(within < std::time::Duration::from_secs(5), "{within:?}");
     let mut expected = summaries.clone();
     for spec in [&newcomer, moved] {
         let pk = format!("{}#{}", spec.provider.name(), spec.conversation);
-        fold(&store, &client, &table, &pk).await;
         let summary = inbox.get(&path_of(spec), &[]).await;
         expected.retain(|s| key(s) != pk);
         expected.push(summary);
