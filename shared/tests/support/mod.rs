@@ -2,6 +2,7 @@
 //! crate's test kit (signing like each provider, events, handlers, the pinned clock).
 #![allow(dead_code, unused_imports)]
 
+pub mod items;
 pub mod proxy;
 pub mod sqs;
 
