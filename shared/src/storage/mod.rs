@@ -5,6 +5,7 @@
 mod client;
 mod dynamodb;
 pub mod keys;
+pub mod raw;
 #[cfg(any(test, feature = "testkit"))]
 mod memory;
 
