@@ -18,7 +18,9 @@ use crate::request::{Invocation, Request};
 use crate::response::{Answer, BatchResponse, HttpResponse, Outcome};
 use crate::spool::event::{read_event, Record, Spooled};
 use crate::spool::{Budget, Spool, SpoolMessage, SqsBody, DEFAULT_MAX_RECEIVES};
-use crate::storage::keys::{check_sizes, conversation_key, id_sort_key, MessageKeys};
+use crate::storage::keys::{
+    check_sizes, conversation_key, id_sort_key, message_sort_key, MessageKeys,
+};
 use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
 use crate::telemetry::{emf_document, emf_drained, MetricsSink};
 use crate::verify::{trust_spooled, verify, Verified};
@@ -500,15 +502,20 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             let invalid = Invalid::body("body is not valid UTF-8, so not JSON");
             return self.quarantine(delivery, invalid).await;
         };
-        let fingerprint = fingerprint(&message, delivery.body);
+        let fingerprint = Fingerprint::of(&message, delivery.body);
         message.raw = raw.to_string();
         message.received_at = delivery.received_at.clone();
-        let mut inserted = self.insert(&message, &fingerprint, delivery).await;
+        let with_id_item = P::updates_find_by_id(&message);
+        let mut inserted = self
+            .insert(&message, &fingerprint, with_id_item, delivery)
+            .await;
         if let Ok(Inserted::OrderKeyTaken) = inserted {
             // Another message holds its place (one TikTok index for two messages): it goes
             // right after that one, and is deduplicated and updated like any other.
             message.order_key = message.order_key.beside(&message.message_id);
-            inserted = self.insert(&message, &fingerprint, delivery).await;
+            inserted = self
+                .insert(&message, &fingerprint, with_id_item, delivery)
+                .await;
         }
         let message_id = message.message_id.clone();
         match inserted {
@@ -535,11 +542,12 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         }
     }
 
-    /// Writes the message and its id item, if their keys fit in the table.
+    /// Writes the message (and its id item, when it needs one), if their keys fit in the table.
     async fn insert(
         &self,
         message: &Message,
         fingerprint: &Fingerprint,
+        with_id_item: bool,
         delivery: &Delivery<'_>,
     ) -> Result<Inserted, StoreError> {
         MessageKeys::of(message)
@@ -547,7 +555,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             .map_err(StoreError::Invalid)?;
         delivery
             .deadline
-            .within(self.store.insert(message, fingerprint))
+            .within(self.store.insert(message, fingerprint, with_id_item))
             .await
     }
 
@@ -569,7 +577,11 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
     /// update carries (Partoo) or ignores it (Callbell).
     async fn apply_update(&self, update: Update, delivery: &Delivery<'_>) -> Outcome {
         let pk = conversation_key(update.provider, &update.conversation_id);
-        if let Err(invalid) = check_sizes(&pk, &[&id_sort_key(&update.message_id)]) {
+        let sort_key = match &update.order_key {
+            Some(order_key) => message_sort_key(order_key),
+            None => id_sort_key(&update.message_id),
+        };
+        if let Err(invalid) = check_sizes(&pk, &[&sort_key]) {
             return self.quarantine(delivery, invalid).await;
         }
         match self.update_stored(&update, delivery).await {
@@ -643,19 +655,6 @@ impl MessageRef {
     }
 }
 
-/// What identifies the delivery's bytes, and what the message says before delivery details
-/// (raw body, receipt time) are added to it.
-fn fingerprint(message: &Message, body: &[u8]) -> Fingerprint {
-    // Written whole, then hashed in one pass: serde_json writes a field in several small
-    // pieces, and each piece fed to the hash on its own costs more than the copy.
-    let mut content = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut content, message).expect("a Message always serializes");
-    Fingerprint {
-        body_sha256: crate::digest::sha256_hex(body),
-        content_sha256: crate::digest::sha256_hex(&content),
-    }
-}
-
 /// The answer to an update that found its message.
 fn update_outcome(update: &Update, updated: Updated) -> Outcome {
     match updated {
@@ -689,8 +688,9 @@ mod tests {
             &self,
             message: &Message,
             fingerprint: &Fingerprint,
+            with_id_item: bool,
         ) -> Result<Inserted, StoreError> {
-            self.table.insert(message, fingerprint).await
+            self.table.insert(message, fingerprint, with_id_item).await
         }
 
         async fn update(

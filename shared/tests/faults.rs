@@ -107,7 +107,14 @@ async fn slow_or_resetting_table_answers_503_in_time_and_retries_store() {
                 .count()
         };
         assert_eq!(count("MSG#"), 2, "{provider}: both messages, once each");
-        assert_eq!(count("ID#"), 2, "{provider}");
+        // Id items only where updates find a message by id alone (the test kit's Callbell
+        // messages, which the business sent).
+        let id_items = if provider == ProviderId::Callbell {
+            2
+        } else {
+            0
+        };
+        assert_eq!(count("ID#"), id_items, "{provider}");
         assert_eq!(
             count("QUARANTINE#"),
             1,

@@ -145,7 +145,10 @@ impl Setup {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(ingest::storage::message_item(message)))
+            .set_item(Some(ingest::storage::message_item(
+                message,
+                &ingest::storage::Fingerprint::of(message, message.raw.as_bytes()),
+            )))
             .send()
             .await
             .unwrap();

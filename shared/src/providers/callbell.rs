@@ -56,6 +56,12 @@ impl Provider for Callbell {
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid> {
         read_body(request.body())
     }
+
+    /// `message_status_updated` names its message by `uuid` alone, and comes only for messages
+    /// the business sent (outbound WhatsApp): those get an id item, the others none.
+    fn updates_find_by_id(message: &Message) -> bool {
+        message.direction == Direction::Outbound
+    }
 }
 
 /// The header that carries the signature: `t=<unix seconds>,v1=<hex>`.
@@ -385,6 +391,7 @@ fn status_update(payload: &Payload) -> Result<Update, Invalid> {
         provider: ProviderId::Callbell,
         conversation_id: conversation_of(payload)?,
         message_id,
+        order_key: None,
         status: Some(status.to_lowercase()),
         deleted: false,
         if_unknown: IfUnknown::Ignore,
@@ -791,12 +798,14 @@ mod samples {
             "Faraday v2.9.0"
         }
 
+        /// A message the business sent (`sent`): the kind Callbell's status updates come for
+        /// ([`Samples::status_update`] updates it), and which keeps an id item.
         fn message(&self, conversation: &str, n: u64, text: &str) -> Value {
             json!({
                 "event": "message_created",
                 "payload": {
                     "uuid": format!("u{n}"), "to": "1", "from": "2", "text": text,
-                    "status": "received", "channel": "whatsapp",
+                    "status": "sent", "channel": "whatsapp",
                     "createdAt": format!("2024-05-01T{:02}:{:02}:{:02}.000Z", 10 + n / 3600 % 14, n / 60 % 60, n % 60),
                     "contact": {
                         "uuid": format!("k-{conversation}"), "name": "John",

@@ -8,6 +8,7 @@
 
 use crate::config::{Env, FunctionConfig};
 use crate::error::{Invalid, Misconfigured};
+use crate::message::Message;
 use crate::verify::{Verified, Verify};
 use crate::webhook::{StatusOrder, Webhook};
 
@@ -32,6 +33,14 @@ pub trait Provider: registration::Registered + Sized + Send + Sync + 'static {
     /// What an authentic request means: a message, an update, or something to acknowledge.
     /// A body that is not what the provider sends is [`Invalid`], naming the field to blame.
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid>;
+
+    /// Whether a later update must find `message` by its `message_id` alone, so that storage
+    /// keeps an id item for it (docs/CONTRACT.md, "Writing less"). No by default: a provider
+    /// without updates, or whose updates carry their message's order key
+    /// ([`crate::webhook::Update::order_key`]).
+    fn updates_find_by_id(_message: &Message) -> bool {
+        false
+    }
 }
 
 /// A provider's function's settings: the shared part's table and the provider's verifier, both
@@ -114,6 +123,14 @@ macro_rules! providers {
             pub fn sends_updates(self) -> bool {
                 match self {
                     $(ProviderId::$provider => !<$provider as Provider>::STATUS_ORDER.is_none()),+
+                }
+            }
+
+            /// [`Provider::updates_find_by_id`] of this provider: whether storage keeps an id
+            /// item for `message`.
+            pub fn updates_find_by_id(self, message: &Message) -> bool {
+                match self {
+                    $(ProviderId::$provider => <$provider as Provider>::updates_find_by_id(message)),+
                 }
             }
 

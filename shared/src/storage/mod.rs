@@ -5,9 +5,9 @@
 mod client;
 mod dynamodb;
 pub mod keys;
-pub mod raw;
 #[cfg(any(test, feature = "testkit"))]
 mod memory;
+pub mod raw;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -32,8 +32,9 @@ pub type Item = HashMap<String, AttributeValue>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
     Stored,
-    /// Its id item already exists. `same_content` is false when the stored first delivery says
-    /// something else under the same id (a conflict, not a redelivery).
+    /// An item with its `message_id` already holds its key. `same_content` is false when the
+    /// stored first delivery says something else under the same id (a conflict, not a
+    /// redelivery).
     Duplicate {
         same_content: bool,
     },
@@ -70,12 +71,52 @@ pub struct Fingerprint {
     pub content_sha256: String,
 }
 
+impl Fingerprint {
+    /// The fingerprint of a delivery of `body` carrying `message`.
+    pub fn of(message: &Message, body: &[u8]) -> Self {
+        Fingerprint {
+            body_sha256: crate::digest::sha256_hex(body),
+            content_sha256: content_sha256(message, message.schema_version),
+        }
+    }
+}
+
+/// The fingerprint of what `message` says, for telling a redelivery from a conflict (the same
+/// id with other content): SHA-256 of its JSON without the delivery's details (`raw`,
+/// `received_at`), hex, as the code of schema `version` computed it — the fingerprint covers
+/// `schema_version`, and items written before schema 3 keep theirs in their id item.
+pub(crate) fn content_sha256(message: &Message, version: u8) -> String {
+    let blank = message.raw.is_empty() && message.received_at.is_empty();
+    if blank && message.schema_version == version {
+        return content_digest(message);
+    }
+    let mut content = message.clone();
+    content.schema_version = version;
+    content.raw.clear();
+    content.received_at.clear();
+    content_digest(&content)
+}
+
+fn content_digest(message: &Message) -> String {
+    // Written whole, then hashed in one pass: serde_json writes a field in several small
+    // pieces, and each piece fed to the hash on its own costs more than the copy.
+    let mut content = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut content, message).expect("a Message always serializes");
+    crate::digest::sha256_hex(&content)
+}
+
 pub trait MessageStore: Send + Sync {
-    /// Writes the message item and its id item together, only if the id item is new.
+    /// Writes the message item, only if nothing holds its key yet (docs/CONTRACT.md, "Writing
+    /// less"): one conditional put decides between stored, a duplicate (the item there has the
+    /// same `message_id`) and a taken order key (another `message_id`). With `with_id_item`
+    /// (a message its provider's updates find by id alone), its id item is written after it,
+    /// and put back by a duplicate that finds it missing: a failure between the two writes is
+    /// an error, and the redelivery that follows repairs it.
     fn insert(
         &self,
         message: &Message,
         fingerprint: &Fingerprint,
+        with_id_item: bool,
     ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
     /// Applies an update to the stored message it names, never moving its status backwards
     /// in `order`.
@@ -95,8 +136,9 @@ impl<S: MessageStore> MessageStore for std::sync::Arc<S> {
         &self,
         message: &Message,
         fingerprint: &Fingerprint,
+        with_id_item: bool,
     ) -> impl Future<Output = Result<Inserted, StoreError>> + Send {
-        (**self).insert(message, fingerprint)
+        (**self).insert(message, fingerprint, with_id_item)
     }
     fn update(
         &self,
@@ -114,23 +156,35 @@ impl<S: MessageStore> MessageStore for std::sync::Arc<S> {
     }
 }
 
-/// The message item: the normalized message's attributes and its keys.
-pub fn message_item(message: &Message) -> Item {
+/// The message item: the normalized message's attributes and its keys; `raw`, the body,
+/// gzip-compressed ([`raw`]); the body's SHA-256 and the content's fingerprint (for conflicts).
+pub fn message_item(message: &Message, fingerprint: &Fingerprint) -> Item {
     let keys = MessageKeys::of(message);
     let mut item: Item =
         serde_dynamo::to_item(message).expect("a Message always serializes to a map");
+    item.insert("raw".into(), raw::attribute(message.raw.as_bytes()));
+    item.insert(
+        "body_sha256".into(),
+        AttributeValue::S(fingerprint.body_sha256.clone()),
+    );
+    item.insert(
+        "content_sha256".into(),
+        AttributeValue::S(fingerprint.content_sha256.clone()),
+    );
     item.insert("pk".into(), AttributeValue::S(keys.pk));
     item.insert("sk".into(), AttributeValue::S(keys.sk));
     item
 }
 
-/// The id item: where the message item is, and the fingerprint of its first delivery.
-pub(crate) fn id_item(message: &Message, fingerprint: &Fingerprint) -> Item {
-    let keys = MessageKeys::of(message);
+/// The id item of the message item at `message_sk`: where it is, and its fingerprint.
+pub(crate) fn id_item(pk: &str, id_sk: &str, message_sk: &str, fingerprint: &Fingerprint) -> Item {
     HashMap::from([
-        ("pk".to_string(), AttributeValue::S(keys.pk)),
-        ("sk".to_string(), AttributeValue::S(keys.id_sk)),
-        ("message_sk".to_string(), AttributeValue::S(keys.sk)),
+        ("pk".to_string(), AttributeValue::S(pk.to_string())),
+        ("sk".to_string(), AttributeValue::S(id_sk.to_string())),
+        (
+            "message_sk".to_string(),
+            AttributeValue::S(message_sk.to_string()),
+        ),
         (
             "body_sha256".to_string(),
             AttributeValue::S(fingerprint.body_sha256.clone()),
@@ -189,6 +243,73 @@ pub(crate) fn consistent_get(
 /// A string attribute of an item.
 pub(crate) fn string(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// What a new message met at its key, judged from the item there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Met {
+    /// Another message holds the key (TikTok's index given twice).
+    Another,
+    /// This delivery's own write, landed by an attempt whose answer was lost (the SDK tried
+    /// again): stored, not a duplicate.
+    OwnWrite,
+    /// The same message, stored before; the stored item's fingerprint (from which a missing id
+    /// item is put back) and whether it says the same.
+    Duplicate {
+        stored: Fingerprint,
+        same_content: bool,
+    },
+    /// The same message, stored before schema 3: the fingerprint to compare with its id
+    /// item's `content_sha256` (ours as that schema computed it), unless its `raw` is this
+    /// very body.
+    DuplicateOfSchema2 {
+        same_body: bool,
+        content_sha256: String,
+    },
+}
+
+/// Judges the item `existing` that holds `message`'s key. `retried`: the conditional put took
+/// more than one attempt, so an earlier one may have landed.
+pub(crate) fn judge(
+    existing: &Item,
+    message: &Message,
+    fingerprint: &Fingerprint,
+    retried: bool,
+) -> Met {
+    if string(existing, "message_id").as_deref() != Some(message.message_id.as_str()) {
+        return Met::Another;
+    }
+    let (Some(body_sha256), Some(content_sha256)) = (
+        string(existing, "body_sha256"),
+        string(existing, "content_sha256"),
+    ) else {
+        let same_body = existing.get("raw").and_then(|v| v.as_s().ok()) == Some(&message.raw);
+        let version = existing
+            .get("schema_version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2);
+        return Met::DuplicateOfSchema2 {
+            same_body,
+            content_sha256: content_sha256(message, version),
+        };
+    };
+    // One delivery is one receipt time: an item with this body received at this very
+    // millisecond, met by a retried put, is that put's own first attempt.
+    if retried
+        && body_sha256 == fingerprint.body_sha256
+        && string(existing, "received_at").as_deref() == Some(message.received_at.as_str())
+    {
+        return Met::OwnWrite;
+    }
+    let same_content = content_sha256 == fingerprint.content_sha256;
+    Met::Duplicate {
+        stored: Fingerprint {
+            body_sha256,
+            content_sha256,
+        },
+        same_content,
+    }
 }
 
 /// What an update needs to know of the stored message.

@@ -157,7 +157,7 @@ pub enum Stores {
     Nothing,
     /// One quarantine item holding the exact body.
     Quarantine,
-    /// One message item and its id item.
+    /// One message item (and its id item, where its provider's updates need one).
     Message,
 }
 

@@ -67,7 +67,14 @@ pub fn from_json(value: &Value) -> AttributeValue {
         "BOOL" => AttributeValue::Bool(inner.as_bool().expect("a boolean")),
         "NULL" => AttributeValue::Null(true),
         "M" => AttributeValue::M(item_from_json(inner)),
-        "L" => AttributeValue::L(inner.as_array().expect("a list").iter().map(from_json).collect()),
+        "L" => AttributeValue::L(
+            inner
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(from_json)
+                .collect(),
+        ),
         "SS" => AttributeValue::Ss(strings()),
         "NS" => AttributeValue::Ns(strings()),
         "BS" => AttributeValue::Bs(inner.as_array().expect("a list").iter().map(blob).collect()),
