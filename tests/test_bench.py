@@ -325,12 +325,28 @@ class WriteUnits(unittest.TestCase):
                        attribute_bytes={})
         records = [{"operation": "TransactWriteItems", "outcome": "ok", "wru": 8, "rru": 0.0, "note": "",
                     "items": [message, id_item], "reads": []}]
-        summary = write_units.summarize(records)
+        # A schema-2 item: raw is the body (1,997 bytes) as a string, so the peer's way is that item.
+        summary = write_units.summarize(records, 1997)
         self.assertEqual((summary["wru"], summary["stored_items"]), (8, 2))
         self.assertEqual(summary["stored_bytes"], 2600 + 100 + 240 + 100)
         self.assertEqual((summary["message_item_bytes"], summary["message_item_bytes_without_raw"]), (2600, 600))
         self.assertEqual((summary["one_put_wru"], summary["one_put_wru_without_raw"]), (3, 1))
+        self.assertEqual(summary["peer_item_bytes"], 2600)
+        # A schema-3 item: raw gzip-compressed (700 bytes with its name), and the two digests the
+        # peer does not keep; the peer's way holds the 1,997-byte body instead.
+        schema_3 = dict(message, bytes_after=1100, wru=2,
+                        attribute_bytes={"raw": 700, "body_sha256": 75, "content_sha256": 78, "pk": 30})
+        records = [{"operation": "PutItem", "outcome": "ok", "wru": 2, "rru": 0.0, "note": "",
+                    "items": [schema_3], "reads": []}]
+        summary = write_units.summarize(records, 1997)
+        self.assertEqual(summary["peer_item_bytes"], 1100 - 700 - 75 - 78 + 3 + 1997)
+        self.assertEqual((summary["wru"], summary["one_put_wru"]), (2, 3))
+        self.assertEqual(summary["one_put_stored_bytes"], 100 + summary["peer_item_bytes"])
         self.assertEqual(write_units.item_kind({"pk": {"S": "QUARANTINE#partoo"}, "sk": {"S": "x"}}), "quarantine")
+
+    def test_the_body_of_an_event(self):
+        self.assertEqual(write_units.event_body_bytes(b'{"body": "h\\u00e9"}'), 3)
+        self.assertEqual(write_units.event_body_bytes(b'{"body": "aGk=", "isBase64Encoded": true}'), 2)
 
     def test_the_manifest_as_the_step_reads_it(self):
         rows = write_units.manifest(ROOT)
