@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::Client;
 
 use super::keys::{conversation_key, id_sort_key, message_sort_key, MessageKeys};
 use super::{
-    id_item, item_key, judge, message_item, quarantine_item, string, Fingerprint, Inserted, Item,
-    MessageStore, Met, Quarantined, StoredState, Updated,
+    consistent_get, id_item, item_key, judge, message_item, quarantine_item, string, Fingerprint,
+    Inserted, Item, MessageStore, Met, Quarantined, StoredState, Updated,
 };
 use crate::error::StoreError;
 use crate::message::Message;
@@ -120,11 +120,7 @@ impl DynamoDbStore {
 
     /// GetItem; `consistent` false for an eventually consistent read (half the read units).
     async fn read(&self, pk: &str, sk: &str, consistent: bool) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(item_key(pk, sk)))
+        let output = consistent_get(&self.client, &self.table, pk, sk)
             .consistent_read(consistent)
             .send()
             .await
