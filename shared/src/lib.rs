@@ -7,6 +7,7 @@
 //! - [`request`]: the HTTP request inside an API Gateway or function URL event;
 //! - [`providers`]: one module per provider: settings, verification, payloads, mapping;
 //! - [`verify`]: what a verified request is, and the primitives the providers' checks share;
+//!   [`accounts`]: secret lists, named accounts and allow-lists, read strictly;
 //! - [`wire`]: reading provider JSON leniently; [`message`]: the normalized message;
 //! - [`webhook`]: what a webhook means, and how updates change a message;
 //! - [`storage`]: DynamoDB behind a small trait, and the table's key layout; [`digest`]:
@@ -18,6 +19,7 @@
 //! - [`media`]: the media function, which copies attachments to S3 from the table's stream;
 //! - `testkit` (feature): signing like each provider, sample events, the in-memory store.
 
+pub mod accounts;
 pub mod config;
 pub mod digest;
 pub mod error;
