@@ -10,6 +10,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use subtle::Choice;
+
+use crate::accounts::{self, AccountName, NamedSecrets};
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
 use crate::message::{
@@ -19,9 +22,7 @@ use crate::message::{
 use crate::providers::{Provider, Verify};
 use crate::request::Request;
 use crate::storage::keys::time_order_key;
-use crate::verify::{
-    any_tag_matches, decode_hex_tag, hmac_sha256, same_secret, single_header, Secret, Verified,
-};
+use crate::verify::{decode_hex_tag, hmac_sha256, single_header, Verified};
 use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
 use crate::wire::{
     check_unique_keys, object, parse_object, required, required_object, List, Object, Value,
@@ -46,16 +47,24 @@ impl Provider for Callbell {
     type Verifier = Checks;
 
     fn verifier(env: &Env) -> Result<Checks, Misconfigured> {
-        let signing_secret = env.get("CALLBELL_WEBHOOK_SECRET").map(Secret::new);
-        let url_token = env.get("CALLBELL_URL_TOKEN").map(Secret::new);
-        if signing_secret.is_none() && url_token.is_none() {
-            return Err(Misconfigured(
-                "set CALLBELL_WEBHOOK_SECRET or CALLBELL_URL_TOKEN (or both)".into(),
-            ));
+        let read = |setting| {
+            env.get(setting)
+                .map(|value| NamedSecrets::parse(setting, &value, SECRET_PREFIX))
+                .transpose()
+        };
+        let signing_secrets = read(WEBHOOK_SECRET)?;
+        let url_tokens = read(URL_TOKEN)?;
+        if let (Some(secrets), Some(tokens)) = (&signing_secrets, &url_tokens) {
+            secrets.check_distinct_from(tokens)?;
+        }
+        if signing_secrets.is_none() && url_tokens.is_none() {
+            return Err(Misconfigured(format!(
+                "set {WEBHOOK_SECRET} or {URL_TOKEN} (or both)"
+            )));
         }
         Ok(Checks {
-            signing_secret,
-            url_token,
+            signing_secrets,
+            url_tokens,
         })
     }
 
@@ -63,6 +72,14 @@ impl Provider for Callbell {
         read_body(request.body())
     }
 }
+
+/// The signing secrets: `whsec_…`, comma-separated, each optionally `<account>=<secret>`.
+pub const WEBHOOK_SECRET: &str = "CALLBELL_WEBHOOK_SECRET";
+/// The URL tokens, comma-separated, each optionally `<account>=<token>`.
+pub const URL_TOKEN: &str = "CALLBELL_URL_TOKEN";
+/// How Callbell's signing secrets begin. They are base64 and may end in `=`, so an entry that
+/// begins so is a secret, whole, never `<account>=<secret>`.
+pub const SECRET_PREFIX: &str = "whsec_";
 
 /// The header that carries the signature: `t=<unix seconds>,v1=<hex>`.
 pub const SIGNATURE_HEADER: &str = "x-callbell-signature";
@@ -72,32 +89,42 @@ pub const TOKEN_PARAMETER: &str = "token";
 pub const TOLERANCE_SECS: i64 = 300;
 
 /// What authenticates a Callbell call: a signature (HMAC-SHA256 over `<t>.<body>`, keyed with
-/// the whole `whsec_…` secret, `t` within 300 s of now), or the token the webhook URL carries,
-/// whichever is configured and passes.
+/// a whole `whsec_…` secret, `t` within 300 s of now), or a token the webhook URL carries,
+/// whichever is configured and passes. Every configured secret and token is compared, in
+/// constant time; the entry that matched names the call's account, when it is named. A call
+/// passing both checks, for different accounts, is its signature's.
 #[derive(Clone, Debug)]
 pub struct Checks {
-    signing_secret: Option<Secret>,
-    url_token: Option<Secret>,
+    signing_secrets: Option<NamedSecrets>,
+    url_tokens: Option<NamedSecrets>,
 }
 
-impl Verify for Checks {
-    fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized> {
+impl Checks {
+    /// The account of an authentic call (`None` for an unnamed entry), or why it is not one.
+    pub fn authenticate(
+        &self,
+        request: &Request,
+        now: i64,
+    ) -> Result<Option<AccountName>, Unauthorized> {
         let signature = self
-            .signing_secret
+            .signing_secrets
             .as_ref()
-            .map(|secret| check_signature(secret, request, now));
-        if let Some(Ok(())) = signature {
-            return Ok(());
+            .map(|secrets| check_signature(secrets, request, now));
+        if let Some(Ok(account)) = signature {
+            return Ok(account);
         }
-        if let Some(token) = &self.url_token {
-            if request
-                .query_values(TOKEN_PARAMETER)
-                .any(|given| same_secret(token, given))
-            {
-                return Ok(());
+        if let Some(tokens) = &self.url_tokens {
+            let given: Vec<&str> = request.query_values(TOKEN_PARAMETER).collect();
+            let matches = tokens.entries.iter().map(|entry| {
+                given.iter().fold(Choice::from(0), |acc, value| {
+                    acc | accounts::secret_matches(&entry.secret, value.as_bytes())
+                })
+            });
+            if let Some(index) = accounts::matching_entry(matches) {
+                return Ok(tokens.entries[index].account.clone());
             }
         }
-        Err(match (signature, &self.url_token) {
+        Err(match (signature, &self.url_tokens) {
             // A signature was attempted: its failure is the useful message.
             (Some(Err(e)), None) => e,
             (Some(Err(e)), Some(_)) if request.has_header(SIGNATURE_HEADER) => e,
@@ -107,7 +134,17 @@ impl Verify for Checks {
     }
 }
 
-fn check_signature(secret: &Secret, request: &Request, now: i64) -> Result<(), Unauthorized> {
+impl Verify for Checks {
+    fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized> {
+        self.authenticate(request, now).map(|_| ())
+    }
+}
+
+fn check_signature(
+    secrets: &NamedSecrets,
+    request: &Request,
+    now: i64,
+) -> Result<Option<AccountName>, Unauthorized> {
     let header = single_header(request, SIGNATURE_HEADER)?;
     let malformed = |reason| Unauthorized::MalformedHeader {
         header: SIGNATURE_HEADER,
@@ -134,16 +171,19 @@ fn check_signature(secret: &Secret, request: &Request, now: i64) -> Result<(), U
     if candidates.is_empty() {
         return Err(malformed("no v1="));
     }
-    let expected = hmac_sha256(secret, &[timestamp.as_bytes(), b".", request.body()]);
-    // Every candidate is compared (a second v1 appears while a secret rotates).
-    if !any_tag_matches(&candidates, &expected) {
+    // Every secret against every candidate (a second v1 appears while a secret rotates).
+    let matches = secrets.entries.iter().map(|entry| {
+        let expected = hmac_sha256(&entry.secret, &[timestamp.as_bytes(), b".", request.body()]);
+        accounts::any_tag(&candidates, &expected)
+    });
+    let Some(index) = accounts::matching_entry(matches) else {
         return Err(Unauthorized::BadSignature("X-Callbell-Signature"));
-    }
+    };
     let skew = now.saturating_sub(seconds);
     if skew.abs() > TOLERANCE_SECS {
         return Err(Unauthorized::Stale(skew));
     }
-    Ok(())
+    Ok(secrets.entries[index].account.clone())
 }
 
 #[derive(Deserialize)]
@@ -1009,6 +1049,94 @@ mod tests {
         assert!(Callbell::verifier(&Env::new(&lookup)).is_err());
         let shown = format!("{:?}", checks(true, true));
         assert!(!shown.contains("tok-123") && !shown.contains("whsec"), "{shown}");
+    }
+
+    fn checks_of(secrets: Option<&str>, tokens: Option<&str>) -> Result<Checks, Misconfigured> {
+        let (secrets, tokens) = (secrets.map(str::to_string), tokens.map(str::to_string));
+        let lookup = move |name: &str| match name {
+            WEBHOOK_SECRET => secrets.clone(),
+            URL_TOKEN => tokens.clone(),
+            _ => None,
+        };
+        Callbell::verifier(&Env::new(&lookup))
+    }
+
+    fn signature_with(secret: &str) -> String {
+        let tag = hmac_sha256(
+            &crate::verify::Secret::new(secret),
+            &[VECTOR_T.to_string().as_bytes(), b".", VECTOR_BODY.as_bytes()],
+        );
+        format!("t={VECTOR_T},v1={}", hex::encode(tag))
+    }
+
+    fn account(checks: &Checks, request: &Request) -> Result<Option<String>, Unauthorized> {
+        checks
+            .authenticate(request, VECTOR_T)
+            .map(|a| a.map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn every_listed_secret_verifies_and_named_ones_give_the_account() {
+        let checks = checks_of(
+            Some(&format!("whsec_old=, {VECTOR_SECRET}, brand-a=whsec_a1, brand-a=whsec_a2,brand-b=whsec_b")),
+            Some("tok-plain,brand-c=tok-c"),
+        )
+        .unwrap();
+        // The known answer, its secret second in the list.
+        assert_eq!(account(&checks, &signed(VECTOR_SIGNATURE, VECTOR_BODY)), Ok(None));
+        for (secret, expected) in [
+            ("whsec_old=", None),
+            ("whsec_a1", Some("brand-a")),
+            ("whsec_a2", Some("brand-a")),
+            ("whsec_b", Some("brand-b")),
+        ] {
+            let request = signed(&signature_with(secret), VECTOR_BODY);
+            assert_eq!(account(&checks, &request), Ok(expected.map(str::to_string)), "{secret}");
+        }
+        assert_eq!(
+            account(&checks, &signed(&signature_with("whsec_other"), VECTOR_BODY)),
+            Err(Unauthorized::BadSignature("X-Callbell-Signature"))
+        );
+        let token = |t: &str| Request::new(&[], &[("token", t)], VECTOR_BODY);
+        assert_eq!(account(&checks, &token("tok-c")), Ok(Some("brand-c".into())));
+        assert_eq!(account(&checks, &token("tok-plain")), Ok(None));
+        assert_eq!(account(&checks, &token("brand-c=tok-c")), Err(Unauthorized::NoValidCredential));
+        // A token given twice, one of them right, passes.
+        let two = Request::new(&[], &[("token", "nope"), ("token", "tok-c")], VECTOR_BODY);
+        assert_eq!(account(&checks, &two), Ok(Some("brand-c".into())));
+        // Both checks passing, for different accounts: the signature's.
+        let both = Request::new(
+            &[("X-Callbell-Signature", signature_with("whsec_b").as_str())],
+            &[("token", "tok-c")],
+            VECTOR_BODY,
+        );
+        assert_eq!(account(&checks, &both), Ok(Some("brand-b".into())));
+        // After the rotation the old secret no longer verifies.
+        let rotated = checks_of(Some(VECTOR_SECRET), None).unwrap();
+        let old = signed(&signature_with("whsec_old="), VECTOR_BODY);
+        assert!(rotated.check(&old, VECTOR_T).is_err());
+    }
+
+    #[test]
+    fn malformed_lists_are_misconfigured_naming_the_setting() {
+        for (secrets, tokens, setting) in [
+            (Some("whsec_hunter2=,,whsec_x"), None, WEBHOOK_SECRET),
+            (Some("whsec_hunter2=,"), None, WEBHOOK_SECRET),
+            (Some("brand-a="), None, WEBHOOK_SECRET),
+            (None, Some("=hunter2"), URL_TOKEN),
+            (Some("a=whsec_hunter2,b=whsec_hunter2"), None, WEBHOOK_SECRET),
+            (None, Some("hunter2,c=hunter2"), URL_TOKEN),
+            (Some("whsec_hunter2"), Some("c=whsec_hunter2"), WEBHOOK_SECRET),
+            (None, Some("aHVudGVyMg=="), URL_TOKEN),
+        ] {
+            let error = checks_of(secrets, tokens).unwrap_err().to_string();
+            assert!(error.contains(setting), "{secrets:?} {tokens:?}: {error}");
+            assert!(!error.contains("hunter2") && !error.contains("aHVudGVyMg"), "{error}");
+        }
+        // The same secret as a signing secret and a token of the same account is fine.
+        assert!(checks_of(Some("c=whsec_x"), Some("c=whsec_x")).is_ok());
+        let shown = format!("{:?}", checks_of(Some("brand-a=whsec_hunter2"), Some("t0ken")).unwrap());
+        assert!(!shown.contains("hunter2") && !shown.contains("t0ken"), "{shown}");
     }
 
     #[test]
