@@ -42,8 +42,9 @@ Usage:
       Print every stored conversation as a timeline, and the number of quarantined bodies.
   ingest-dev providers [--table]
       Print the function name of every registered provider, one per line (the scripts' list
-      of webhook functions); with --table, tab-separated: function, provider value, and
-      whether it sends updates (`updates` or `no-updates`).
+      of webhook functions); with --table, tab-separated: function, provider value, whether it
+      sends updates (`updates` or `no-updates`), and the setting of its allow-list of accounts
+      (`PARTOO_ORG_IDS`, or `-` when it has none).
   ingest-dev replay <table> [--provider <provider>] [--queue-url <url>] [--dry-run]
       Run bodies through today's code again, as the drain does: from the quarantine (every
       provider's, or one's), or from the queue at <url> (a spool queue's dead-letter queue).
@@ -317,7 +318,8 @@ async fn run(command: Command) -> Result<ExitCode> {
                     } else {
                         "no-updates"
                     };
-                    println!("{}\t{}\t{updates}", id.function(), id.name());
+                    let allow_list = id.allow_list().unwrap_or("-");
+                    println!("{}\t{}\t{updates}\t{allow_list}", id.function(), id.name());
                 } else {
                     println!("{}", id.function());
                 }

@@ -2,6 +2,7 @@
 //! the process: a bad configuration becomes [`Misconfigured`], which the handler answers with
 //! 500 to every request, so a function never runs open and never crashes.
 
+use crate::accounts::AllowList;
 use crate::error::Misconfigured;
 use crate::providers::Provider;
 
@@ -38,6 +39,8 @@ pub fn process_env(name: &str) -> Option<String> {
 pub struct Settings<P: Provider> {
     pub table_name: String,
     pub verifier: P::Verifier,
+    /// The accounts it serves ([`Provider::ALLOW_LIST`]), when that setting is set.
+    pub allow_list: Option<AllowList>,
 }
 
 impl<P: Provider> std::fmt::Debug for Settings<P> {
@@ -46,6 +49,7 @@ impl<P: Provider> std::fmt::Debug for Settings<P> {
             .field("provider", &P::NAME)
             .field("table_name", &self.table_name)
             .field("verifier", &self.verifier)
+            .field("allow_list", &self.allow_list)
             .finish()
     }
 }
@@ -59,9 +63,17 @@ impl<P: Provider> Settings<P> {
     /// Reads the settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Misconfigured> {
         let env = Env::new(&lookup);
+        let allow_list = match P::ALLOW_LIST {
+            Some(setting) => env
+                .get(setting)
+                .map(|ids| AllowList::parse(setting, &ids))
+                .transpose()?,
+            None => None,
+        };
         Ok(Settings {
             table_name: env.require("TABLE_NAME")?,
             verifier: P::verifier(&env)?,
+            allow_list,
         })
     }
 }

@@ -308,6 +308,7 @@ async fn quarantined(
                         provider: provider.name().to_string(),
                         received_at,
                         body,
+                        account: text(crate::storage::ACCOUNT_ATTRIBUTE),
                     }),
                 },
                 key,

@@ -25,6 +25,11 @@ pub enum Outcome {
     Ignored(&'static str),
     /// Row 5.
     ConnectionOk,
+    /// Row 5 (3): answered as a connection check, the body kept in quarantine (why).
+    KeptUnenveloped(Invalid),
+    /// Row 5b (3): an authentic message of an account the allow-list leaves out (or of none),
+    /// stored nowhere.
+    Forbidden { account: Option<String> },
     /// Row 6: the body was quarantined.
     Invalid(Invalid),
     /// Row 7: the table could not take the body, the spool queue did (why the table could not).
@@ -47,7 +52,8 @@ impl Outcome {
             Outcome::Rejected(Rejected::TooLarge(_)) => "too_large",
             Outcome::Rejected(_) | Outcome::Invalid(_) => "invalid",
             Outcome::Unauthorized(_) => "unauthorized",
-            Outcome::Ignored(_) | Outcome::ConnectionOk => "ignored",
+            Outcome::Forbidden { .. } => "forbidden",
+            Outcome::Ignored(_) | Outcome::ConnectionOk | Outcome::KeptUnenveloped(_) => "ignored",
             Outcome::Spooled(_) => "spooled",
             Outcome::Unavailable(_) => "unavailable",
             Outcome::Stored { .. } => "stored",
@@ -56,14 +62,40 @@ impl Outcome {
         }
     }
 
+    /// Why a message is refused, naming its account: the caller's own id, no secret.
+    fn forbidden_text(&self) -> String {
+        match self {
+            Outcome::Forbidden { account: Some(id) } => {
+                format!("account {id} is not one this function serves; nothing was stored")
+            }
+            _ => "the message names no account, and this function serves listed accounts only; \
+                  nothing was stored"
+                .to_string(),
+        }
+    }
+
+    /// The account of a refused message (the `account_id` of its log line).
+    pub fn refused_account(&self) -> Option<&str> {
+        match self {
+            Outcome::Forbidden { account } => account.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the body was kept in quarantine (the `Quarantined` metric).
+    pub fn quarantined(&self) -> bool {
+        matches!(self, Outcome::Invalid(_) | Outcome::KeptUnenveloped(_))
+    }
+
     /// Why, for the log line of a request that did not simply succeed.
     pub fn detail(&self) -> Option<String> {
         match self {
             Outcome::Rejected(e) => Some(e.to_string()),
             Outcome::Unauthorized(e) => Some(e.to_string()),
-            Outcome::Invalid(e) => Some(e.to_string()),
+            Outcome::Invalid(e) | Outcome::KeptUnenveloped(e) => Some(e.to_string()),
             Outcome::Unavailable(e) | Outcome::Spooled(e) => Some(e.to_string()),
             Outcome::Ignored(reason) => Some(reason.to_string()),
+            Outcome::Forbidden { .. } => Some(self.forbidden_text()),
             _ => None,
         }
     }
@@ -74,10 +106,12 @@ impl Outcome {
             Outcome::Rejected(Rejected::TooLarge(_)) => 413,
             Outcome::Rejected(_) | Outcome::Invalid(_) => 400,
             Outcome::Unauthorized(_) => 401,
+            Outcome::Forbidden { .. } => 403,
             Outcome::Unavailable(_) => 503,
             Outcome::Ignored(_)
             | Outcome::Spooled(_)
             | Outcome::ConnectionOk
+            | Outcome::KeptUnenveloped(_)
             | Outcome::Stored { .. }
             | Outcome::Duplicate { .. }
             | Outcome::Updated { .. } => 200,
@@ -105,12 +139,13 @@ impl Outcome {
             },
             Outcome::Rejected(e) => error(e.to_string()),
             Outcome::Unauthorized(e) => error(e.to_string()),
+            Outcome::Forbidden { .. } => error(self.forbidden_text()),
             Outcome::Ignored(reason) => Body::Status {
                 message_id: None,
                 reason: Some(reason),
                 status: "ignored",
             },
-            Outcome::ConnectionOk => status("ok", None),
+            Outcome::ConnectionOk | Outcome::KeptUnenveloped(_) => status("ok", None),
             Outcome::Invalid(Invalid { field, reason }) => Body::Error {
                 error: Cow::Borrowed(reason),
                 field: field.as_deref(),
@@ -219,6 +254,10 @@ mod tests {
         );
         assert_eq!(text(Outcome::ConnectionOk), r#"{"status":"ok"}"#);
         assert_eq!(
+            text(Outcome::KeptUnenveloped(Invalid::body("kept"))),
+            r#"{"status":"ok"}"#
+        );
+        assert_eq!(
             text(Outcome::Invalid(Invalid::missing("data.index"))),
             r#"{"error":"required field is missing","field":"data.index"}"#
         );
@@ -258,6 +297,22 @@ mod tests {
             serde_json::to_value(batch).unwrap(),
             json!({"batchItemFailures": [{"itemIdentifier": "m"}]})
         );
+    }
+
+    #[test]
+    fn foreign_accounts_are_forbidden() {
+        let outcome = Outcome::Forbidden {
+            account: Some("9999".into()),
+        };
+        assert_eq!((outcome.status_code(), outcome.name()), (403, "forbidden"));
+        assert!(outcome.body()["error"].as_str().unwrap().contains("9999"));
+        assert_eq!(outcome.refused_account(), Some("9999"));
+        let none = Outcome::Forbidden { account: None };
+        assert!(none.body()["error"]
+            .as_str()
+            .unwrap()
+            .contains("names no account"));
+        assert!(!none.quarantined());
     }
 
     #[test]

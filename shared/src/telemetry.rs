@@ -97,15 +97,17 @@ impl std::fmt::Debug for MetricsSink {
 }
 
 /// One request's metrics as an EMF document: `Requests` (count, per function and per function
-/// and outcome), `Latency` (ms), `Quarantined`, `Conflicts` and `Spooled` (counts; `Spooled`:
-/// bodies handed to the spool queue, outcome `spooled`). Written straight to JSON text: this
-/// runs on every request.
+/// and outcome), `Latency` (ms), `Quarantined`, `Conflicts`, `Spooled` (counts; `Spooled`:
+/// bodies handed to the spool queue, outcome `spooled`) and `ForeignAccount` (a message of an
+/// account the allow-list leaves out, refused). Written straight to JSON text: this runs on
+/// every request.
 pub fn emf_document(
     function: &str,
     outcome: &str,
     latency_ms: f64,
     quarantined: bool,
     conflict: bool,
+    foreign: bool,
     timestamp_ms: i64,
 ) -> String {
     #[derive(Serialize)]
@@ -120,6 +122,7 @@ pub fn emf_document(
         quarantined: u8,
         conflicts: u8,
         spooled: u8,
+        foreign_account: u8,
     }
     const METRICS: &[Metric] = &[
         metric("Requests", "Count"),
@@ -127,6 +130,7 @@ pub fn emf_document(
         metric("Quarantined", "Count"),
         metric("Conflicts", "Count"),
         metric("Spooled", "Count"),
+        metric("ForeignAccount", "Count"),
     ];
     let document = Request {
         aws: Metadata::new(timestamp_ms, METRICS),
@@ -137,17 +141,20 @@ pub fn emf_document(
         quarantined: u8::from(quarantined),
         conflicts: u8::from(conflict),
         spooled: u8::from(outcome == "spooled"),
+        foreign_account: u8::from(foreign),
     };
     serde_json::to_string(&document).expect("an EMF document serializes")
 }
 
 /// One drained spool message's metrics: `Drained` (count, per function and per function and
-/// outcome), `DrainRetries` (left in the queue for a later receive) and `Quarantined`.
+/// outcome), `DrainRetries` (left in the queue for a later receive), `Quarantined` and
+/// `ForeignAccount` (a body of an account the allow-list no longer lists, dropped).
 pub fn emf_drained(
     function: &str,
     outcome: &str,
     retry: bool,
     quarantined: bool,
+    foreign: bool,
     timestamp_ms: i64,
 ) -> String {
     #[derive(Serialize)]
@@ -160,11 +167,13 @@ pub fn emf_drained(
         drained: u8,
         drain_retries: u8,
         quarantined: u8,
+        foreign_account: u8,
     }
     const METRICS: &[Metric] = &[
         metric("Drained", "Count"),
         metric("DrainRetries", "Count"),
         metric("Quarantined", "Count"),
+        metric("ForeignAccount", "Count"),
     ];
     let document = Drained {
         aws: Metadata::new(timestamp_ms, METRICS),
@@ -173,6 +182,7 @@ pub fn emf_drained(
         drained: 1,
         drain_retries: u8::from(retry),
         quarantined: u8::from(quarantined),
+        foreign_account: u8::from(foreign),
     };
     serde_json::to_string(&document).expect("an EMF document serializes")
 }
@@ -231,12 +241,14 @@ mod tests {
             2.71234,
             false,
             false,
+            false,
             1_700_000_000_000,
         ));
         let drained = parse(emf_drained(
             "partoo",
             "unavailable",
             true,
+            false,
             false,
             1_700_000_000_000,
         ));
@@ -256,8 +268,29 @@ mod tests {
         assert_eq!(doc["Latency"], 2.712);
         assert_eq!(doc["Outcome"], "stored");
         assert_eq!(doc["Spooled"], 0);
-        let spooled = parse(emf_document("partoo", "spooled", 1.0, false, false, 0));
+        let spooled = parse(emf_document(
+            "partoo", "spooled", 1.0, false, false, false, 0,
+        ));
         assert_eq!(spooled["Spooled"], 1);
+        assert_eq!(
+            (
+                doc["ForeignAccount"].as_u64(),
+                drained["ForeignAccount"].as_u64()
+            ),
+            (Some(0), Some(0))
+        );
+        let refused = parse(emf_document(
+            "partoo",
+            "forbidden",
+            1.0,
+            false,
+            false,
+            true,
+            0,
+        ));
+        assert_eq!(refused["ForeignAccount"], 1);
+        let dropped = parse(emf_drained("partoo", "forbidden", false, false, true, 0));
+        assert_eq!(dropped["ForeignAccount"], 1);
         assert_eq!(
             (
                 drained["Drained"].as_u64(),

@@ -12,6 +12,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::accounts::AccountName;
 use crate::error::Unauthorized;
 use crate::providers::{Provider, Verify};
 use crate::request::Request;
@@ -37,10 +38,12 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A request that passed its provider's authentication.
+/// A request that passed its provider's authentication, and the account of the entry that
+/// verified it, when the entry is named.
 #[derive(Debug)]
 pub struct Verified<'r> {
     request: &'r Request,
+    account: Option<AccountName>,
 }
 
 impl<'r> Verified<'r> {
@@ -50,6 +53,9 @@ impl<'r> Verified<'r> {
     pub fn request(&self) -> &'r Request {
         self.request
     }
+    pub fn account(&self) -> Option<&AccountName> {
+        self.account.as_ref()
+    }
 }
 
 /// Checks `request` with `P`'s verifier; `now` is Unix seconds.
@@ -58,8 +64,8 @@ pub fn verify<'r, P: Provider>(
     request: &'r Request,
     now: i64,
 ) -> Result<Verified<'r>, Unauthorized> {
-    verifier.check(request, now)?;
-    Ok(Verified { request })
+    let account = verifier.account(request, now)?;
+    Ok(Verified { request, account })
 }
 
 /// A body that passed its provider's check when the webhook received it, coming back from the
@@ -67,8 +73,8 @@ pub fn verify<'r, P: Provider>(
 /// quarantine (only the functions write it). Crate-private on purpose: the drain and replay
 /// in [`crate::handler`] are its only callers, and no signature can be checked again (it may
 /// have expired, and a spooled body keeps no headers).
-pub(crate) fn trust_spooled(request: &Request) -> Verified<'_> {
-    Verified { request }
+pub(crate) fn trust_spooled(request: &Request, account: Option<AccountName>) -> Verified<'_> {
+    Verified { request, account }
 }
 
 /// The value of a header that must be there once (a repeat with the same value is the same).

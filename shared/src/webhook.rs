@@ -14,6 +14,10 @@ pub enum Webhook {
     Ignored(&'static str),
     /// Callbell's periodic "are you there" call, answered `{"status":"ok"}`.
     ConnectionCheck,
+    /// An authentic JSON object that is not an event envelope (Callbell: no `event`), perhaps
+    /// a message routed without its envelope: answered like a connection check, but kept in
+    /// quarantine and logged, so that a misrouted integration never loses messages unseen.
+    Unenveloped,
 }
 
 /// A status or deletion change for a stored message.
@@ -21,6 +25,9 @@ pub enum Webhook {
 pub struct Update {
     /// The provider value, as in the message's keys.
     pub provider: &'static str,
+    /// The account it comes from (Partoo's organization, a named Callbell account): what the
+    /// allow-list judges. The stored message keeps its own.
+    pub account_id: Option<String>,
     pub conversation_id: String,
     pub message_id: String,
     /// The new delivery status, lower case.
@@ -154,6 +161,7 @@ mod tests {
     fn deletion_is_sticky_and_reported_once() {
         let update = Update {
             provider: "p",
+            account_id: None,
             conversation_id: "1".into(),
             message_id: "2".into(),
             status: Some("read".into()),

@@ -68,8 +68,21 @@ impl Provider for Callbell {
         })
     }
 
+    /// The verified entry's account name, when it has one, is the account of the messages and
+    /// updates of the call: Callbell's own payloads name none.
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid> {
-        read_body(request.body())
+        let account = request.account().map(|a| a.to_string());
+        Ok(match read_body(request.body())? {
+            Webhook::NewMessage(mut message) => {
+                message.account_id = account;
+                Webhook::NewMessage(message)
+            }
+            Webhook::Update(mut update) => {
+                update.account_id = account;
+                Webhook::Update(update)
+            }
+            other => other,
+        })
     }
 }
 
@@ -137,6 +150,10 @@ impl Checks {
 impl Verify for Checks {
     fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized> {
         self.authenticate(request, now).map(|_| ())
+    }
+
+    fn account(&self, request: &Request, now: i64) -> Result<Option<AccountName>, Unauthorized> {
+        self.authenticate(request, now)
     }
 }
 
@@ -386,13 +403,17 @@ struct ContextTarget<'a> {
 
 /// Reads an authentic Callbell webhook body.
 fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
-    // Connection checks: an empty body, or a JSON object without `event`.
+    // Connection checks: an empty body, or an empty JSON object.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Webhook::ConnectionCheck);
     }
     let envelope: Envelope = parse_object(body)?;
     let event = match envelope.event.as_ref() {
-        None | Some(Value::Null) => return Ok(Webhook::ConnectionCheck),
+        // (It is an object: parse_object read it.)
+        None | Some(Value::Null) if is_empty_object(body) => return Ok(Webhook::ConnectionCheck),
+        // Anything else without `event` may be a message that lost its envelope on the way
+        // (an integration routed through another tool): answered as a check, but kept.
+        None | Some(Value::Null) => return Ok(Webhook::Unenveloped),
         Some(value) => value.text().ok_or_else(|| {
             Invalid::field(
                 "event",
@@ -413,6 +434,13 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
     }
 }
 
+/// `{}`, give or take whitespace, for a body already read as a JSON object.
+fn is_empty_object(body: &[u8]) -> bool {
+    body.iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .eq(b"{}".iter())
+}
+
 /// A delivery status for an outbound message sent earlier; too little to store on its own.
 fn status_update(payload: &Payload) -> Result<Update, Invalid> {
     let message_id = required(
@@ -429,6 +457,7 @@ fn status_update(payload: &Payload) -> Result<Update, Invalid> {
     )?;
     Ok(Update {
         provider: Callbell::NAME,
+        account_id: None,
         conversation_id: conversation_of(payload)?,
         message_id,
         status: Some(status.to_lowercase()),
@@ -784,12 +813,15 @@ fn derived_message_id(message: &Message, payload: &Payload, status: &str) -> Str
 mod samples {
     use serde_json::{json, Value};
 
-    use super::{Callbell, TOKEN_PARAMETER};
+    use super::{Callbell, TOKEN_PARAMETER, URL_TOKEN, WEBHOOK_SECRET};
     use crate::verify::{hmac_sha256, Secret};
     use crate::testkit::{
-        body_of, hmac_hex, local, tolerated, Credentials, HostileCase, Primitive, Samples, Shape,
-        Stores::*,
+        body_of, hmac_hex, local_first, local_named, tolerated, Credentials, HostileCase, Primitive,
+        Samples, Shape, Stores::*,
     };
+
+    /// local.env's named account, whose token the sample `whatsapp-text-brand-b` carries.
+    pub const LOCAL_ACCOUNT: &str = "local-brand-b";
 
     fn signature(secret: &str, body: &[u8], t: i64) -> Credentials {
         let v1 = hmac_hex(secret.as_bytes(), &[t.to_string().as_bytes(), b".", body]);
@@ -822,11 +854,16 @@ mod samples {
 
     impl Samples for Callbell {
         fn sign(&self, body: &[u8], now: i64) -> Credentials {
-            signature(local("CALLBELL_WEBHOOK_SECRET"), body, now)
+            signature(local_first(WEBHOOK_SECRET), body, now)
         }
 
         fn sign_lasting(&self, _body: &[u8]) -> Credentials {
-            Credentials::query(TOKEN_PARAMETER, local("CALLBELL_URL_TOKEN"))
+            Credentials::query(TOKEN_PARAMETER, local_first(URL_TOKEN))
+        }
+
+        /// A named account's URL token (local.env's `<account>=<token>` entries).
+        fn sign_lasting_as(&self, _body: &[u8], account: &str) -> Option<Credentials> {
+            local_named(URL_TOKEN, account).map(|token| Credentials::query(TOKEN_PARAMETER, token))
         }
 
         fn forge(&self, body: &[u8], now: i64) -> Credentials {
@@ -869,7 +906,7 @@ mod samples {
 
         fn primitive(&self, body: &[u8]) -> Primitive {
             let t = crate::testkit::NOW.to_string();
-            let secret = Secret::new(local("CALLBELL_WEBHOOK_SECRET"));
+            let secret = Secret::new(local_first(WEBHOOK_SECRET));
             let tag = hmac_sha256(&secret, &[t.as_bytes(), b".", body]);
             Box::new(move |body| hmac_sha256(&secret, &[t.as_bytes(), b".", body]) == tag)
         }
@@ -922,7 +959,7 @@ mod samples {
             huge_location["payload"]["messageLocation"] =
                 json!({"coordinates": {"x": 1e300, "y": "1e-300"}});
             let limits = "beyond the table's limits";
-            let token = local("CALLBELL_URL_TOKEN");
+            let token = local_first(URL_TOKEN);
             cases.extend([
                 HostileCase::forged("stale t (301 s old)", &body, self.sign(&body, now - 301)),
                 HostileCase::forged("future t (301 s ahead)", &body, self.sign(&body, now + 301)),
@@ -939,6 +976,44 @@ mod samples {
                 HostileCase::signed(self, limits, "a date after 9999", body_of(&after_9999), 400, Quarantine),
                 HostileCase::signed(self, limits, "numbers DynamoDB can't hold", body_of(&huge_location), 200, Message),
                 HostileCase::stranger(self, STRANGER),
+            ]);
+            // Accounts and secrets: a named account's token verifies; its entry's text does not.
+            let accounts = "accounts and secrets";
+            let named = local_named(URL_TOKEN, LOCAL_ACCOUNT).expect("local.env names an account");
+            let body = body_of(&message());
+            let mut by_name = HostileCase::signed(self, accounts, "a named account's token", body.clone(), 200, Message);
+            by_name.credentials = Credentials::query(TOKEN_PARAMETER, named);
+            cases.extend([
+                by_name,
+                HostileCase::forged_as(
+                    accounts,
+                    "the entry <account>=<token> as the token",
+                    &body,
+                    Credentials::query(TOKEN_PARAMETER, format!("{LOCAL_ACCOUNT}={named}")),
+                ),
+                HostileCase::forged_as(
+                    accounts,
+                    "the account name as the token",
+                    &body,
+                    Credentials::query(TOKEN_PARAMETER, LOCAL_ACCOUNT),
+                ),
+                HostileCase::forged_as(
+                    accounts,
+                    "keyed with the named entry's text",
+                    &body,
+                    signature(&format!("{LOCAL_ACCOUNT}={named}"), &body, now),
+                ),
+            ]);
+            // Row 5, (3): authentic objects without `event` are answered as checks, and kept.
+            let unenveloped = "without an envelope";
+            let mut message = message();
+            let payload = message["payload"].take();
+            let mut null_event = json!({"event": null, "payload": payload.clone()});
+            null_event["payload"]["text"] = json!("null event");
+            cases.extend([
+                HostileCase::signed(self, unenveloped, "a message's payload alone", body_of(&payload), 200, Quarantine),
+                HostileCase::signed(self, unenveloped, "event null", body_of(&null_event), 200, Quarantine),
+                HostileCase::signed(self, unenveloped, "the payload under another name", body_of(&json!({"data": payload})), 200, Quarantine),
             ]);
             cases
         }
@@ -1475,7 +1550,17 @@ mod tests {
         assert_eq!(read_body(b"").unwrap(), Webhook::ConnectionCheck);
         assert_eq!(read_body(b" \n").unwrap(), Webhook::ConnectionCheck);
         assert_eq!(read_body(b"{}").unwrap(), Webhook::ConnectionCheck);
-        assert_eq!(read_body(br#"{"ping":1}"#).unwrap(), Webhook::ConnectionCheck);
+        assert_eq!(read_body(b" {\n } \n").unwrap(), Webhook::ConnectionCheck);
+        // A non-empty object without `event` is kept: it may be a message without its
+        // envelope (row 5, (3)).
+        for kept in [
+            r#"{"ping":1}"#,
+            r#"{"event":null}"#,
+            r#"{"event":null,"payload":{"uuid":"u1"}}"#,
+            r#"{"uuid":"u1","text":"hi","status":"received","contact":{"uuid":"k1"}}"#,
+        ] {
+            assert_eq!(read_body(kept.as_bytes()).unwrap(), Webhook::Unenveloped, "{kept}");
+        }
         assert_eq!(
             read_body(br#"{"event":"contact_created","payload":{}}"#).unwrap(),
             Webhook::Ignored("not_a_message_event")

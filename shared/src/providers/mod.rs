@@ -6,6 +6,7 @@
 //! binary carries only that provider's code. Adding one is a new module and one line in the
 //! [`providers!`] list at the end of this file (docs/ADDING_A_PROVIDER.md).
 
+use crate::accounts::AccountName;
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
 use crate::request::Request;
@@ -25,6 +26,12 @@ pub trait Provider: Sized + Send + Sync + 'static {
     /// What authenticates its calls, read once from the environment.
     type Verifier: Verify;
 
+    /// The setting that lists the accounts the function serves (`PARTOO_ORG_IDS`), for a
+    /// provider whose messages name their account (`account_id`) and whose signature does not
+    /// tell our accounts from others'. When it is set, an authentic message of an account it
+    /// leaves out is refused (403) and stored nowhere.
+    const ALLOW_LIST: Option<&'static str> = None;
+
     /// Reads the verifier's settings. A provider that cannot authenticate anything as
     /// configured is [`Misconfigured`]: its function then answers 500, never runs open.
     fn verifier(env: &Env) -> Result<Self::Verifier, Misconfigured>;
@@ -32,12 +39,25 @@ pub trait Provider: Sized + Send + Sync + 'static {
     /// What an authentic request means: a message, an update, or something to acknowledge.
     /// A body that is not what the provider sends is [`Invalid`], naming the field to blame.
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid>;
+
+    /// The account a body names, read from its envelope alone, for a body [`Provider::read`]
+    /// found invalid: a foreign account's body is refused even then, so that strangers cannot
+    /// fill the quarantine. `None` when it names none, or the provider has no allow-list.
+    fn account_of(_body: &[u8]) -> Option<String> {
+        None
+    }
 }
 
 /// A provider's authentication check, on the request's exact bytes.
 pub trait Verify: std::fmt::Debug + Send + Sync {
     /// `Ok` when the request is authentic; `now` is Unix seconds, for checks with a window.
     fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized>;
+
+    /// [`Verify::check`], and the account of the configured entry that verified the request
+    /// (Callbell's `<account>=<secret>`), when the entry names one.
+    fn account(&self, request: &Request, now: i64) -> Result<Option<AccountName>, Unauthorized> {
+        self.check(request, now).map(|()| None)
+    }
 }
 
 /// Calls a function generic over the provider with the provider a [`ProviderId`] names.
@@ -83,6 +103,13 @@ macro_rules! providers {
             pub fn sends_updates(self) -> bool {
                 match self {
                     $(ProviderId::$provider => !<$provider as Provider>::STATUS_ORDER.is_none()),+
+                }
+            }
+
+            /// The setting of its allow-list of accounts ([`Provider::ALLOW_LIST`]), if it has one.
+            pub const fn allow_list(self) -> Option<&'static str> {
+                match self {
+                    $(ProviderId::$provider => <$provider as Provider>::ALLOW_LIST),+
                 }
             }
 

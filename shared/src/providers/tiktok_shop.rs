@@ -27,6 +27,7 @@ impl Provider for TiktokShop {
     /// TikTok sends no status updates.
     const STATUS_ORDER: StatusOrder = StatusOrder::NONE;
     type Verifier = AppCredentials;
+    const ALLOW_LIST: Option<&'static str> = Some("TIKTOK_SHOP_IDS");
 
     fn verifier(env: &Env) -> Result<AppCredentials, Misconfigured> {
         AppCredentials::from_env(env)
@@ -34,6 +35,20 @@ impl Provider for TiktokShop {
 
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid> {
         read_body(request.body())
+    }
+
+    /// The envelope's `shop_id`, of a body that is not another webhook type.
+    fn account_of(body: &[u8]) -> Option<String> {
+        let envelope: Envelope = serde_json::from_slice(body).ok()?;
+        let other_type = envelope
+            .webhook_type
+            .as_ref()
+            .and_then(Value::unsigned)
+            .is_some_and(|t| t != NEW_MESSAGE_TYPE);
+        if other_type {
+            return None;
+        }
+        envelope.shop_id.as_ref()?.id()
     }
 }
 
@@ -441,15 +456,25 @@ mod samples {
     use super::TiktokShop;
     use crate::verify::{hmac_sha256, Secret};
     use crate::testkit::{
-        body_of, hmac_hex, local, tolerated, Credentials, HostileCase, Primitive, Samples, Shape,
-        Stores::*,
+        body_of, hmac_hex, local, local_first, tolerated, Credentials, HostileCase, Primitive,
+        Samples, Shape, Stores::*,
     };
 
     fn app_key() -> &'static str {
         local("TIKTOK_SHOP_APP_KEY")
     }
     fn app_secret() -> &'static str {
-        local("TIKTOK_SHOP_APP_SECRET")
+        local_first("TIKTOK_SHOP_APP_SECRET")
+    }
+    /// local.env's second app (`TIKTOK_SHOP_APPS`), for the `second-app` signer.
+    fn second_app() -> (&'static str, &'static str) {
+        local_first("TIKTOK_SHOP_APPS")
+            .split_once(':')
+            .expect("local.env's TIKTOK_SHOP_APPS is <app key>:<app secret>")
+    }
+
+    fn signed_as(key: &str, secret: &str, body: &[u8]) -> Credentials {
+        Credentials::header("Authorization", hmac_hex(secret.as_bytes(), &[key.as_bytes(), body]))
     }
 
     static SHAPE: Shape = Shape {
@@ -482,8 +507,13 @@ mod samples {
 
     impl Samples for TiktokShop {
         fn sign(&self, body: &[u8], _now: i64) -> Credentials {
-            let tag = hmac_hex(app_secret().as_bytes(), &[app_key().as_bytes(), body]);
-            Credentials::header("Authorization", tag)
+            signed_as(app_key(), app_secret(), body)
+        }
+
+        /// `second-app`: signed as local.env's second app.
+        fn sign_lasting_as(&self, body: &[u8], signer: &str) -> Option<Credentials> {
+            let (key, secret) = second_app();
+            (signer == "second-app").then(|| signed_as(key, secret, body))
         }
 
         fn forge(&self, body: &[u8], now: i64) -> Credentials {
@@ -592,6 +622,21 @@ mod samples {
                 HostileCase::signed(self, limits, "a date after 9999", body_of(&after_9999), 400, Quarantine),
                 HostileCase::signed(self, limits, "numbers DynamoDB can't hold", body_of(&huge_video), 200, Message),
                 HostileCase::stranger(self, STRANGER),
+            ]);
+            // Accounts and secrets: either app verifies, never one's key with the other's secret.
+            let accounts = "accounts and secrets";
+            let (key_2, secret_2) = second_app();
+            let mut second = HostileCase::signed(self, accounts, "signed as the second app", body.clone(), 200, Message);
+            second.credentials = signed_as(key_2, secret_2, &body);
+            let mut other_shop = message();
+            other_shop["shop_id"] = json!("7000000000000000001");
+            cases.extend([
+                second,
+                HostileCase::forged_as(accounts, "the second app's key, the first's secret", &body, signed_as(key_2, app_secret(), &body)),
+                HostileCase::forged_as(accounts, "the first app's key, the second's secret", &body, signed_as(app_key(), secret_2, &body)),
+                HostileCase::forged_as(accounts, "the pair key:secret as the key", &body, signed_as(&format!("{key_2}:{secret_2}"), secret_2, &body)),
+                // No TIKTOK_SHOP_IDS locally: every shop is served.
+                HostileCase::signed(self, accounts, "another shop, no allow-list", body_of(&other_shop), 200, Message),
             ]);
             cases
         }

@@ -9,7 +9,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{SqsBody, BODY_ENCODING_ATTRIBUTE, PROVIDER_ATTRIBUTE, RECEIVED_AT_ATTRIBUTE};
+use super::{
+    SqsBody, ACCOUNT_ATTRIBUTE, BODY_ENCODING_ATTRIBUTE, PROVIDER_ATTRIBUTE, RECEIVED_AT_ATTRIBUTE,
+};
 
 /// One SQS record of an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct Spooled {
     pub received_at: String,
     /// The webhook body's exact bytes (decoded from base64 when it travelled so).
     pub body: Vec<u8>,
+    /// The `account_id` attribute: the named account that verified it, if one did.
+    pub account: Option<String>,
 }
 
 /// A record that does not carry a spooled body as the contract says, with what is known of it.
@@ -118,6 +122,7 @@ pub fn read_record(record: &Value) -> Record {
             provider: provider.clone(),
             received_at,
             body,
+            account: attribute(ACCOUNT_ATTRIBUTE),
         })
     })();
     Record {
@@ -237,9 +242,21 @@ mod tests {
             Ok(Spooled {
                 provider: "partoo".into(),
                 received_at: AT.into(),
-                body: b"{\"a\":1}".to_vec()
+                body: b"{\"a\":1}".to_vec(),
+                account: None,
             })
         );
+        let named = one(sqs_record(
+            "m3",
+            "{}",
+            1,
+            &[
+                ("provider", "callbell"),
+                ("received_at", AT),
+                ("account_id", "brand-a"),
+            ],
+        ));
+        assert_eq!(named.content.unwrap().account.as_deref(), Some("brand-a"));
         let base64 = one(sqs_record(
             "m2",
             "/wABAg==",
