@@ -20,12 +20,15 @@ use ingest::testkit::{local_env, pinned_now};
 use serde_json::{json, Value};
 use support::*;
 
+/// The metrics documents a handler wrote, parsed.
+type Documents = Arc<Mutex<Vec<Value>>>;
+
 /// `P`'s handler on `store` with local.env's settings and `overrides`, the pinned clock, and
 /// its metrics documents kept.
 fn configured<P: Provider>(
     store: Arc<MemoryStore>,
     overrides: &[(&str, &str)],
-) -> (Handler<P, Arc<MemoryStore>>, Arc<Mutex<Vec<Value>>>) {
+) -> (Handler<P, Arc<MemoryStore>>, Documents) {
     let overrides: HashMap<String, String> = overrides
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
