@@ -736,7 +736,7 @@ def main() -> int:
     parser.add_argument("--endpoint", required=True, help="DynamoDB Local's URL (http://127.0.0.1:<port>)")
     parser.add_argument("--ingest-dev", type=Path, required=True, help="the ingest-dev binary")
     parser.add_argument("--local-env", type=Path, default=ROOT / "local.env")
-    parser.add_argument("--rust-roots", type=Path, default=ROOT / "shared/src/storage/aws-roots.pem",
+    parser.add_argument("--rust-roots", type=Path, default=ROOT / "shared/src/aws-roots.pem",
                         help="the AWS roots the functions trust in AWS (their bundle under TLS adds the run's root)")
     parser.add_argument("--table", default="messages")
     parser.add_argument("--runs", type=int, default=10)

@@ -46,7 +46,7 @@ chmod +x "$WORK/bootstrap/bootstrap"
 zipped="$(stat -c %s target/lambda/media/bootstrap.zip)"
 unzipped="$(stat -c %s "$WORK/bootstrap/bootstrap")"
 info "media: $zipped B zipped, $unzipped B unzipped"
-cargo build --release --bin ingest-dev
+cargo build --release --workspace --bin ingest-dev
 build_ingest_dev
 
 section "DynamoDB Local and moto"

@@ -82,17 +82,47 @@ load_local_env() {
   set +a
 }
 
-# The ingest-dev binary, built on demand (quietly unless it fails). Every build here selects the
-# workspace's default members (`--bin`, never `-p`), as `cargo lambda watch` does: one feature
-# resolution, so the dependencies are compiled once for all of them.
+# The ingest-dev binary, built on demand (quietly unless it fails). It is not a default member
+# of the workspace (Cargo.toml: its test-kit features stay out of the functions), so it is built
+# with the whole workspace selected (`--workspace --bin`, never `-p`): the feature resolution of
+# `cargo test --workspace`, whose dependencies are then compiled once for both. The functions
+# build with the default members, as `cargo lambda watch` and `sam build` select them.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 INGEST_DEV="$ROOT/target/debug/ingest-dev"
 build_ingest_dev() {
   local out
-  if ! out="$(cargo build --quiet --bin ingest-dev 2>&1)"; then
+  if ! out="$(cargo build --quiet --workspace --bin ingest-dev 2>&1)"; then
     printf '%s\n' "$out" >&2
-    die "could not build ingest-dev (cargo build --bin ingest-dev)"
+    die "could not build ingest-dev (cargo build --workspace --bin ingest-dev)"
   fi
+}
+
+# The shared crate's test-kit features, which no function's build may enable.
+TEST_KIT_FEATURES=(testkit testkit-stream replay)
+
+# Fails unless the functions' builds, as `sam build` makes them, enable none of
+# TEST_KIT_FEATURES on the shared crate. SAM runs `cargo lambda build --release --bin <function>`
+# (plus `--arm64` for arm64) in the repository root: cargo selects the workspace's default
+# members for that, whichever `--bin` is asked for, and resolves features over all of them,
+# without dev-dependencies. `cargo tree` with the same selection, the same edges and every target
+# shows that resolution: which features of `ingest` are on, and who turns each on.
+check_function_features() {
+  local tree feature found=()
+  tree="$(cargo tree --edges features,normal,build --invert ingest --target all 2>&1)" ||
+    die "cargo tree failed: $tree"
+  # The functions' own feature must be there: the tree is the functions' resolution.
+  grep -q 'ingest feature "mimalloc"' <<<"$tree" ||
+    die "cargo tree shows no function enabling ingest's mimalloc feature: not the functions' resolution?"$'\n'"$tree"
+  for feature in "${TEST_KIT_FEATURES[@]}"; do
+    if grep -q "ingest feature \"$feature\"" <<<"$tree"; then found+=("$feature"); fi
+  done
+  if ((${#found[@]} > 0)); then
+    printf '%s\n' "$tree" >&2
+    die "a function's release build (cargo lambda build --release --bin <function>) enables ingest's test-kit feature(s): ${found[*]}"
+  fi
+  local enabled
+  enabled="$(grep -o 'ingest feature "[a-z-]*"' <<<"$tree" | sed 's/^ingest feature "\(.*\)"$/\1/' | sort -u | paste -sd ' ')"
+  info "the functions' builds enable ingest's features: $enabled; none of: ${TEST_KIT_FEATURES[*]}"
 }
 
 # The webhook functions, one per registered provider (shared/src/providers/mod.rs), as

@@ -41,6 +41,9 @@ info "$(cargo --version); $(cargo lambda --version); $(java -version 2>&1 | head
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
+step "No test kit in the functions' release builds (ingest's features, as sam build resolves them)"
+check_function_features
+
 step "DynamoDB Local and moto (the local SQS and S3 server) for the integration tests"
 port="$(free_port)"
 bash scripts/dynamodb-local.sh start "$port"
@@ -62,8 +65,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
-step "cargo build --bins (ingest-dev and the functions, as cargo lambda watch builds them)"
+step "cargo build --bins (the functions, as cargo lambda watch builds them) and ingest-dev"
 cargo build --bins
+build_ingest_dev
 
 step "ingest-dev sign-events --check"
 "$INGEST_DEV" sign-events --check

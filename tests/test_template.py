@@ -3,7 +3,7 @@ workspace, routes, table key schema, least-privilege policies, secrets from Secr
 only, logs with retention, each webhook function's spool queue and dead-letter queue, alarms;
 and the media function's bucket, stream, event source mapping (its filter is `ingest-dev
 media-filter`'s), dead-letter queue, policy and alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
-provides the CloudFormation YAML reader), after `cargo build --bins`.
+provides the CloudFormation YAML reader), after it has built ingest-dev.
 
 The functions come from the workspace (functions/<name>/) and the providers from `ingest-dev
 providers --table` (the one registration list), so a new function or provider without its
@@ -25,7 +25,7 @@ def ingest_dev(*args):
     """What `ingest-dev <args>` prints."""
     built = ROOT / "target" / "debug" / "ingest-dev"
     command = [str(built)] if os.access(built, os.X_OK) else [
-        "cargo", "run", "--quiet", "--bin", "ingest-dev", "--"]
+        "cargo", "run", "--quiet", "-p", "devtools", "--bin", "ingest-dev", "--"]
     return subprocess.run(command + list(args), cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout
 

@@ -26,75 +26,47 @@ const SENTENCE: &str = "Bonjour ! La doudoune est-elle disponible en taille M ? 
 /// (Partoo's conversation ids are numbers).
 const MAX_STAMP_DIGITS: usize = 12;
 
-#[derive(Debug, PartialEq, Eq)]
+/// `bench-events`' arguments.
+#[derive(Debug, PartialEq, Eq, clap::Args)]
 pub struct Options {
+    /// The provider's function
     pub function: String,
+    /// How many events
+    #[arg(long, value_name = "COUNT")]
     pub count: u64,
-    /// Digits unique to one bench run, at the head of every conversation id.
+    /// Digits unique to one bench run, at the head of every conversation id (1 to 12)
+    #[arg(long, value_name = "STAMP", value_parser = stamp)]
     pub stamp: String,
+    /// The conversation's number, below 1000000 (its six digits follow the stamp)
+    #[arg(
+        long,
+        value_name = "CONVERSATION",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u64).range(..1_000_000)
+    )]
     pub conversation: u64,
-    /// The number of the first message (messages are `first`, `first + 1`, ...).
+    /// The number of the first message (messages are <FIRST>, <FIRST> + 1, ...)
+    #[arg(
+        long,
+        value_name = "FIRST",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub first: u64,
-    /// The body size to grow to; by default the committed text sample's size.
+    /// The body size to grow to, in bytes; by default the committed text sample's size
+    #[arg(long, value_name = "SIZE")]
     pub bytes: Option<usize>,
-    /// The repository root, where the committed text samples are.
+    /// The repository root, where the committed text samples are
+    #[arg(long, value_name = "DIR", default_value = ".")]
     pub root: PathBuf,
 }
 
-impl Options {
-    /// Parses the arguments after `bench-events`.
-    pub fn parse(args: &[&str]) -> Result<Self> {
-        let (function, rest) = match args {
-            [function, rest @ ..] if !function.starts_with("--") => (*function, rest),
-            _ => return Err(Error::msg("bench-events needs a function name first")),
-        };
-        let mut options = Options {
-            function: function.to_owned(),
-            count: 0,
-            stamp: String::new(),
-            conversation: 1,
-            first: 1,
-            bytes: None,
-            root: PathBuf::from("."),
-        };
-        let mut count = None;
-        let mut rest = rest.iter();
-        while let Some(flag) = rest.next() {
-            let value = rest
-                .next()
-                .ok_or_else(|| Error::msg(format!("{flag} needs a value")))?;
-            let number = |what: &str| -> Result<u64> {
-                value
-                    .parse::<u64>()
-                    .with_context(|| format!("{what} must be a whole number, got {value:?}"))
-            };
-            match *flag {
-                "--count" => count = Some(number("--count")?),
-                "--stamp" => options.stamp = (*value).to_owned(),
-                "--conversation" => options.conversation = number("--conversation")?,
-                "--first" => options.first = number("--first")?,
-                "--bytes" => options.bytes = Some(number("--bytes")? as usize),
-                "--root" => options.root = PathBuf::from(value),
-                other => return Err(Error::msg(format!("unknown bench-events option {other:?}"))),
-            }
-        }
-        options.count = count.ok_or_else(|| Error::msg("bench-events needs --count"))?;
-        if options.stamp.is_empty()
-            || options.stamp.len() > MAX_STAMP_DIGITS
-            || !options.stamp.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(Error::msg(format!(
-                "--stamp must be 1 to {MAX_STAMP_DIGITS} digits, got {:?}",
-                options.stamp
-            )));
-        }
-        if options.conversation > 999_999 {
-            return Err(Error::msg("--conversation must be below 1000000"));
-        }
-        if options.first == 0 {
-            return Err(Error::msg("--first must be at least 1"));
-        }
-        Ok(options)
+/// `--stamp`: 1 to [`MAX_STAMP_DIGITS`] digits.
+fn stamp(text: &str) -> Result<String, String> {
+    if (1..=MAX_STAMP_DIGITS).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("must be 1 to {MAX_STAMP_DIGITS} digits"))
     }
 }
 
@@ -191,16 +163,24 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
     }
 
+    /// `ingest-dev bench-events <args>`, parsed as the command line does.
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        match crate::cli::parse(&[&["bench-events"], args].concat())? {
+            Some(crate::cli::Command::BenchEvents(options)) => Ok(options),
+            other => panic!("not bench-events: {other:?}"),
+        }
+    }
+
     #[test]
     fn parses_options() {
-        let options = Options::parse(&["partoo", "--count", "3", "--stamp", "42"]).unwrap();
+        let options = parse(&["partoo", "--count", "3", "--stamp", "42"]).unwrap();
         assert_eq!(options.function, "partoo");
         assert_eq!(
             (options.count, options.conversation, options.first),
             (3, 1, 1)
         );
         assert_eq!(options.bytes, None);
-        let options = Options::parse(&[
+        let options = parse(&[
             "callbell",
             "--count",
             "1",
@@ -239,7 +219,7 @@ mod tests {
             &["partoo", "--count", "1", "--stamp", "1", "--bogus", "1"],
             &["partoo", "--count"],
         ] {
-            assert!(Options::parse(bad).is_err(), "{bad:?}");
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
 
@@ -261,7 +241,7 @@ mod tests {
     #[tokio::test]
     async fn every_event_is_a_new_stored_message() {
         for id in ProviderId::ALL {
-            let options = Options::parse(&[
+            let options = parse(&[
                 id.function(),
                 "--count",
                 "5",
@@ -302,7 +282,7 @@ mod tests {
 
     #[test]
     fn an_unknown_function_is_an_error() {
-        let options = Options::parse(&["nope", "--count", "1", "--stamp", "1"]).unwrap();
+        let options = parse(&["nope", "--count", "1", "--stamp", "1"]).unwrap();
         assert!(write_events(&options, &mut Vec::new()).is_err());
     }
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
-use ingest::media::{filter, BatchResponse};
+use ingest::media::filter;
+use ingest::response::BatchResponse;
 use ingest::testkit::stream::{event, stream_arn, streams_client, StreamReader};
 use serde_json::Value;
 
@@ -23,14 +24,22 @@ use crate::error::{Context, Error, Result};
 pub const RETRIES: usize = 2;
 const BATCH_SIZE: usize = 10;
 
+/// `follow-stream`'s arguments.
+#[derive(Debug, clap::Args)]
 pub struct Options {
+    /// The table whose stream to read
     pub table: String,
-    /// `http://127.0.0.1:<port>` of `cargo lambda watch`.
+    /// `http://127.0.0.1:<port>` of `cargo lambda watch` (a loopback address only)
+    #[arg(long, value_name = "URL", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub invoke: String,
+    /// The function to invoke
+    #[arg(long, value_name = "NAME", default_value = "media")]
     pub function: String,
-    /// Keep following (Ctrl-C stops); otherwise stop once the stream is idle.
+    /// Keep following (Ctrl-C stops); otherwise stop once the stream is idle
+    #[arg(long)]
     pub follow: bool,
-    /// Skip the records already in the stream (start at its end).
+    /// Skip the records already in the stream (start at its end)
+    #[arg(long)]
     pub skip_existing: bool,
 }
 

@@ -1,12 +1,12 @@
 //! `create-bucket` and `check-media`: the local media bucket, and what the local run checks of
 //! the media function's work.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use ingest::media::table::plain_from_sdk;
+use ingest::storage::keys::MESSAGE_PREFIX;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -14,7 +14,7 @@ use crate::error::{aws, Context, Error, Result};
 
 /// Creates `name` in the local S3 server (`AWS_ENDPOINT_URL_S3`) unless it exists.
 pub async fn create_bucket(name: &str) -> Result<()> {
-    let s3 = ingest::media::s3_client();
+    let s3 = ingest::aws::s3_client();
     match s3.create_bucket().bucket(name).send().await {
         Ok(_) => println!("bucket {name}: created"),
         Err(err) => {
@@ -43,7 +43,7 @@ pub struct CheckOptions<'a> {
 /// (the local run fetches nothing else). Prints one line per attachment and a digest of every
 /// `stored`, and returns whether all is as expected.
 pub async fn check(client: &Client, options: &CheckOptions<'_>) -> Result<bool> {
-    let s3 = ingest::media::s3_client();
+    let s3 = ingest::aws::s3_client();
     let mut messages = BTreeMap::new();
     let mut pages = client
         .scan()
@@ -53,10 +53,10 @@ pub async fn check(client: &Client, options: &CheckOptions<'_>) -> Result<bool> 
         .send();
     while let Some(item) = pages.next().await {
         let item = item.map_err(aws).context("scan")?;
-        let plain = plain_from_sdk(&AttributeValue::M(item));
-        let sk = plain["sk"].as_str().unwrap_or_default().to_string();
-        if sk.starts_with("MSG#") && plain.get("attachments").is_some() {
-            let pk = plain["pk"].as_str().unwrap_or_default().to_string();
+        let key = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let (pk, sk) = (key("pk").unwrap_or_default(), key("sk").unwrap_or_default());
+        if sk.starts_with(MESSAGE_PREFIX) && item.contains_key("attachments") {
+            let plain = plain_item(item).with_context(|| format!("message item {pk} {sk}"))?;
             messages.insert((pk, sk), plain);
         }
     }
@@ -116,6 +116,11 @@ pub async fn check(client: &Client, options: &CheckOptions<'_>) -> Result<bool> 
         hex::encode(digest.finalize())
     );
     Ok(ok)
+}
+
+/// A message item as plain JSON (`{"size_bytes": 12}` for `{"size_bytes": {"N": "12"}}`).
+fn plain_item(item: HashMap<String, AttributeValue>) -> Result<Value, serde_dynamo::Error> {
+    serde_dynamo::from_item(item)
 }
 
 /// The served file's path for a URL of the local file server's host.
@@ -212,7 +217,7 @@ pub async fn plain_copy(url: &str, bucket: &str, key: &str) -> Result<u64> {
         .await
         .context("GET")?
         .into_body();
-    let s3 = ingest::media::s3_client();
+    let s3 = ingest::aws::s3_client();
     let upload = s3
         .create_multipart_upload()
         .bucket(bucket)
@@ -275,4 +280,45 @@ pub async fn plain_copy(url: &str, bucket: &str, key: &str) -> Result<u64> {
         .context("CompleteMultipartUpload")?;
     println!("plain-copy: {total} bytes");
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> AttributeValue {
+        AttributeValue::S(text.to_owned())
+    }
+
+    /// What `check` reads of a copy: its strings, and its size as a number.
+    #[test]
+    fn items_read_as_plain_json() {
+        let stored = AttributeValue::M(HashMap::from([
+            ("bucket".to_owned(), s("media")),
+            ("sha256".to_owned(), s("ab")),
+            (
+                "size_bytes".to_owned(),
+                AttributeValue::N("2097152".to_owned()),
+            ),
+        ]));
+        let attachment = AttributeValue::M(HashMap::from([
+            ("url".to_owned(), s("http://media.localhost/a.jpg")),
+            ("stored".to_owned(), stored),
+        ]));
+        let item = HashMap::from([
+            ("sk".to_owned(), s("MSG#1")),
+            (
+                "attachments".to_owned(),
+                AttributeValue::L(vec![attachment]),
+            ),
+        ]);
+        let plain = plain_item(item).unwrap();
+        let stored = &plain["attachments"][0]["stored"];
+        assert_eq!(stored["size_bytes"].as_u64(), Some(2_097_152));
+        assert_eq!(
+            stored.to_string(),
+            r#"{"bucket":"media","sha256":"ab","size_bytes":2097152}"#
+        );
+        assert_eq!(plain["sk"], "MSG#1");
+    }
 }

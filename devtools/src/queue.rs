@@ -8,28 +8,10 @@ use ingest::replay::{replay, Source};
 use ingest::storage::DynamoDbStore;
 use ingest::ProviderId;
 
-use crate::error::{Error, Result};
+use crate::error::{aws, Context, Error, Result};
 
 /// 14 days, the most SQS keeps a message (as template.yaml's queues).
 const RETENTION_SECONDS: u32 = 1_209_600;
-
-pub async fn sqs_client() -> aws_sdk_sqs::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(ingest::storage::https_client())
-        .load()
-        .await;
-    aws_sdk_sqs::Client::new(&config)
-}
-
-fn sqs<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    call: &str,
-    err: aws_sdk_sqs::error::SdkError<E, R>,
-) -> Error {
-    Error::msg(format!(
-        "{call}: {}",
-        aws_sdk_sqs::error::DisplayErrorContext(err)
-    ))
-}
 
 /// Creates `<name>-dlq` and `<name>` (redriving to it after `max_receives` receives) unless
 /// they exist with these settings, and prints the spool queue's URL.
@@ -49,7 +31,8 @@ pub async fn create(
         .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
         .send()
         .await
-        .map_err(|e| sqs("CreateQueue (dead-letter queue)", e))?
+        .map_err(aws)
+        .context("CreateQueue (dead-letter queue)")?
         .queue_url
         .ok_or_else(|| Error::msg("CreateQueue returned no URL"))?;
     let dlq_arn = client
@@ -58,7 +41,8 @@ pub async fn create(
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| sqs("GetQueueAttributes", e))?
+        .map_err(aws)
+        .context("GetQueueAttributes")?
         .attributes
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
         .ok_or_else(|| Error::msg("the dead-letter queue has no ARN"))?;
@@ -82,32 +66,53 @@ pub async fn create(
         .set_attributes(Some(attributes))
         .send()
         .await
-        .map_err(|e| sqs("CreateQueue", e))?
+        .map_err(aws)
+        .context("CreateQueue")?
         .queue_url
         .ok_or_else(|| Error::msg("CreateQueue returned no URL"))?;
     println!("{url}");
     Ok(())
 }
 
-/// Replays the quarantine of `providers` (or the messages of `queue_url`) into `table`.
+/// Replays the quarantine of `provider` (of every provider when `None`), or the messages of
+/// `queue_url`, into `table`.
 pub async fn run_replay(
     dynamodb: aws_sdk_dynamodb::Client,
     table: &str,
-    providers: Vec<ProviderId>,
+    provider: Option<ProviderId>,
     queue_url: Option<String>,
     dry_run: bool,
 ) -> Result<()> {
     let store = DynamoDbStore::new(dynamodb, table);
     let source = match queue_url {
         Some(url) => Source::Queue {
-            client: sqs_client().await,
+            client: crate::sqs_client().await,
             url,
         },
-        None => Source::Quarantine(providers),
+        None => Source::Quarantine(quarantines(provider)),
     };
     let report = replay(&store, &source, dry_run).await.map_err(Error::msg)?;
     for line in report.lines() {
         println!("{line}");
     }
     Ok(())
+}
+
+/// The providers whose quarantine `replay` reads: the one asked for, or every one.
+fn quarantines(provider: Option<ProviderId>) -> Vec<ProviderId> {
+    provider.map_or_else(|| ProviderId::ALL.to_vec(), |id| vec![id])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_reads_every_quarantine_unless_one_is_named() {
+        assert_eq!(quarantines(None), ProviderId::ALL);
+        assert_eq!(
+            quarantines(Some(ProviderId::Callbell)),
+            [ProviderId::Callbell]
+        );
+    }
 }

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    StreamSpecification, StreamViewType, TableDescription, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -100,14 +101,8 @@ async fn warm_transactions(client: &Client, name: &str) -> Result<()> {
 
 /// A table made before the media function has no stream: turn it on.
 async fn enable_stream(client: &Client, name: &str) -> Result<()> {
-    let described = client
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .map_err(aws)
-        .with_context(|| format!("cannot describe table {name}"))?;
-    let current = described.table().and_then(|t| t.stream_specification());
+    let table = describe(client, name).await?;
+    let current = table.stream_specification();
     let on = current.is_some_and(|s| {
         s.stream_enabled() && s.stream_view_type() == Some(&StreamViewType::NewImage)
     });
@@ -132,19 +127,22 @@ async fn enable_stream(client: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
+async fn describe(client: &Client, name: &str) -> Result<TableDescription> {
+    client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(aws)
+        .with_context(|| format!("cannot describe table {name}"))?
+        .table
+        .ok_or_else(|| Error::msg(format!("DescribeTable {name} returned no table")))
+}
+
 async fn wait_until_active(client: &Client, name: &str) -> Result<()> {
     let started = Instant::now();
     loop {
-        let described = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(aws)
-            .with_context(|| format!("cannot describe table {name}"))?;
-        let table = described
-            .table()
-            .ok_or_else(|| Error::msg(format!("DescribeTable {name} returned no table")))?;
+        let table = describe(client, name).await?;
         check_key_schema(name, table.key_schema())?;
         if table.table_status() == Some(&TableStatus::Active) {
             return Ok(());

@@ -6,13 +6,13 @@ use std::io::Write;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
+use ingest::storage::keys::{conversation_key, MESSAGE_PREFIX, QUARANTINE_PREFIX};
+use ingest::ProviderId;
 
 use crate::error::{aws, Context, Result};
 
 type Item = HashMap<String, AttributeValue>;
 
-const MESSAGE_PREFIX: &str = "MSG#";
-const QUARANTINE_PREFIX: &str = "QUARANTINE#";
 const TEXT_WIDTH: usize = 80;
 
 /// The keys found by one scan: conversations (pk of message items) and quarantine counts per
@@ -139,7 +139,7 @@ fn list<'a>(item: &'a Item, name: &str) -> impl Iterator<Item = &'a AttributeVal
 /// A conversation's header line and one line per message.
 fn format_conversation(pk: &str, items: &[Item], now: DateTime<Utc>) -> String {
     let first = |name: &str| items.iter().find_map(|item| string(item, name));
-    let (pk_provider, pk_conversation) = pk.split_once('#').unwrap_or((pk, ""));
+    let (pk_provider, pk_conversation) = split_conversation_key(pk);
     let mut header = format!(
         "\n{} · conversation {}",
         first("provider").unwrap_or(pk_provider),
@@ -173,6 +173,18 @@ fn format_conversation(pk: &str, items: &[Item], now: DateTime<Utc>) -> String {
         text.push('\n');
         text
     })
+}
+
+/// The provider and conversation id a conversation's partition key
+/// ([`conversation_key`]) is made of; the whole key and no id for any other.
+fn split_conversation_key(pk: &str) -> (&str, &str) {
+    ProviderId::ALL
+        .iter()
+        .find_map(|id| {
+            let conversation = pk.strip_prefix(&conversation_key(*id, ""))?;
+            Some((id.name(), conversation))
+        })
+        .unwrap_or((pk, ""))
 }
 
 fn format_message(item: &Item, now: DateTime<Utc>) -> String {
@@ -610,6 +622,15 @@ mod tests {
         ] {
             assert!(text.contains(shown), "{shown} not in {text}");
         }
+    }
+
+    #[test]
+    fn partition_keys_split_into_provider_and_conversation() {
+        for id in ProviderId::ALL {
+            let pk = conversation_key(*id, "c#1");
+            assert_eq!(split_conversation_key(&pk), (id.name(), "c#1"), "{pk}");
+        }
+        assert_eq!(split_conversation_key("nobody#1"), ("nobody#1", ""));
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl ProviderVisitor for Benches<'_> {
             let body = grow(id, &template, size);
             let request = id.samples().sign(&body, NOW).request(&body);
             let verified =
-                verify::<P>(&verifier, &request, NOW).expect("the bench request is authentic");
+                verify(&verifier, &request, NOW).expect("the bench request is authentic");
             // The figures are only worth reading if the event is a stored message.
             match P::read(&verified) {
                 Ok(Webhook::NewMessage(_)) => {}
@@ -118,7 +118,7 @@ impl ProviderVisitor for Benches<'_> {
                 b.iter(|| assert!(primitive(black_box(&body))))
             });
             group.bench_function("Verifier::verify", |b| {
-                b.iter(|| verify::<P>(&verifier, black_box(&request), NOW).unwrap())
+                b.iter(|| verify(&verifier, black_box(&request), NOW).unwrap())
             });
             group.finish();
         }

@@ -5,19 +5,16 @@
 //! function serves. A doubtful entry is never guessed at: it is a [`SettingError`] naming the
 //! setting and the entry's position, never its value, and the function answers 500.
 //!
-//! Which entry verified a request is chosen in constant time ([`matching_entry`]): every entry
-//! is compared, and which one matched does not change how long that takes.
+//! Which entry verified a request is chosen in constant time
+//! ([`matching_entry`](crate::verify::matching_entry)): every entry is compared, and which one
+//! matched does not change how long that takes.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
-use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
-
 use crate::error::Misconfigured;
 use crate::verify::Secret;
-
-/// The longest account name: it becomes an attribute of every message of the account.
-pub const MAX_ACCOUNT_NAME: usize = 64;
+pub use crate::verify::{AccountName, MAX_ACCOUNT_NAME};
 
 /// A setting that cannot be read as written. Says which setting and which entry, never a value:
 /// the text of a malformed entry may be most of a secret.
@@ -190,32 +187,6 @@ pub fn key_secret_pairs(
     Ok(pairs)
 }
 
-/// The name of an account, as an entry `<account>=<secret>` gives it: 1 to
-/// [`MAX_ACCOUNT_NAME`] ASCII letters, digits, `_`, `.` or `-`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AccountName(String);
-
-impl AccountName {
-    pub fn parse(text: &str) -> Option<AccountName> {
-        let valid = !text.is_empty()
-            && text.len() <= MAX_ACCOUNT_NAME
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        valid.then(|| AccountName(text.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AccountName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// One entry of a setting whose entries may name their account.
 #[derive(Clone, Debug)]
 pub struct NamedSecret {
@@ -303,17 +274,6 @@ impl NamedSecrets {
         }
         Ok(())
     }
-
-    /// The account names, each once, in order (for the start-up log: names are no secret).
-    pub fn accounts(&self) -> Vec<&str> {
-        let mut seen = BTreeSet::new();
-        self.entries
-            .iter()
-            .filter_map(|e| e.account.as_ref())
-            .map(AccountName::as_str)
-            .filter(|name| seen.insert(*name))
-            .collect()
-    }
 }
 
 fn split_named<'e>(
@@ -373,36 +333,6 @@ impl AllowList {
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.ids.iter().map(String::as_str)
     }
-}
-
-/// The position of the first entry that matched, given whether each matched, found without a
-/// branch on any of them: every entry is looked at, and the time taken does not depend on which
-/// one matched (or whether one did). Only the answer is then branched on.
-pub fn matching_entry(matches: impl IntoIterator<Item = Choice>) -> Option<usize> {
-    let mut found = Choice::from(0);
-    let mut index = 0u64;
-    for (i, matched) in matches.into_iter().enumerate() {
-        let first = matched & !found;
-        index = u64::conditional_select(&index, &(i as u64), first);
-        found |= matched;
-    }
-    bool::from(found).then_some(index as usize)
-}
-
-/// Whether `given` equals `secret`, as a [`Choice`] for [`matching_entry`]. Both are hashed
-/// first, so neither the comparison nor its length says anything about the secret.
-pub fn secret_matches(secret: &Secret, given: &[u8]) -> Choice {
-    use sha2::{Digest, Sha256};
-    let a = Sha256::digest(secret.expose());
-    let b = Sha256::digest(given);
-    a.as_slice().ct_eq(b.as_slice())
-}
-
-/// Whether any of `candidates` equals `expected`, as a [`Choice`]: every candidate compared.
-pub fn any_tag(candidates: &[[u8; 32]], expected: &[u8; 32]) -> Choice {
-    candidates.iter().fold(Choice::from(0), |acc, tag| {
-        acc | tag.as_slice().ct_eq(expected.as_slice())
-    })
 }
 
 #[cfg(test)]
@@ -586,7 +516,6 @@ mod tests {
         );
         assert!(secrets.check_distinct_from(&tokens("s2")).is_ok());
         assert!(secrets.check_distinct_from(&tokens("fr=s2")).is_err());
-        assert_eq!(named("b=1,a=2,b=3,4").unwrap().accounts(), ["b", "a"]);
     }
 
     #[test]
@@ -638,32 +567,5 @@ mod tests {
                 entries: 2
             }
         );
-    }
-
-    #[test]
-    fn the_first_matching_entry_is_found_among_all() {
-        let c = |bits: &[u8]| bits.iter().map(|b| Choice::from(*b)).collect::<Vec<_>>();
-        assert_eq!(matching_entry(c(&[])), None);
-        assert_eq!(matching_entry(c(&[0, 0, 0])), None);
-        assert_eq!(matching_entry(c(&[1])), Some(0));
-        assert_eq!(matching_entry(c(&[0, 0, 1])), Some(2));
-        assert_eq!(matching_entry(c(&[0, 1, 1])), Some(1));
-        // Every entry is looked at, even after a match.
-        let mut looked = 0;
-        let found = matching_entry((0..5).map(|i| {
-            looked += 1;
-            Choice::from(u8::from(i == 1))
-        }));
-        assert_eq!((found, looked), (Some(1), 5));
-
-        let secret = Secret::new("tok-123");
-        assert!(bool::from(secret_matches(&secret, b"tok-123")));
-        assert!(!bool::from(secret_matches(&secret, b"tok-12")));
-        assert!(!bool::from(secret_matches(&secret, b"tok-1234")));
-        let (a, mut b) = ([7u8; 32], [7u8; 32]);
-        b[0] ^= 1;
-        assert!(bool::from(any_tag(&[b, a], &a)));
-        assert!(!bool::from(any_tag(&[b], &a)));
-        assert!(!bool::from(any_tag(&[], &a)));
     }
 }

@@ -69,7 +69,10 @@ impl Invalid {
     }
 }
 
-/// The table could not be written or read in time. The provider's retry will bring it back.
+/// Why the table did not take a write (or answer a read). [`StoreError::Timeout`] and
+/// [`StoreError::Unavailable`] may pass: the body is spooled, or answered 503 so that the
+/// provider's retry brings it back. [`StoreError::Refused`] and [`StoreError::Invalid`] are for
+/// good — retrying cannot help — so the body is quarantined and answered 400.
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("table did not answer within {0} ms")]
@@ -82,4 +85,11 @@ pub enum StoreError {
     /// The item could never be written (its keys are over the table's limits): not even tried.
     #[error("{0}")]
     Invalid(Invalid),
+}
+
+impl StoreError {
+    /// The table will give the same answer on every retry.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Refused(_) | StoreError::Invalid(_))
+    }
 }

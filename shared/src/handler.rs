@@ -12,23 +12,24 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::accounts::AccountName;
-use crate::config::Settings;
 use crate::error::{Invalid, Misconfigured, StoreError};
 use crate::message::{format_timestamp, Message};
-use crate::providers::{Provider, ProviderId};
+use crate::providers::{Provider, ProviderId, Settings};
 use crate::request::{Invocation, Request};
-use crate::response::{Answer, HttpResponse, Outcome, UNKNOWN_MESSAGE};
-use crate::spool::event::{read_event, BatchResponse, Record, Spooled};
+use crate::response::{Answer, BatchResponse, HttpResponse, Outcome};
+use crate::spool::event::{read_event, Record, Spooled};
 use crate::spool::{Budget, Spool, SpoolMessage, SqsBody, DEFAULT_MAX_RECEIVES};
-use crate::storage::keys::{beside, check_sizes, conversation_key, id_sort_key, MessageKeys};
+use crate::storage::keys::{check_sizes, conversation_key, id_sort_key, MessageKeys};
 use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
 use crate::telemetry::{emf_document, emf_drained, MetricsSink};
 use crate::verify::{trust_spooled, verify, Verified};
-use crate::webhook::{IfUnknown, Update, Webhook};
+use crate::webhook::{IfUnknown, Reason, Update, Webhook};
 
-/// One provider's function: its settings (or why it has none), its store, its spool queue (if
-/// configured) and its clock.
-pub struct Handler<P: Provider, S> {
+/// A webhook function's pipeline, for one provider: its settings (or why it has none), its
+/// store, its spool queue (if configured) and its clock. It answers the provider's HTTP
+/// requests and drains the function's spool queue; a function that serves no webhook (the
+/// media function, a reader) has a handler of its own.
+pub struct WebhookHandler<P: Provider, S> {
     settings: Result<Settings<P>, Misconfigured>,
     store: S,
     clock: fn() -> DateTime<Utc>,
@@ -43,16 +44,16 @@ pub struct Handler<P: Provider, S> {
 
 /// How a request ended, and which message it was about (for its log line).
 #[derive(Debug)]
-pub struct Handled {
-    pub outcome: Outcome,
-    pub message: Option<MessageRef>,
+pub(crate) struct Handled {
+    pub(crate) outcome: Outcome,
+    pub(crate) message: Option<MessageRef>,
 }
 
 /// The conversation and message a request was about.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessageRef {
-    pub conversation_id: String,
-    pub message_id: String,
+pub(crate) struct MessageRef {
+    pub(crate) conversation_id: String,
+    pub(crate) message_id: String,
 }
 
 impl From<Outcome> for Handled {
@@ -66,7 +67,7 @@ impl From<Outcome> for Handled {
 
 /// What happens to a drained (or replayed) spool message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disposition {
+pub(crate) enum Disposition {
     /// Settled — stored, a duplicate, updated, ignored or quarantined: it leaves the queue.
     Done,
     /// Not yet: the table is unavailable, or a status update's message is not stored yet and
@@ -76,25 +77,23 @@ pub enum Disposition {
 
 /// A drained or replayed body: how it ended, and whether it leaves the queue.
 #[derive(Debug)]
-pub struct Drained {
-    pub handled: Handled,
-    pub disposition: Disposition,
+pub(crate) struct Drained {
+    pub(crate) handled: Handled,
+    pub(crate) disposition: Disposition,
 }
 
 /// Whether a receive is the last one the queue allows before its dead-letter queue: the
 /// receive count has reached `max_receives`. An unknown count is not the last.
-pub fn is_last_receive(receive_count: Option<u32>, max_receives: u32) -> bool {
+pub(crate) fn is_last_receive(receive_count: Option<u32>, max_receives: u32) -> bool {
     receive_count.is_some_and(|n| n >= max_receives)
 }
 
 /// The drain's rule: a body leaves the queue unless the table was unavailable, or it is a status
 /// update whose message is not stored yet (row 12) before its last receive.
-pub fn disposition(outcome: &Outcome, last_receive: bool) -> Disposition {
+pub(crate) fn disposition(outcome: &Outcome, last_receive: bool) -> Disposition {
     match outcome {
         Outcome::Unavailable(_) | Outcome::Misconfigured => Disposition::Retry,
-        Outcome::Ignored(reason) if *reason == UNKNOWN_MESSAGE && !last_receive => {
-            Disposition::Retry
-        }
+        Outcome::Ignored(Reason::UnknownMessage) if !last_receive => Disposition::Retry,
         _ => Disposition::Done,
     }
 }
@@ -134,7 +133,7 @@ struct Delivery<'b> {
     account: Option<String>,
 }
 
-impl<P: Provider, S: MessageStore> Handler<P, S> {
+impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
     pub fn new(settings: Result<Settings<P>, Misconfigured>, store: S) -> Self {
         if let Err(why) = &settings {
             tracing::error!(
@@ -143,7 +142,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
                 "function misconfigured; answering 500 to every request"
             );
         }
-        Handler {
+        WebhookHandler {
             settings,
             store,
             clock: Utc::now,
@@ -158,8 +157,9 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// A handler that only redelivers bodies verified earlier (spooled or quarantined ones), for
     /// `ingest-dev replay`: it has no provider settings, so it answers every webhook 500. No
     /// provider waits for it, so the table gets 10 s a body (an operator's link may be slow).
-    pub fn replayer(store: S) -> Self {
-        Handler {
+    #[cfg(feature = "replay")]
+    pub(crate) fn replayer(store: S) -> Self {
+        WebhookHandler {
             settings: Err(Misconfigured("a replayer verifies nothing".into())),
             store,
             clock: Utc::now,
@@ -269,7 +269,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         let outcome = &handled.outcome;
         tracing::info!(
             provider = P::NAME,
-            outcome = outcome.name(),
+            outcome = outcome.name().as_str(),
             status = outcome.status_code(),
             account_id = outcome.refused_account(),
             conversation_id = handled.message.as_ref().map(|m| m.conversation_id.as_str()),
@@ -291,11 +291,11 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         self.metrics.write(&emf);
     }
 
-    /// Drains a batch from the spool queue: each record concurrently through [`Handler::drain`],
+    /// Drains a batch from the spool queue: each record concurrently through [`WebhookHandler::drain`],
     /// answering the records to receive again. An event whose records cannot be read, or a
     /// failing record without a message id, fails the whole batch (nothing is lost: the queue
     /// keeps every record, and its dead-letter queue takes them after the last receive).
-    pub async fn handle_sqs_event(&self, event: &[u8]) -> BatchResponse {
+    pub(crate) async fn handle_sqs_event(&self, event: &[u8]) -> BatchResponse {
         let records = match read_event(event) {
             Ok(records) => records,
             Err(why) => {
@@ -318,14 +318,14 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     }
 
     /// One record of the spool queue, with its summary log line and metrics.
-    pub async fn drain(&self, record: &Record) -> Drained {
+    pub(crate) async fn drain(&self, record: &Record) -> Drained {
         let last = is_last_receive(record.receive_count, self.max_receives);
         self.drain_as(record, last).await
     }
 
-    /// [`Handler::drain`], with the caller deciding whether this is the record's last receive
+    /// [`WebhookHandler::drain`], with the caller deciding whether this is the record's last receive
     /// (replay: see [`crate::replay`]).
-    pub async fn drain_as(&self, record: &Record, last: bool) -> Drained {
+    pub(crate) async fn drain_as(&self, record: &Record, last: bool) -> Drained {
         let started = Instant::now();
         let drained = match &record.content {
             Ok(spooled) => self.redeliver(spooled, last).await,
@@ -333,8 +333,8 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
                 let provider = malformed
                     .provider
                     .as_deref()
-                    .and_then(registered)
-                    .unwrap_or(P::NAME);
+                    .and_then(ProviderId::named)
+                    .unwrap_or(P::ID);
                 let received_at = malformed
                     .received_at
                     .clone()
@@ -349,7 +349,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         tracing::info!(
             provider = P::NAME,
             source = "spool",
-            outcome = outcome.name(),
+            outcome = outcome.name().as_str(),
             retry,
             sqs_message_id = record.message_id.as_deref(),
             receive_count = record.receive_count,
@@ -384,41 +384,32 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// same reading and storage as a webhook, with its original `received_at`, the table
     /// getting the whole budget (nothing is spooled again). `last_receive` decides a status
     /// update whose message is not stored (see [`disposition`]). A body spooled for another
-    /// provider is quarantined under that provider, where its replay reads it right.
-    pub async fn redeliver(&self, spooled: &Spooled, last_receive: bool) -> Drained {
+    /// provider is quarantined under that provider, where its replay reads it right. (A body
+    /// spooled for a provider that is not registered is no [`Spooled`] body: the drain keeps it
+    /// as unusable.)
+    pub(crate) async fn redeliver(&self, spooled: &Spooled, last_receive: bool) -> Drained {
         let delivery = Delivery {
-            body: &spooled.body,
-            received_at: spooled.received_at.clone(),
+            body: spooled.body(),
+            received_at: spooled.received_at().to_string(),
             deadline: Deadline::after(self.budget.table_share(false)),
-            account: spooled.account.clone(),
+            account: spooled.account().map(str::to_string),
         };
         // An account name the functions wrote; anything else is no account at all.
-        let account = spooled.account.as_deref().and_then(AccountName::parse);
+        let account = spooled.account().and_then(AccountName::parse);
         let handled = if self.settings.is_err() && !self.replaying {
             // Its allow-list is part of what it cannot read: nothing is stored unjudged.
             Outcome::Misconfigured.into()
-        } else if spooled.provider == P::NAME {
-            let request = Request::new(&[], &[], spooled.body.clone());
+        } else if spooled.provider() == P::ID {
+            let request = Request::new(&[], &[], spooled.body().to_vec());
             self.process(&trust_spooled(&request, account), &delivery)
                 .await
         } else {
-            let (provider, why) = match registered(&spooled.provider) {
-                Some(other) => (
-                    other,
-                    format!(
-                        "spooled for provider {other}, drained by {}'s function",
-                        P::NAME
-                    ),
-                ),
-                None => (
-                    P::NAME,
-                    format!("spooled for unknown provider {:?}", spooled.provider),
-                ),
-            };
-            let invalid = Invalid::body(format!("unusable spool message: {why}"));
-            self.quarantine_as(provider, &delivery, invalid)
-                .await
-                .into()
+            let other = spooled.provider();
+            let invalid = Invalid::body(format!(
+                "unusable spool message: spooled for provider {other}, drained by {}'s function",
+                P::NAME
+            ));
+            self.quarantine_as(other, &delivery, invalid).await.into()
         };
         Drained {
             disposition: disposition(&handled.outcome, last_receive),
@@ -429,7 +420,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// Quarantines what a malformed spool record carried.
     async fn keep_unusable(
         &self,
-        provider: &'static str,
+        provider: ProviderId,
         raw: &[u8],
         received_at: Option<String>,
         invalid: Invalid,
@@ -451,12 +442,12 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     }
 
     /// Answers a request already read out of its event.
-    pub async fn handle_request(&self, request: &Request) -> Handled {
+    pub(crate) async fn handle_request(&self, request: &Request) -> Handled {
         let Ok(settings) = &self.settings else {
             return Outcome::Misconfigured.into();
         };
         let now = (self.clock)();
-        let verified = match verify::<P>(&settings.verifier, request, now.timestamp()) {
+        let verified = match verify(&settings.verifier, request, now.timestamp()) {
             Ok(verified) => verified,
             Err(unauthorized) => return Outcome::Unauthorized(unauthorized).into(),
         };
@@ -470,9 +461,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         let mut handled = self.process(&verified, &delivery).await;
         handled.outcome = match (handled.outcome, &self.spool) {
             // A refused item stays a 400/quarantine (or, should even that be refused, a 503).
-            (Outcome::Unavailable(cause), Some(spool))
-                if !matches!(cause, StoreError::Refused(_)) =>
-            {
+            (Outcome::Unavailable(cause), Some(spool)) if !cause.is_permanent() => {
                 let deadline = started + self.budget.total;
                 self.spool(&**spool, &delivery, cause, deadline).await
             }
@@ -500,7 +489,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             Err(e) => return failed(e.to_string()),
         };
         let message = SpoolMessage {
-            provider: P::NAME,
+            provider: P::ID,
             received_at: delivery.received_at.clone(),
             body,
             account: delivery.account.clone(),
@@ -574,7 +563,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
         if let Ok(Inserted::OrderKeyTaken) = inserted {
             // Another message holds its place (one TikTok index for two messages): it goes
             // right after that one, and is deduplicated and updated like any other.
-            message.order_key = beside(&message.order_key, &message.message_id);
+            message.order_key = message.order_key.beside(&message.message_id);
             inserted = self.insert(&message, &fingerprint, delivery).await;
         }
         let message_id = message.message_id.clone();
@@ -662,13 +651,13 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
 
     async fn store_update_as_new(&self, update: &Update, delivery: &Delivery<'_>) -> Outcome {
         let IfUnknown::StoreAsNew(message) = &update.if_unknown else {
-            return Outcome::Ignored("unknown_message");
+            return Outcome::Ignored(Reason::UnknownMessage);
         };
         match self.store_message((**message).clone(), delivery).await {
             // A concurrent delivery stored it first: apply the update to that one.
             Outcome::Duplicate { .. } => match self.update_stored(update, delivery).await {
-                Err(error) => Outcome::Unavailable(error),
-                Ok(Updated::NotFound) => Outcome::Ignored(UNKNOWN_MESSAGE),
+                Err(error) => self.refused_or_unavailable(error, delivery).await,
+                Ok(Updated::NotFound) => Outcome::Ignored(Reason::UnknownMessage),
                 Ok(updated) => update_outcome(update, updated),
             },
             other => other,
@@ -701,7 +690,7 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             "no `event`: not an event envelope; kept in case it is a message without its envelope",
         );
         match self.quarantine(delivery, invalid).await {
-            Outcome::Invalid(kept) => Outcome::KeptUnenveloped(kept),
+            Outcome::Quarantined(kept) => Outcome::KeptUnenveloped(kept),
             other => other,
         }
     }
@@ -709,12 +698,12 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
     /// Keeps an authentic body that cannot be a message, then answers 400 — or 503 when it
     /// could not be kept, so that the provider's retry brings it back.
     async fn quarantine(&self, delivery: &Delivery<'_>, invalid: Invalid) -> Outcome {
-        self.quarantine_as(P::NAME, delivery, invalid).await
+        self.quarantine_as(P::ID, delivery, invalid).await
     }
 
     async fn quarantine_as(
         &self,
-        provider: &'static str,
+        provider: ProviderId,
         delivery: &Delivery<'_>,
         invalid: Invalid,
     ) -> Outcome {
@@ -727,18 +716,10 @@ impl<P: Provider, S: MessageStore> Handler<P, S> {
             account: delivery.account.clone(),
         };
         match delivery.deadline.within(self.store.quarantine(&item)).await {
-            Ok(()) => Outcome::Invalid(invalid),
+            Ok(()) => Outcome::Quarantined(invalid),
             Err(e) => Outcome::Unavailable(e),
         }
     }
-}
-
-/// The provider value `name` names, when it is a registered provider.
-fn registered(name: &str) -> Option<&'static str> {
-    ProviderId::ALL
-        .iter()
-        .find(|id| id.name() == name)
-        .map(|id| id.name())
 }
 
 impl MessageRef {
@@ -769,14 +750,97 @@ fn update_outcome(update: &Update, updated: Updated) -> Outcome {
         Updated::Updated => Outcome::Updated {
             message_id: update.message_id.clone(),
         },
-        Updated::Unchanged => Outcome::Ignored("no_change"),
-        Updated::NotFound => Outcome::Ignored(UNKNOWN_MESSAGE),
+        Updated::Unchanged => Outcome::Ignored(Reason::NoChange),
+        Updated::NotFound => Outcome::Ignored(Reason::UnknownMessage),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::storage::{Item, MemoryStore};
+    use crate::webhook::StatusOrder;
+
+    /// A table on which another delivery of the same message wins the race, and which then
+    /// refuses the update for good: the update's first attempt does not find the message, the
+    /// insert of the message it carries finds it stored (a duplicate), and the follow-up update
+    /// is refused (as DynamoDB refuses an item with a ValidationException).
+    struct RacedThenRefused {
+        table: MemoryStore,
+        updates: AtomicUsize,
+    }
+
+    impl MessageStore for RacedThenRefused {
+        async fn insert(
+            &self,
+            message: &Message,
+            fingerprint: &Fingerprint,
+        ) -> Result<Inserted, StoreError> {
+            self.table.insert(message, fingerprint).await
+        }
+
+        async fn update(
+            &self,
+            _update: &Update,
+            _order: &StatusOrder,
+            _now: &str,
+        ) -> Result<Updated, StoreError> {
+            match self.updates.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(Updated::NotFound),
+                _ => Err(StoreError::Refused(
+                    "an attribute value the table does not take".into(),
+                )),
+            }
+        }
+
+        async fn quarantine(&self, item: &Quarantined) -> Result<(), StoreError> {
+            self.table.quarantine(item).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_update_of_a_message_stored_meanwhile_is_quarantined() {
+        use crate::providers::Partoo;
+        use crate::testkit::events::{signed_event, Format};
+        use crate::testkit::{body_of, handler};
+
+        let store = Arc::new(RacedThenRefused {
+            table: MemoryStore::new(),
+            updates: AtomicUsize::new(0),
+        });
+        let handler = handler::<Partoo, _>(Arc::clone(&store), "t");
+        let samples = ProviderId::Partoo.samples();
+        let webhook = |body: &[u8]| signed_event(Format::HttpApiV2, ProviderId::Partoo, body);
+
+        let created = body_of(&samples.message("7", 1, "hi"));
+        let stored = handler.handle_event(&webhook(&created)).await;
+        assert_eq!(stored.status_code, 200, "{}", stored.body);
+
+        let update = body_of(&samples.status_update("7", 1, "hi").expect("Partoo updates"));
+        let answer = handler.handle_event(&webhook(&update)).await;
+        // As when the first attempt of the update is refused: 400, and the body kept.
+        assert_eq!(answer.status_code, 400, "{}", answer.body);
+        assert!(
+            answer.body.contains("the table refused the message"),
+            "{}",
+            answer.body
+        );
+        let quarantined: Vec<Item> = store
+            .table
+            .items()
+            .into_iter()
+            .filter(|((pk, _), _)| pk == "QUARANTINE#partoo")
+            .map(|(_, item)| item)
+            .collect();
+        assert_eq!(quarantined.len(), 1, "one quarantine item");
+        assert_eq!(
+            quarantined[0]["raw"].as_b().map(|b| b.as_ref()),
+            Ok(update.as_slice()),
+            "it holds the update's exact body"
+        );
+    }
 
     #[test]
     fn the_last_receive_is_the_one_that_reaches_max_receives() {
@@ -793,7 +857,7 @@ mod tests {
     #[test]
     fn only_an_unavailable_table_or_an_early_unknown_status_stays_in_the_queue() {
         let retry = |outcome: &Outcome, last| disposition(outcome, last) == Disposition::Retry;
-        let unknown = Outcome::Ignored(UNKNOWN_MESSAGE);
+        let unknown = Outcome::Ignored(Reason::UnknownMessage);
         assert!(retry(&unknown, false));
         assert!(
             !retry(&unknown, true),
@@ -813,11 +877,11 @@ mod tests {
                 Outcome::Updated {
                     message_id: "m".into(),
                 },
-                Outcome::Ignored("no_change"),
-                Outcome::Ignored("not_a_message_event"),
+                Outcome::Ignored(Reason::NoChange),
+                Outcome::Ignored(Reason::NotAMessageEvent),
                 Outcome::ConnectionOk,
                 Outcome::KeptUnenveloped(Invalid::body("kept")),
-                Outcome::Invalid(Invalid::body("quarantined")),
+                Outcome::Quarantined(Invalid::body("quarantined")),
             ] {
                 assert!(!retry(&done, last), "{done:?}");
             }

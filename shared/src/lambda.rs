@@ -1,5 +1,5 @@
 //! The Lambda runtime glue: a function's whole `main`, and the loop that hands each raw event
-//! to the [`Handler`] and its answer back.
+//! to the [`WebhookHandler`] and its answer back.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -9,12 +9,12 @@ use std::sync::Arc;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 
-use crate::config::{process_env, Settings};
-use crate::handler::Handler;
-use crate::providers::Provider;
+use crate::config::{Env, FunctionConfig};
+use crate::handler::WebhookHandler;
+use crate::providers::{Provider, Settings};
 use crate::response::Answer;
-use crate::spool::{max_receives, sqs_client_on, SqsSpool};
-use crate::storage::{dynamodb_client_on, https_client, DynamoDbStore, MessageStore};
+use crate::spool::SqsSpool;
+use crate::storage::{DynamoDbStore, MessageStore};
 
 /// The functions' allocator. A warm invocation makes about 550 allocations (the SDK's request,
 /// its signing, hyper's buffers, the item); glibc's malloc and free spent about 240 instructions
@@ -23,31 +23,31 @@ use crate::storage::{dynamodb_client_on, https_client, DynamoDbStore, MessageSto
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A provider's function, from start to finish: logging, settings, the DynamoDB client and —
-/// when `SPOOL_QUEUE_URL` is set — the SQS client are made once, during init (neither sends
-/// anything then), then invocations are served until the runtime stops.
+/// A provider's function, from start to finish: its configuration is read once (the shared
+/// part and the provider's verifier), then logging, the DynamoDB client and — when
+/// `SPOOL_QUEUE_URL` is set — the SQS client are made, during init (neither sends anything then
+/// but the warm-up), then invocations are served until the runtime stops.
 pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init();
-    let settings = Settings::<P>::from_env();
-    let table = settings
-        .as_ref()
-        .map(|s| s.table_name.clone())
-        .unwrap_or_default();
+    let env = Env::process();
+    let config = FunctionConfig::read(&env);
+    crate::telemetry::init(&config.logs);
+    let settings = Settings::<P>::read(&config, &env);
+    let table = config.table_name.clone().unwrap_or_default();
     // One HTTP client (connection pools, TLS set-up) for both AWS clients.
-    let http = https_client();
-    let store = DynamoDbStore::for_function(dynamodb_client_on(http.clone()), table).await;
-    let receives = process_env("SPOOL_MAX_RECEIVES").filter(|r| !r.trim().is_empty());
-    let max_receives = max_receives(receives.as_deref());
-    if receives.is_some_and(|r| r.trim().parse::<u32>().ok() != Some(max_receives)) {
+    let http = config.aws.https_client();
+    let client = config.aws.dynamodb_client(http.clone());
+    let store = DynamoDbStore::for_function(client, table, config.warm_up).await;
+    let spool = &config.spool;
+    if spool.max_receives_unreadable {
         tracing::warn!(
-            max_receives,
+            max_receives = spool.max_receives,
             "SPOOL_MAX_RECEIVES is not a positive number; using the default"
         );
     }
-    let mut handler = Handler::new(settings, store).with_max_receives(max_receives);
-    if let Some(queue_url) = process_env("SPOOL_QUEUE_URL").filter(|u| !u.trim().is_empty()) {
-        let spool = SqsSpool::new(sqs_client_on(http), queue_url.trim());
-        handler = handler.with_spool(Arc::new(spool));
+    let mut handler = WebhookHandler::new(settings, store).with_max_receives(spool.max_receives);
+    if let Some(queue_url) = &spool.queue_url {
+        let queue = SqsSpool::new(config.aws.sqs_client(http), queue_url);
+        handler = handler.with_spool(Arc::new(queue));
     }
     serve(handler).await
 }
@@ -55,8 +55,8 @@ pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
 /// Serves invocations until the runtime stops. The handler reads the event itself (see
 /// [`crate::request`]), so any JSON the runtime delivers gets an answer — HTTP, or a batch
 /// response for the spool queue's events — never an error.
-pub async fn serve<P: Provider, S: MessageStore + 'static>(
-    handler: Handler<P, S>,
+pub(crate) async fn serve<P: Provider, S: MessageStore + 'static>(
+    handler: WebhookHandler<P, S>,
 ) -> Result<(), lambda_runtime::Error> {
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
@@ -74,7 +74,7 @@ pub async fn serve<P: Provider, S: MessageStore + 'static>(
 /// outgrows rustc's query depth limit. One allocation an invocation.
 #[inline(never)]
 fn invocation<'a, P: Provider, S: MessageStore + 'static>(
-    handler: &'a Handler<P, S>,
+    handler: &'a WebhookHandler<P, S>,
     event: &'a [u8],
 ) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
     Box::pin(handler.handle_invocation(event))

@@ -2,28 +2,29 @@
 //! one message record and stored once per message in DynamoDB, keyed by conversation.
 //!
 //! A function is one line: `ingest::lambda::run::<ingest::providers::Partoo>()`. The pipeline
-//! is generic over the [`providers::Provider`] it serves:
+//! is generic over the [`providers::Provider`] it serves. The layers, and what each module may
+//! use, are docs/ARCHITECTURE.md's:
 //!
-//! - [`request`]: the HTTP request inside an API Gateway or function URL event;
+//! - the model: [`message`] (the normalized message and its order key), [`webhook`] (what a
+//!   webhook means, how updates change a message), [`error`];
+//! - the primitives: [`request`] (the HTTP request inside an event), [`verify`] (what a
+//!   verified request is, and the checks' building blocks), [`wire`] (lenient JSON), `digest`;
 //! - [`providers`]: one module per provider: settings, verification, payloads, mapping;
-//! - [`verify`]: what a verified request is, and the primitives the providers' checks share;
-//!   [`accounts`]: secret lists, named accounts and allow-lists, read strictly;
-//! - [`wire`]: reading provider JSON leniently; [`message`]: the normalized message;
-//! - [`webhook`]: what a webhook means, and how updates change a message;
-//! - [`storage`]: DynamoDB behind a small trait, and the table's key layout; [`digest`]:
-//!   SHA-256 of bodies and requests;
-//! - [`response`]: outcomes as HTTP answers; [`handler`]: the pipeline, in order, and the
-//!   drain of the spool queue;
-//! - [`spool`]: the queue that keeps bodies the table cannot take in time, and its events;
-//! - [`config`], [`telemetry`], [`lambda`]: settings, logs and metrics, the runtime glue;
-//! - [`media`]: the media function, which copies attachments to S3 from the table's stream;
-//! - `testkit` (feature): signing like each provider, sample events, the in-memory store.
+//! - `accounts`: secret lists, named accounts and allow-lists, read strictly;
+//! - [`storage`]: DynamoDB behind a small trait, and the table's key layout; [`spool`]: the
+//!   queue that keeps bodies the table cannot take in time, and its events;
+//! - the pipeline: `handler` ([`WebhookHandler`]: the checks in order, and the drain),
+//!   [`response`] (outcomes as HTTP answers);
+//! - the functions: [`config`] (read once), [`aws`] (the clients), [`telemetry`], [`lambda`]
+//!   (a webhook function's runtime glue), [`media`] (the media function);
+//! - `testkit` and `replay` (features): for tests, fuzz targets, benches and `ingest-dev` only.
 
-pub mod accounts;
+mod accounts;
+pub mod aws;
 pub mod config;
-pub mod digest;
+mod digest;
 pub mod error;
-pub mod handler;
+mod handler;
 pub mod lambda;
 pub mod media;
 pub mod message;
@@ -41,7 +42,6 @@ pub mod verify;
 pub mod webhook;
 pub mod wire;
 
-pub use config::Settings;
-pub use handler::Handler;
+pub use handler::WebhookHandler;
 pub use message::Message;
-pub use providers::{Provider, ProviderId};
+pub use providers::{Provider, ProviderId, Settings};

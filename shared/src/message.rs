@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
+use crate::providers::ProviderId;
 
 /// The `schema_version` every item written by this code carries: 2 since the attributes
 /// docs/CONTRACT.md marks (2). Readers treat an absent attribute as not said.
@@ -325,8 +326,8 @@ pub struct Phone {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Message {
     pub schema_version: u8,
-    /// The provider value (`tiktok_shop`), [`crate::providers::Provider::NAME`].
-    pub provider: &'static str,
+    /// Written as its provider value (`tiktok_shop`).
+    pub provider: ProviderId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     pub conversation_id: String,
@@ -376,16 +377,16 @@ pub struct Message {
     pub interactive: Interactive,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub contact_cards: Vec<ContactCard>,
-    /// Where the message sits in its conversation (`crate::storage::keys` makes them). Not
-    /// an attribute: it is in the item's sort key.
+    /// Where the message sits in its conversation, as its provider orders messages. Not an
+    /// attribute: storage makes the item's sort key of it.
     #[serde(skip)]
-    pub order_key: String,
+    pub order_key: OrderKey,
 }
 
 impl Message {
     /// A message with the identity and defaults filled in; providers set the rest.
     pub fn new(
-        provider: &'static str,
+        provider: ProviderId,
         conversation_id: String,
         message_id: String,
         created_at: DateTime<Utc>,
@@ -421,8 +422,59 @@ impl Message {
             metadata: None,
             interactive: Interactive::default(),
             contact_cards: Vec::new(),
-            order_key: String::new(),
+            order_key: OrderKey::default(),
         }
+    }
+}
+
+/// Where a message sits in its conversation: the text order of order keys is the order of the
+/// conversation (docs/CONTRACT.md, "Order keys"). A provider says how its messages order — by
+/// an index it numbers them with, or by time — and storage alone makes keys of that.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderKey(String);
+
+impl OrderKey {
+    /// Providers that number their messages (TikTok's `data.index`): the number left-padded to
+    /// 20 digits, so that text order is numeric order.
+    pub fn index(index: &str) -> Self {
+        OrderKey(format!("{index:0>20}"))
+    }
+
+    /// Providers ordered by time: `<created_at>#<message_id>`, with a digits-only id
+    /// left-padded to 20 so that text order is numeric order.
+    pub fn time(created_at: &str, message_id: &str) -> Self {
+        OrderKey(format!("{created_at}#{}", padded_id(message_id)))
+    }
+
+    /// The order key of a message whose own order key another message holds (TikTok sends one
+    /// `index` for two messages at times): `<order key>#<message_id>`, right after the holder.
+    pub fn beside(&self, message_id: &str) -> Self {
+        OrderKey(format!("{}#{}", self.0, padded_id(message_id)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for OrderKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An order key compares equal to its text.
+impl PartialEq<&str> for OrderKey {
+    fn eq(&self, text: &&str) -> bool {
+        self.0 == *text
+    }
+}
+
+fn padded_id(message_id: &str) -> String {
+    if is_digits(message_id) && message_id.len() < 20 {
+        format!("{message_id:0>20}")
+    } else {
+        message_id.to_string()
     }
 }
 
@@ -462,6 +514,22 @@ pub(crate) fn non_empty(s: impl Into<String>) -> Option<String> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn digit_ids_are_padded_in_time_order_keys() {
+        assert_eq!(
+            OrderKey::time("2023-01-31T16:22:17.327Z", "123"),
+            "2023-01-31T16:22:17.327Z#00000000000000000123"
+        );
+        assert_eq!(OrderKey::time("t", "derived-abc"), "t#derived-abc");
+        assert!(OrderKey::time("t", "9") < OrderKey::time("t", "10"));
+        assert_eq!(OrderKey::index("42"), "00000000000000000042");
+        let holder = OrderKey::index("42");
+        let next = holder.beside("7");
+        assert_eq!(next, "00000000000000000042#00000000000000000007");
+        assert!(holder < next && next < OrderKey::index("43"));
+        assert_eq!(holder.beside("m-1"), "00000000000000000042#m-1");
+    }
 
     #[test]
     fn timestamps_truncate_to_milliseconds() {

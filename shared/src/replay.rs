@@ -1,6 +1,6 @@
 //! Replay (feature `replay`, for `ingest-dev replay`): bodies kept in the quarantine or in a
 //! (dead-letter) queue go through today's code again — the drain's own
-//! [`Handler::redeliver`], on the table, without verification (they were verified when they
+//! [`WebhookHandler::redeliver`], on the table, without verification (they were verified when they
 //! first arrived).
 //!
 //! - From the quarantine: a body that is stored, a duplicate, an update or ignored now leaves
@@ -26,12 +26,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{json, Value};
 
-use crate::handler::{Disposition, Drained, Handler};
+use crate::aws::failed;
+use crate::handler::{Disposition, Drained, WebhookHandler};
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
+use crate::response::{Outcome, OutcomeName};
 use crate::spool::event::{read_record, Record, Spooled};
 use crate::spool::BoxFuture;
 use crate::storage::keys::quarantine_key;
-use crate::storage::DynamoDbStore;
+use crate::storage::{item_key, DynamoDbStore};
 
 /// Where the bodies come from.
 #[derive(Clone, Debug)]
@@ -51,11 +53,47 @@ pub struct Entry {
     /// The quarantine item's `sk`, or the queue message's id.
     pub key: String,
     pub provider: String,
-    /// The contract's outcome name (`stored`, `invalid`, …).
-    pub outcome: &'static str,
+    pub outcome: Ended,
     pub message_id: Option<String>,
     pub detail: Option<String>,
     pub action: Action,
+}
+
+/// How a body's replay ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// It went through the drain: the contract's outcome name (`stored`, `invalid`, …).
+    Handled(OutcomeName),
+    /// A queue message naming no registered provider: left in the queue, not handled.
+    UnknownProvider,
+}
+
+impl Ended {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::Handled(outcome) => outcome.as_str(),
+            Ended::UnknownProvider => "unknown_provider",
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<OutcomeName> for Ended {
+    fn eq(&self, outcome: &OutcomeName) -> bool {
+        *self == Ended::Handled(*outcome)
+    }
+}
+
+/// An ending compares equal to its name (`stored`, `unknown_provider`).
+impl PartialEq<&str> for Ended {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,8 +111,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// How many bodies ended with `outcome`.
-    pub fn count(&self, outcome: &str) -> usize {
+    /// How many bodies ended with `outcome` (an [`OutcomeName`], an [`Ended`] or its name).
+    pub fn count<O>(&self, outcome: O) -> usize
+    where
+        Ended: PartialEq<O>,
+    {
         self.entries.iter().filter(|e| e.outcome == outcome).count()
     }
 
@@ -107,12 +148,12 @@ impl Report {
                 line
             })
             .collect();
-        let mut outcomes: Vec<&str> = self.entries.iter().map(|e| e.outcome).collect();
-        outcomes.sort_unstable();
+        let mut outcomes: Vec<Ended> = self.entries.iter().map(|e| e.outcome).collect();
+        outcomes.sort_unstable_by_key(|o| o.as_str());
         outcomes.dedup();
         let counts: Vec<String> = outcomes
             .iter()
-            .map(|o| format!("{} {o}", self.count(o)))
+            .map(|o| format!("{} {o}", self.count(*o)))
             .collect();
         lines.push(format!(
             "{}{} bodies{}{}; {} {}",
@@ -163,7 +204,7 @@ pub async fn replay(
                 report.entries.push(Entry {
                     key,
                     provider,
-                    outcome: "unknown_provider",
+                    outcome: Ended::UnknownProvider,
                     message_id: None,
                     detail: Some("no registered provider of that name; left in the queue".into()),
                     action: Action::Stays,
@@ -196,7 +237,7 @@ pub async fn replay(
             && !matches!(
                 (source, outcome),
                 // A body still invalid was quarantined again, under the same key.
-                (Source::Quarantine(_), crate::response::Outcome::Invalid(_))
+                (Source::Quarantine(_), Outcome::Quarantined(_))
             );
         if !dry_run {
             match source {
@@ -212,7 +253,7 @@ pub async fn replay(
                             .receipt_handle(receipt)
                             .send()
                             .await
-                            .map_err(|e| sqs_error("DeleteMessage", e))?;
+                            .map_err(failed("DeleteMessage", "the queue"))?;
                     } else {
                         release(client, url, receipt).await;
                     }
@@ -225,7 +266,7 @@ pub async fn replay(
         report.entries.push(Entry {
             key: item.key,
             provider: item.provider.name().to_string(),
-            outcome: outcome.name(),
+            outcome: Ended::Handled(outcome.name()),
             message_id: drained.handled.message.map(|m| m.message_id),
             detail: outcome.detail(),
             action: if removed {
@@ -249,7 +290,7 @@ impl<'a> ProviderVisitor for ReplayOne<'a> {
     type Output = BoxFuture<'a, Drained>;
     fn visit<P: Provider>(self) -> BoxFuture<'a, Drained> {
         Box::pin(async move {
-            let handler = Handler::<P, DynamoDbStore>::replayer(self.store.clone());
+            let handler = WebhookHandler::<P, DynamoDbStore>::replayer(self.store.clone());
             handler.drain_as(self.record, self.last_receive).await
         })
     }
@@ -277,18 +318,16 @@ async fn quarantined(
             .query()
             .table_name(store.table())
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(quarantine_key(provider.name())))
+            .expression_attribute_values(":pk", AttributeValue::S(quarantine_key(provider)))
             .consistent_read(true)
             .into_paginator()
             .items()
             .send();
         while let Some(item) = items.next().await {
-            let item = item.map_err(|e| {
-                format!(
-                    "cannot read the quarantine of {provider}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )
-            })?;
+            let item = item.map_err(failed(
+                format!("cannot read the quarantine of {provider}"),
+                "the table",
+            ))?;
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
             let key = text("sk").unwrap_or_default();
             let body = item
@@ -305,7 +344,7 @@ async fn quarantined(
                     message_id: Some(key.clone()),
                     receive_count: None,
                     content: Ok(Spooled {
-                        provider: provider.name().to_string(),
+                        provider,
                         received_at,
                         body,
                         account: text(crate::storage::ACCOUNT_ATTRIBUTE),
@@ -329,16 +368,13 @@ async fn delete_quarantined(
         .client()
         .delete_item()
         .table_name(store.table())
-        .key("pk", AttributeValue::S(quarantine_key(provider.name())))
-        .key("sk", AttributeValue::S(sk.to_string()))
+        .set_key(Some(item_key(quarantine_key(provider), sk)))
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "cannot delete quarantine item {sk}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(failed(
+            format!("cannot delete quarantine item {sk}"),
+            "the table",
+        ))?;
     Ok(())
 }
 
@@ -366,7 +402,7 @@ async fn received(
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(|e| sqs_error("ReceiveMessage", e))?;
+            .map_err(failed("ReceiveMessage", "the queue"))?;
         let messages = output.messages.unwrap_or_default();
         if messages.is_empty() {
             break;
@@ -376,14 +412,11 @@ async fn received(
             let receipt = message.receipt_handle().unwrap_or_default().to_string();
             let key = message.message_id().unwrap_or_default().to_string();
             let named = match &record.content {
-                Ok(spooled) => Some(spooled.provider.clone()),
+                Ok(spooled) => Some(spooled.provider().name().to_string()),
                 Err(malformed) => malformed.provider.clone(),
             };
-            match named
-                .as_deref()
-                .and_then(|n| ProviderId::ALL.iter().find(|id| id.name() == n))
-            {
-                Some(&provider) => pending.push(Pending {
+            match named.as_deref().and_then(ProviderId::named) {
+                Some(provider) => pending.push(Pending {
                     key,
                     provider,
                     record,
@@ -451,7 +484,7 @@ pub async fn queue_depth(client: &aws_sdk_sqs::Client, url: &str) -> Result<(u64
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(|e| sqs_error("GetQueueAttributes", e))?;
+        .map_err(failed("GetQueueAttributes", "the queue"))?;
     let number = |name: QueueAttributeName| {
         output
             .attributes()
@@ -463,11 +496,4 @@ pub async fn queue_depth(client: &aws_sdk_sqs::Client, url: &str) -> Result<(u64
         number(QueueAttributeName::ApproximateNumberOfMessages),
         number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
     ))
-}
-
-fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    call: &str,
-    error: aws_sdk_sqs::error::SdkError<E, R>,
-) -> String {
-    format!("{call}: {}", aws_sdk_sqs::error::DisplayErrorContext(error))
 }

@@ -101,7 +101,7 @@ impl Request {
 
     /// Reads a raw Lambda event: an HTTP request, or an event of `Records` (the spool queue's
     /// SQS batches), told apart in the same one pass over the JSON.
-    pub fn read_invocation(event: &[u8]) -> Result<Invocation, Rejected> {
+    pub(crate) fn read_invocation(event: &[u8]) -> Result<Invocation, Rejected> {
         let event: HttpEvent =
             serde_json::from_slice(event).map_err(|e| Rejected::NotAnHttpEvent(e.to_string()))?;
         if event.records.is_some() {
@@ -113,7 +113,7 @@ impl Request {
 
 /// What a function is invoked with.
 #[derive(Debug)]
-pub enum Invocation {
+pub(crate) enum Invocation {
     Http(Request),
     /// A `{"Records": [...]}` event, read again by [`crate::spool::event`].
     Records,

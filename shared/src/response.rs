@@ -3,18 +3,15 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Invalid, Rejected, StoreError, Unauthorized};
 use crate::request::PayloadVersion;
-use crate::spool::event::BatchResponse;
-
-/// Row 12's reason: a status update for a message never stored.
-pub const UNKNOWN_MESSAGE: &str = "unknown_message";
+use crate::webhook::Reason;
 
 /// How a request ended; each variant is one row (or a pair of rows) of docs/CONTRACT.md's table.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Row 1.
     Misconfigured,
     /// Row 2: too large, undecodable base64, or not an HTTP event at all.
@@ -22,7 +19,7 @@ pub enum Outcome {
     /// Row 3.
     Unauthorized(Unauthorized),
     /// Row 4 (and 12, and updates that change nothing).
-    Ignored(&'static str),
+    Ignored(Reason),
     /// Row 5.
     ConnectionOk,
     /// Row 5 (3): answered as a connection check, the body kept in quarantine (why).
@@ -30,8 +27,8 @@ pub enum Outcome {
     /// Row 5b (3): an authentic message of an account the allow-list leaves out (or of none),
     /// stored nowhere.
     Forbidden { account: Option<String> },
-    /// Row 6: the body was quarantined.
-    Invalid(Invalid),
+    /// Row 6: the body is not a message the contract accepts, and was quarantined.
+    Quarantined(Invalid),
     /// Row 7: the table could not take the body, the spool queue did (why the table could not).
     Spooled(StoreError),
     /// Row 7b.
@@ -44,21 +41,71 @@ pub enum Outcome {
     Updated { message_id: String },
 }
 
+/// The contract's outcome names (docs/CONTRACT.md's "outcome" column), as logs and metrics
+/// report them: what requests are counted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OutcomeName {
+    Misconfigured,
+    TooLarge,
+    Invalid,
+    Unauthorized,
+    Forbidden,
+    Ignored,
+    Spooled,
+    Unavailable,
+    Stored,
+    Duplicate,
+    Updated,
+}
+
+impl OutcomeName {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutcomeName::Misconfigured => "misconfigured",
+            OutcomeName::TooLarge => "too_large",
+            OutcomeName::Invalid => "invalid",
+            OutcomeName::Unauthorized => "unauthorized",
+            OutcomeName::Forbidden => "forbidden",
+            OutcomeName::Ignored => "ignored",
+            OutcomeName::Spooled => "spooled",
+            OutcomeName::Unavailable => "unavailable",
+            OutcomeName::Stored => "stored",
+            OutcomeName::Duplicate => "duplicate",
+            OutcomeName::Updated => "updated",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An outcome name compares equal to its text.
+impl PartialEq<&str> for OutcomeName {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
 impl Outcome {
     /// The contract's outcome name, as logs and metrics report it.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> OutcomeName {
         match self {
-            Outcome::Misconfigured => "misconfigured",
-            Outcome::Rejected(Rejected::TooLarge(_)) => "too_large",
-            Outcome::Rejected(_) | Outcome::Invalid(_) => "invalid",
-            Outcome::Unauthorized(_) => "unauthorized",
-            Outcome::Forbidden { .. } => "forbidden",
-            Outcome::Ignored(_) | Outcome::ConnectionOk | Outcome::KeptUnenveloped(_) => "ignored",
-            Outcome::Spooled(_) => "spooled",
-            Outcome::Unavailable(_) => "unavailable",
-            Outcome::Stored { .. } => "stored",
-            Outcome::Duplicate { .. } => "duplicate",
-            Outcome::Updated { .. } => "updated",
+            Outcome::Misconfigured => OutcomeName::Misconfigured,
+            Outcome::Rejected(Rejected::TooLarge(_)) => OutcomeName::TooLarge,
+            Outcome::Rejected(_) | Outcome::Quarantined(_) => OutcomeName::Invalid,
+            Outcome::Unauthorized(_) => OutcomeName::Unauthorized,
+            Outcome::Forbidden { .. } => OutcomeName::Forbidden,
+            Outcome::Ignored(_) | Outcome::ConnectionOk | Outcome::KeptUnenveloped(_) => {
+                OutcomeName::Ignored
+            }
+            Outcome::Spooled(_) => OutcomeName::Spooled,
+            Outcome::Unavailable(_) => OutcomeName::Unavailable,
+            Outcome::Stored { .. } => OutcomeName::Stored,
+            Outcome::Duplicate { .. } => OutcomeName::Duplicate,
+            Outcome::Updated { .. } => OutcomeName::Updated,
         }
     }
 
@@ -84,15 +131,15 @@ impl Outcome {
 
     /// Whether the body was kept in quarantine (the `Quarantined` metric).
     pub fn quarantined(&self) -> bool {
-        matches!(self, Outcome::Invalid(_) | Outcome::KeptUnenveloped(_))
+        matches!(self, Outcome::Quarantined(_) | Outcome::KeptUnenveloped(_))
     }
 
     /// Why, for the log line of a request that did not simply succeed.
-    pub fn detail(&self) -> Option<String> {
+    pub(crate) fn detail(&self) -> Option<String> {
         match self {
             Outcome::Rejected(e) => Some(e.to_string()),
             Outcome::Unauthorized(e) => Some(e.to_string()),
-            Outcome::Invalid(e) | Outcome::KeptUnenveloped(e) => Some(e.to_string()),
+            Outcome::Quarantined(e) | Outcome::KeptUnenveloped(e) => Some(e.to_string()),
             Outcome::Unavailable(e) | Outcome::Spooled(e) => Some(e.to_string()),
             Outcome::Ignored(reason) => Some(reason.to_string()),
             Outcome::Forbidden { .. } => Some(self.forbidden_text()),
@@ -100,11 +147,11 @@ impl Outcome {
         }
     }
 
-    pub fn status_code(&self) -> u16 {
+    pub(crate) fn status_code(&self) -> u16 {
         match self {
             Outcome::Misconfigured => 500,
             Outcome::Rejected(Rejected::TooLarge(_)) => 413,
-            Outcome::Rejected(_) | Outcome::Invalid(_) => 400,
+            Outcome::Rejected(_) | Outcome::Quarantined(_) => 400,
             Outcome::Unauthorized(_) => 401,
             Outcome::Forbidden { .. } => 403,
             Outcome::Unavailable(_) => 503,
@@ -142,11 +189,11 @@ impl Outcome {
             Outcome::Forbidden { .. } => error(self.forbidden_text()),
             Outcome::Ignored(reason) => Body::Status {
                 message_id: None,
-                reason: Some(reason),
+                reason: Some(reason.as_str()),
                 status: "ignored",
             },
             Outcome::ConnectionOk | Outcome::KeptUnenveloped(_) => status("ok", None),
-            Outcome::Invalid(Invalid { field, reason }) => Body::Error {
+            Outcome::Quarantined(Invalid { field, reason }) => Body::Error {
                 error: Cow::Borrowed(reason),
                 field: field.as_deref(),
             },
@@ -161,12 +208,13 @@ impl Outcome {
         }
     }
 
-    /// The JSON body of the answer, as a value (for tests and tools).
-    pub fn body(&self) -> serde_json::Value {
+    /// The JSON body of the answer, as a value (for tests).
+    #[cfg(test)]
+    pub(crate) fn body(&self) -> serde_json::Value {
         serde_json::to_value(self.answer_body()).expect("an answer serializes")
     }
 
-    pub fn into_response(self, version: PayloadVersion) -> HttpResponse {
+    pub(crate) fn into_response(self, version: PayloadVersion) -> HttpResponse {
         let body = serde_json::to_string(&self.answer_body()).expect("an answer serializes");
         HttpResponse::json(self.status_code(), body, version)
     }
@@ -234,6 +282,49 @@ impl HttpResponse {
     }
 }
 
+/// Lambda's partial batch response (`ReportBatchItemFailures`), for the spool queue's SQS
+/// batches (the drain) and the table's stream batches (the media function) alike: the records
+/// to receive again, by SQS message id or stream sequence number. Everything not listed is
+/// done.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+impl BatchResponse {
+    /// Lists `identifiers` as failures.
+    pub fn failing(identifiers: impl IntoIterator<Item = String>) -> Self {
+        BatchResponse {
+            batch_item_failures: identifiers
+                .into_iter()
+                .map(|item_identifier| ItemFailure { item_identifier })
+                .collect(),
+        }
+    }
+
+    /// Every record of the batch is received again: Lambda treats a failure whose identifier is
+    /// empty as the whole batch failing. For an event whose records cannot be named, or a
+    /// failed record without a message id.
+    pub fn whole_batch() -> Self {
+        BatchResponse::failing([String::new()])
+    }
+
+    /// The identifiers listed.
+    pub fn failed_ids(&self) -> Vec<&str> {
+        self.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,7 +340,7 @@ mod tests {
             r#"{"message_id":"m1","status":"stored"}"#
         );
         assert_eq!(
-            text(Outcome::Ignored("no_change")),
+            text(Outcome::Ignored(Reason::NoChange)),
             r#"{"reason":"no_change","status":"ignored"}"#
         );
         assert_eq!(text(Outcome::ConnectionOk), r#"{"status":"ok"}"#);
@@ -258,11 +349,11 @@ mod tests {
             r#"{"status":"ok"}"#
         );
         assert_eq!(
-            text(Outcome::Invalid(Invalid::missing("data.index"))),
+            text(Outcome::Quarantined(Invalid::missing("data.index"))),
             r#"{"error":"required field is missing","field":"data.index"}"#
         );
         assert_eq!(
-            text(Outcome::Invalid(Invalid::body("not \"JSON\""))),
+            text(Outcome::Quarantined(Invalid::body("not \"JSON\""))),
             r#"{"error":"not \"JSON\""}"#
         );
     }
@@ -304,7 +395,10 @@ mod tests {
         let outcome = Outcome::Forbidden {
             account: Some("9999".into()),
         };
-        assert_eq!((outcome.status_code(), outcome.name()), (403, "forbidden"));
+        assert_eq!(
+            (outcome.status_code(), outcome.name()),
+            (403, OutcomeName::Forbidden)
+        );
         assert!(outcome.body()["error"].as_str().unwrap().contains("9999"));
         assert_eq!(outcome.refused_account(), Some("9999"));
         let none = Outcome::Forbidden { account: None };
@@ -317,9 +411,23 @@ mod tests {
 
     #[test]
     fn invalid_names_its_field() {
-        let outcome = Outcome::Invalid(Invalid::missing("data.index"));
+        let outcome = Outcome::Quarantined(Invalid::missing("data.index"));
         assert_eq!(outcome.status_code(), 400);
         assert_eq!(outcome.body()["field"], "data.index");
         assert_eq!(outcome.name(), "invalid");
+    }
+
+    #[test]
+    fn the_batch_response_is_lambdas_partial_failure_shape() {
+        let response = BatchResponse::failing(["a".to_string(), "b".to_string()]);
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]})
+        );
+        assert_eq!(
+            serde_json::to_value(BatchResponse::default()).unwrap(),
+            serde_json::json!({"batchItemFailures": []})
+        );
+        assert_eq!(BatchResponse::whole_batch().failed_ids(), [""]);
     }
 }

@@ -8,21 +8,19 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
+use crate::config::LogConfig;
+use crate::response::OutcomeName;
+
 /// The CloudWatch namespace of the functions' metrics.
-pub const METRICS_NAMESPACE: &str = "MessageIngest";
+pub(crate) const METRICS_NAMESPACE: &str = "MessageIngest";
 
 /// Installs the log subscriber: JSON lines unless `AWS_LAMBDA_LOG_FORMAT` is `Text`; the level
-/// from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else `RUST_LOG`, else info.
-pub fn init() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".to_string())
-        .to_lowercase();
-    let filter = log_filter(&level);
-    let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+/// from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else `RUST_LOG`, else info
+/// (as [`LogConfig`] has read them).
+pub(crate) fn init(logs: &LogConfig) {
+    let filter = log_filter(&logs.level);
     // Lambda stamps every line with its time already.
-    let _ = if text {
+    let _ = if logs.text {
         tracing::subscriber::set_global_default(
             tracing_subscriber::fmt()
                 .with_target(false)
@@ -101,9 +99,9 @@ impl std::fmt::Debug for MetricsSink {
 /// bodies handed to the spool queue, outcome `spooled`) and `ForeignAccount` (a message of an
 /// account the allow-list leaves out, refused). Written straight to JSON text: this runs on
 /// every request.
-pub fn emf_document(
+pub(crate) fn emf_document(
     function: &str,
-    outcome: &str,
+    outcome: OutcomeName,
     latency_ms: f64,
     quarantined: bool,
     conflict: bool,
@@ -133,14 +131,14 @@ pub fn emf_document(
         metric("ForeignAccount", "Count"),
     ];
     let document = Request {
-        aws: Metadata::new(timestamp_ms, METRICS),
+        aws: Metadata::new(timestamp_ms, BY_FUNCTION_AND_OUTCOME, METRICS),
         function,
-        outcome,
+        outcome: outcome.as_str(),
         requests: 1,
         latency: (latency_ms * 1000.0).round() / 1000.0,
         quarantined: u8::from(quarantined),
         conflicts: u8::from(conflict),
-        spooled: u8::from(outcome == "spooled"),
+        spooled: u8::from(outcome == OutcomeName::Spooled),
         foreign_account: u8::from(foreign),
     };
     serde_json::to_string(&document).expect("an EMF document serializes")
@@ -149,9 +147,9 @@ pub fn emf_document(
 /// One drained spool message's metrics: `Drained` (count, per function and per function and
 /// outcome), `DrainRetries` (left in the queue for a later receive), `Quarantined` and
 /// `ForeignAccount` (a body of an account the allow-list no longer lists, dropped).
-pub fn emf_drained(
+pub(crate) fn emf_drained(
     function: &str,
-    outcome: &str,
+    outcome: OutcomeName,
     retry: bool,
     quarantined: bool,
     foreign: bool,
@@ -176,9 +174,9 @@ pub fn emf_drained(
         metric("ForeignAccount", "Count"),
     ];
     let document = Drained {
-        aws: Metadata::new(timestamp_ms, METRICS),
+        aws: Metadata::new(timestamp_ms, BY_FUNCTION_AND_OUTCOME, METRICS),
         function,
-        outcome,
+        outcome: outcome.as_str(),
         drained: 1,
         drain_retries: u8::from(retry),
         quarantined: u8::from(quarantined),
@@ -187,11 +185,15 @@ pub fn emf_drained(
     serde_json::to_string(&document).expect("an EMF document serializes")
 }
 
-/// The `_aws` member: which of the document's members are metrics, in which namespace and
-/// dimensions.
+/// The webhook functions' dimensions: per function, and per function and outcome.
+const BY_FUNCTION_AND_OUTCOME: &[&[&str]] = &[&["Function"], &["Function", "Outcome"]];
+
+/// The `_aws` member of every EMF document the functions write: which of the document's
+/// members are metrics, in which namespace and dimensions. A document is a struct with this
+/// member, named `_aws`, beside the metrics' and dimensions' values.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Metadata {
+pub(crate) struct Metadata {
     timestamp: i64,
     cloud_watch_metrics: [Directive; 1],
 }
@@ -200,28 +202,35 @@ struct Metadata {
 #[serde(rename_all = "PascalCase")]
 struct Directive {
     namespace: &'static str,
-    dimensions: [&'static [&'static str]; 2],
+    dimensions: &'static [&'static [&'static str]],
     metrics: &'static [Metric],
 }
 
+/// A metric a document declares: its member's name and its unit.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Metric {
+pub(crate) struct Metric {
     name: &'static str,
     unit: &'static str,
 }
 
-const fn metric(name: &'static str, unit: &'static str) -> Metric {
+pub(crate) const fn metric(name: &'static str, unit: &'static str) -> Metric {
     Metric { name, unit }
 }
 
 impl Metadata {
-    fn new(timestamp: i64, metrics: &'static [Metric]) -> Self {
+    /// `metrics`, in [`METRICS_NAMESPACE`], by each of the dimension sets `dimensions`, at
+    /// `timestamp` (Unix milliseconds).
+    pub(crate) fn new(
+        timestamp: i64,
+        dimensions: &'static [&'static [&'static str]],
+        metrics: &'static [Metric],
+    ) -> Self {
         Metadata {
             timestamp,
             cloud_watch_metrics: [Directive {
                 namespace: METRICS_NAMESPACE,
-                dimensions: [&["Function"], &["Function", "Outcome"]],
+                dimensions,
                 metrics,
             }],
         }
@@ -237,7 +246,7 @@ mod tests {
         let parse = |text: String| -> serde_json::Value { serde_json::from_str(&text).unwrap() };
         let doc = parse(emf_document(
             "partoo",
-            "stored",
+            OutcomeName::Stored,
             2.71234,
             false,
             false,
@@ -246,7 +255,7 @@ mod tests {
         ));
         let drained = parse(emf_drained(
             "partoo",
-            "unavailable",
+            OutcomeName::Unavailable,
             true,
             false,
             false,
@@ -269,7 +278,13 @@ mod tests {
         assert_eq!(doc["Outcome"], "stored");
         assert_eq!(doc["Spooled"], 0);
         let spooled = parse(emf_document(
-            "partoo", "spooled", 1.0, false, false, false, 0,
+            "partoo",
+            OutcomeName::Spooled,
+            1.0,
+            false,
+            false,
+            false,
+            0,
         ));
         assert_eq!(spooled["Spooled"], 1);
         assert_eq!(
@@ -281,7 +296,7 @@ mod tests {
         );
         let refused = parse(emf_document(
             "partoo",
-            "forbidden",
+            OutcomeName::Forbidden,
             1.0,
             false,
             false,
@@ -289,7 +304,14 @@ mod tests {
             0,
         ));
         assert_eq!(refused["ForeignAccount"], 1);
-        let dropped = parse(emf_drained("partoo", "forbidden", false, false, true, 0));
+        let dropped = parse(emf_drained(
+            "partoo",
+            OutcomeName::Forbidden,
+            false,
+            false,
+            true,
+            0,
+        ));
         assert_eq!(dropped["ForeignAccount"], 1);
         assert_eq!(
             (
@@ -297,6 +319,43 @@ mod tests {
                 drained["DrainRetries"].as_u64()
             ),
             (Some(1), Some(1))
+        );
+    }
+
+    #[test]
+    fn emf_documents_are_the_same_text_as_ever() {
+        assert_eq!(
+            emf_document(
+                "partoo",
+                OutcomeName::Spooled,
+                2.71234,
+                false,
+                true,
+                false,
+                1_700_000_000_000
+            ),
+            concat!(
+                r#"{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"#,
+                r#""Namespace":"MessageIngest","Dimensions":[["Function"],["Function","Outcome"]],"#,
+                r#""Metrics":[{"Name":"Requests","Unit":"Count"},"#,
+                r#"{"Name":"Latency","Unit":"Milliseconds"},{"Name":"Quarantined","Unit":"Count"},"#,
+                r#"{"Name":"Conflicts","Unit":"Count"},{"Name":"Spooled","Unit":"Count"},"#,
+                r#"{"Name":"ForeignAccount","Unit":"Count"}]}]},"#,
+                r#""Function":"partoo","Outcome":"spooled","Requests":1,"Latency":2.712,"#,
+                r#""Quarantined":0,"Conflicts":1,"Spooled":1,"ForeignAccount":0}"#
+            )
+        );
+        assert_eq!(
+            emf_drained("callbell", OutcomeName::Stored, false, true, false, 5),
+            concat!(
+                r#"{"_aws":{"Timestamp":5,"CloudWatchMetrics":[{"Namespace":"MessageIngest","#,
+                r#""Dimensions":[["Function"],["Function","Outcome"]],"#,
+                r#""Metrics":[{"Name":"Drained","Unit":"Count"},"#,
+                r#"{"Name":"DrainRetries","Unit":"Count"},{"Name":"Quarantined","Unit":"Count"},"#,
+                r#"{"Name":"ForeignAccount","Unit":"Count"}]}]},"#,
+                r#""Function":"callbell","Outcome":"stored","Drained":1,"DrainRetries":0,"#,
+                r#""Quarantined":1,"ForeignAccount":0}"#
+            )
         );
     }
 

@@ -2,6 +2,7 @@
 //! stored message.
 
 use crate::message::Message;
+use crate::providers::ProviderId;
 
 /// The meaning of an authentic webhook call.
 #[derive(Clone, Debug, PartialEq)]
@@ -10,8 +11,8 @@ pub enum Webhook {
     NewMessage(Box<Message>),
     /// A change to a message stored earlier, found through its id.
     Update(Box<Update>),
-    /// An authentic event that is not a message. The reason is snake_case.
-    Ignored(&'static str),
+    /// An authentic event that is not a message.
+    Ignored(Reason),
     /// Callbell's periodic "are you there" call, answered `{"status":"ok"}`.
     ConnectionCheck,
     /// An authentic JSON object that is not an event envelope (Callbell: no `event`), perhaps
@@ -20,11 +21,43 @@ pub enum Webhook {
     Unenveloped,
 }
 
+/// Why an authentic request stores nothing (docs/CONTRACT.md, rows 4, 10b and 12): the
+/// `reason` of its answer and log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Row 4: an event that is not a message (another TikTok type, a Partoo lead, …).
+    NotAMessageEvent,
+    /// Row 4: a delivery Partoo's dashboard sends to test the URL.
+    Tryout,
+    /// Row 10b: an update that changes nothing (the same or an older status).
+    NoChange,
+    /// Row 12: a status update of a message never stored.
+    UnknownMessage,
+}
+
+impl Reason {
+    /// The contract's snake_case reason.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotAMessageEvent => "not_a_message_event",
+            Reason::Tryout => "tryout",
+            Reason::NoChange => "no_change",
+            Reason::UnknownMessage => "unknown_message",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A status or deletion change for a stored message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Update {
-    /// The provider value, as in the message's keys.
-    pub provider: &'static str,
+    /// The provider, as in the message's keys.
+    pub provider: ProviderId,
     /// The account it comes from (Partoo's organization, a named Callbell account): what the
     /// allow-list judges. The stored message keeps its own.
     pub account_id: Option<String>,
@@ -160,7 +193,7 @@ mod tests {
     #[test]
     fn deletion_is_sticky_and_reported_once() {
         let update = Update {
-            provider: "p",
+            provider: ProviderId::Callbell,
             account_id: None,
             conversation_id: "1".into(),
             message_id: "2".into(),

@@ -16,7 +16,7 @@ use crate::error::Invalid;
 /// A field's JSON value as a provider sent it. Strings, numbers, booleans and null are kept;
 /// an object or array is only noted as one, its contents skipped.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value<'a> {
+pub(crate) enum Value<'a> {
     Str(Cow<'a, str>),
     Unsigned(u64),
     Signed(i64),
@@ -158,7 +158,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 /// (streaming, no buffering); any other value becomes `Object(None)` instead of failing the
 /// payload. Wrap it in `Option` to tell "absent or null" from "not an object".
 #[derive(Clone, Debug, PartialEq)]
-pub struct Object<T>(pub Option<T>);
+pub(crate) struct Object<T>(pub Option<T>);
 
 impl<T> Default for Object<T> {
     fn default() -> Self {
@@ -213,7 +213,7 @@ impl<T> Object<T> {
 /// A field that should hold an array but may arrive as anything: an array yields its elements;
 /// any other value yields none.
 #[derive(Clone, Debug, PartialEq)]
-pub struct List<T>(pub Vec<T>);
+pub(crate) struct List<T>(pub Vec<T>);
 
 impl<T> Default for List<T> {
     fn default() -> Self {
@@ -264,12 +264,15 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
 }
 
 /// The object in an optional field, if it is one.
-pub fn object<T>(field: &Option<Object<T>>) -> Option<&T> {
+pub(crate) fn object<T>(field: &Option<Object<T>>) -> Option<&T> {
     field.as_ref().and_then(Object::get)
 }
 
 /// A required object: present and an object, or an [`Invalid`] naming it.
-pub fn required_object<'f, T>(field: &'f Option<Object<T>>, path: &str) -> Result<&'f T, Invalid> {
+pub(crate) fn required_object<'f, T>(
+    field: &'f Option<Object<T>>,
+    path: &str,
+) -> Result<&'f T, Invalid> {
     match field {
         None => Err(Invalid::missing(path)),
         Some(Object(None)) => Err(Invalid::field(path, "expected an object")),
@@ -278,7 +281,7 @@ pub fn required_object<'f, T>(field: &'f Option<Object<T>>, path: &str) -> Resul
 }
 
 /// Reads a required field: present and of an accepted shape, or an [`Invalid`] naming it.
-pub fn required<'v, 'a: 'v, T>(
+pub(crate) fn required<'v, 'a: 'v, T>(
     value: Option<&'v Value<'a>>,
     field: &str,
     read: impl Fn(&'v Value<'a>) -> Option<T>,
@@ -300,7 +303,7 @@ pub fn required<'v, 'a: 'v, T>(
 /// JSON is UTF-8 (RFC 8259), but serde_json checks only the strings it reads, so the whole body
 /// is checked first: a body with invalid bytes anywhere is refused whatever event it claims to
 /// be. Parsing the checked text then skips serde_json's own per-string check.
-pub fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> {
+pub(crate) fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> {
     let text = std::str::from_utf8(body)
         .map_err(|_| Invalid::body("body is not valid UTF-8, so not JSON"))?;
     check_unique_keys(text)?;
@@ -309,7 +312,7 @@ pub fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> 
 
 /// Parses a body that must be one JSON object into `T`. An array, string, number or null is
 /// not read positionally into `T` (as serde would read an array into a struct): it is invalid.
-pub fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> {
+pub(crate) fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Invalid> {
     match parse_body::<Object<T>>(body)? {
         Object(Some(t)) => Ok(t),
         Object(None) => Err(Invalid::body("expected a JSON object")),
@@ -330,7 +333,7 @@ pub fn check_unique_keys(text: &str) -> Result<(), Invalid> {
 /// `"\u0061"` are one key). One linear pass with an explicit stack (any depth), skipping
 /// string contents with memchr. Meant for JSON: on text that is not, it finds what it finds,
 /// and the parse that follows refuses the text anyway.
-pub fn repeated_key(text: &str) -> Option<Cow<'_, str>> {
+pub(crate) fn repeated_key(text: &str) -> Option<Cow<'_, str>> {
     let bytes = text.as_bytes();
     // Each open container: whether it is an object, and where its keys start in `keys`.
     let mut open: Vec<(bool, usize)> = Vec::new();
@@ -399,7 +402,7 @@ fn string_end(bytes: &[u8], start: usize) -> (usize, bool) {
 /// The obvious way to find a repeated key — serde walking every object, keys collected —
 /// kept as the oracle the fast scan is checked against (tests and fuzzing).
 #[cfg(any(test, feature = "testkit"))]
-pub mod oracle {
+pub(crate) mod oracle {
     use super::*;
 
     /// Whether an object of `text` (valid JSON) repeats a key, by serde; `None` when serde

@@ -9,14 +9,13 @@ mod support;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ingest::config::Settings;
-use ingest::handler::Handler;
 use ingest::providers::{Callbell, Partoo, Provider, TiktokShop};
-use ingest::response::Answer;
-use ingest::spool::event::{sqs_event, sqs_record, BatchResponse};
+use ingest::response::{Answer, BatchResponse};
+use ingest::spool::event::{sqs_event, sqs_record};
 use ingest::spool::{MemorySpool, SpoolMessage, BASE64};
 use ingest::telemetry::MetricsSink;
 use ingest::testkit::{local_env, pinned_now};
+use ingest::{Settings, WebhookHandler as Handler};
 use serde_json::{json, Value};
 use support::*;
 
@@ -230,7 +229,7 @@ fn as_event(messages: &[SpoolMessage]) -> Vec<u8> {
         .enumerate()
         .map(|(i, m)| {
             let mut attributes = vec![
-                ("provider", m.provider),
+                ("provider", m.provider.name()),
                 ("received_at", m.received_at.as_str()),
             ];
             if m.body.base64 {

@@ -377,7 +377,7 @@ struct Misconfigured(DynamoDbStore);
 impl ingest::providers::ProviderVisitor for Misconfigured {
     type Output = Box<dyn AnyHandler>;
     fn visit<P: ingest::Provider>(self) -> Box<dyn AnyHandler> {
-        Box::new(ingest::Handler::<P, _>::new(
+        Box::new(ingest::WebhookHandler::<P, _>::new(
             ingest::Settings::from_lookup(|_| None),
             self.0,
         ))

@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use ingest::media::address::AddressPolicy;
 use ingest::media::fetch::{FetchRules, Fetcher};
 use ingest::media::settings::{AllowHosts, MediaSettings, Timeouts};
-use ingest::media::{BatchResponse, MediaHandler};
+use ingest::media::MediaHandler;
 use ingest::message::{Attachment, AttachmentKind, Direction, Message, Role, Sender};
+use ingest::response::BatchResponse;
 use ingest::telemetry::MetricsSink;
 use ingest::testkit::stream::{event, stream_arn, streams_client, StreamReader};
 use media_server::{content, default_body, sha256_hex, Server, TestResolver, TestTls};
@@ -50,7 +51,7 @@ fn s3_client() -> aws_sdk_s3::Client {
         "the media tests need the local S3 server: run them with scripts/test.sh \
          (or set AWS_ENDPOINT_URL_S3 to scripts/aws-local.sh's server)"
     );
-    ingest::media::s3_client()
+    ingest::aws::s3_client()
 }
 
 async fn setup(prefix: &str) -> Setup {
@@ -127,7 +128,7 @@ impl Setup {
         let fetcher = Fetcher::with_parts(rules, Arc::new(TestResolver(knobs.resolver)), tls);
         MediaHandler::new(
             Ok(settings),
-            ingest::storage::dynamodb_client(),
+            ingest::aws::dynamodb_client(),
             self.s3.clone(),
         )
         .with_fetcher(fetcher)
@@ -236,14 +237,14 @@ fn failures(answers: &[BatchResponse]) -> Vec<String> {
 /// A message with attachments at `urls`, stored directly.
 fn message(id: &str, channel: &str, urls: &[&str]) -> Message {
     let mut m = Message::new(
-        "callbell",
+        ProviderId::Callbell,
         "media-conv".into(),
         id.into(),
         sample_day(),
         Sender::new(Role::Customer),
         Direction::Inbound,
     );
-    m.order_key = ingest::storage::keys::time_order_key(&m.created_at, id);
+    m.order_key = ingest::message::OrderKey::time(&m.created_at, id);
     m.channel = Some(channel.into());
     m.received_at = m.created_at.clone();
     m.attachments = urls
@@ -263,7 +264,7 @@ fn stored(item: &Item, index: usize) -> Value {
         .as_m()
         .unwrap()
         .get("stored")
-        .map(ingest::media::table::plain_from_sdk)
+        .map(ingest::testkit::plain_from_sdk)
         .unwrap_or(Value::Null)
 }
 
@@ -307,7 +308,7 @@ async fn every_sample_attachment_is_stored_once_and_a_replay_changes_nothing() {
             .expect("a provider");
         let handler = handlers
             .entry(function.to_string())
-            .or_insert_with(|| table_handler(id, &setup.table, ingest::storage::dynamodb_client()));
+            .or_insert_with(|| table_handler(id, &setup.table, ingest::aws::dynamodb_client()));
         let bytes = std::fs::read(root.join("events").join(event_path)).unwrap();
         handler.handle_event(&bytes).await;
     }
@@ -432,7 +433,7 @@ async fn every_sample_attachment_is_stored_once_and_a_replay_changes_nothing() {
 fn sorted(items: Vec<Item>) -> Vec<String> {
     let mut out: Vec<String> = items
         .into_iter()
-        .map(|i| ingest::media::table::plain_from_sdk(&AttributeValue::M(i)).to_string())
+        .map(|i| ingest::testkit::plain_from_sdk(&AttributeValue::M(i)).to_string())
         .collect();
     out.sort();
     out
@@ -708,7 +709,7 @@ async fn a_status_update_during_the_copy_keeps_both() {
     let webhook = table_handler(
         ProviderId::Callbell,
         &setup.table,
-        ingest::storage::dynamodb_client(),
+        ingest::aws::dynamodb_client(),
     );
     let (code, body) = answer(
         &webhook

@@ -9,16 +9,17 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use ingest::handler::Handler;
 use ingest::providers::{Callbell, Partoo, Provider, TiktokShop};
 use ingest::response::Answer;
-use ingest::spool::event::{sqs_event, sqs_record, BatchResponse};
+use ingest::response::BatchResponse;
+use ingest::spool::event::{sqs_event, sqs_record};
 use ingest::spool::{MemorySpool, SpoolMessage, BASE64};
 use ingest::testkit::handler;
+use ingest::WebhookHandler;
 use support::*;
 
 fn spooling<P: Provider>() -> (
-    Handler<P, Arc<MemoryStore>>,
+    WebhookHandler<P, Arc<MemoryStore>>,
     Arc<MemoryStore>,
     Arc<MemorySpool>,
 ) {
@@ -39,7 +40,7 @@ fn as_event(messages: &[SpoolMessage], count: u32) -> Vec<u8> {
         .enumerate()
         .map(|(i, m)| {
             let mut attributes = vec![
-                ("provider", m.provider),
+                ("provider", m.provider.name()),
                 ("received_at", m.received_at.as_str()),
             ];
             if m.body.base64 {
@@ -51,7 +52,10 @@ fn as_event(messages: &[SpoolMessage], count: u32) -> Vec<u8> {
     sqs_event(records)
 }
 
-async fn drain<P: Provider>(h: &Handler<P, Arc<MemoryStore>>, event: &[u8]) -> BatchResponse {
+async fn drain<P: Provider>(
+    h: &WebhookHandler<P, Arc<MemoryStore>>,
+    event: &[u8],
+) -> BatchResponse {
     match h.handle_invocation(event).await {
         Answer::Batch(response) => response,
         Answer::Http(http) => panic!("an SQS event answered as HTTP: {http:?}"),

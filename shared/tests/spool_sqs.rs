@@ -29,7 +29,7 @@ const CLIENTS: usize = 8;
 
 /// A function's SQS client (its timeouts) on `endpoint`.
 fn spool_at(endpoint: &str, queue_url: &str) -> Arc<dyn Spool> {
-    let config = ingest::spool::sqs_client()
+    let config = ingest::aws::sqs_client()
         .config()
         .to_builder()
         .endpoint_url(endpoint)
@@ -49,7 +49,7 @@ fn patient_spool_at(endpoint: &str, queue_url: &str) -> Arc<dyn Spool> {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .http_client(ingest::storage::https_client())
+        .http_client(ingest::aws::https_client())
         .endpoint_url(endpoint)
         .timeout_config(
             TimeoutConfig::builder()

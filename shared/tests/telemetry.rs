@@ -8,11 +8,11 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use ingest::handler::Handler;
 use ingest::providers::{Callbell, Partoo, TiktokShop};
 use ingest::telemetry::{json_logs, MetricsSink};
 use ingest::testkit::settings;
 use ingest::Settings;
+use ingest::WebhookHandler;
 use serde_json::Value;
 use support::*;
 
@@ -76,7 +76,7 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
     };
     let secret_text = "the customer's private words";
     let message = tiktok(secret_text, "m-1");
-    let handler = Handler::new(Ok(settings::<TiktokShop>("t")), MemoryStore::new())
+    let handler = WebhookHandler::new(Ok(settings::<TiktokShop>("t")), MemoryStore::new())
         .with_clock(pinned_now)
         .with_metrics(sink.clone());
     let signed =
@@ -129,7 +129,7 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
 
     // Row 7: the same, with a spool queue that takes it.
     let spool = Arc::new(ingest::spool::MemorySpool::new());
-    let spooling = Handler::new(Ok(settings::<TiktokShop>("t")), MemoryStore::new())
+    let spooling = WebhookHandler::new(Ok(settings::<TiktokShop>("t")), MemoryStore::new())
         .with_clock(pinned_now)
         .with_metrics(sink.clone())
         .with_spool(spool.clone());
@@ -143,7 +143,7 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
         &sent.body.text,
         2,
         &[
-            ("provider", sent.provider),
+            ("provider", sent.provider.name()),
             ("received_at", &sent.received_at),
         ],
     );
@@ -189,8 +189,8 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
         documents[0]
     );
 
-    let partoo =
-        Handler::new(Ok(settings::<Partoo>("t")), MemoryStore::new()).with_metrics(sink.clone());
+    let partoo = WebhookHandler::new(Ok(settings::<Partoo>("t")), MemoryStore::new())
+        .with_metrics(sink.clone());
     let created = r#"{"type":"message_created","payload":{"message":{"id":3,"conversation_id":4,"date":"2023-01-31 16:22:17+00:00","sender_type":"User","status":"Sending"}}}"#;
     partoo
         .handle_event(&signed_event(
@@ -212,8 +212,9 @@ async fn one_summary_line_and_one_metrics_document_per_request() {
         .await;
     check(&logs, &metrics, "updated", 200, Some(("4", "3")));
 
-    let broken = Handler::<Callbell, _>::new(Settings::from_lookup(|_| None), MemoryStore::new())
-        .with_metrics(sink);
+    let broken =
+        WebhookHandler::<Callbell, _>::new(Settings::from_lookup(|_| None), MemoryStore::new())
+            .with_metrics(sink);
     // The misconfiguration is logged once, when the handler is built.
     let at_start = logs.take_lines();
     assert_eq!(at_start.len(), 1);

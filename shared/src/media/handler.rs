@@ -12,17 +12,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::fetch::{FetchError, Fetcher};
 use super::keys::object_key;
 use super::settings::MediaSettings;
-use super::table::{plain_image, AttachmentView, MediaTable, MessageView};
+use super::table::{AttachmentView, MediaTable, MessageView};
 use super::upload::{copy, CopyError, Target};
 use crate::error::Misconfigured;
 use crate::message::{format_timestamp, MediaError, StoredMedia};
-use crate::telemetry::MetricsSink;
+use crate::response::{BatchResponse, ItemFailure};
+use crate::telemetry::{metric, Metadata, Metric, MetricsSink};
 
 /// An attachment is not started with less time than this left in the invocation.
 const MIN_TIME_LEFT: Duration = Duration::from_secs(15);
@@ -51,7 +52,7 @@ pub struct StreamData {
     #[serde(rename = "SequenceNumber", default)]
     pub sequence_number: Option<String>,
     #[serde(rename = "NewImage", default)]
-    pub new_image: Option<Map<String, Value>>,
+    pub new_image: Option<serde_dynamo::Item>,
 }
 
 impl StreamRecord {
@@ -63,19 +64,6 @@ impl StreamRecord {
             .or_else(|| self.event_id.clone())
             .unwrap_or_default()
     }
-}
-
-/// The partial batch response (`ReportBatchItemFailures`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
 }
 
 /// What became of one attachment.
@@ -209,7 +197,7 @@ impl MediaHandler {
         let Some(image) = record.dynamodb.as_ref().and_then(|d| d.new_image.as_ref()) else {
             return Ok(());
         };
-        let Some(seen) = MessageView::of(&plain_image(image)) else {
+        let Some(seen) = MessageView::of_image(image) else {
             return Ok(());
         };
         if !seen.has_pending() || !settings.channels.allows(seen.channel.as_deref()) {
@@ -234,33 +222,22 @@ impl MediaHandler {
                     settings, fetcher, &message, index, attachment, url, deadline,
                 )
                 .await;
-            let stored = match decided {
-                Decided::Retry(why) => {
-                    tally.retried += 1;
-                    self.log(&message, index, url, "retry", Some(&why), started);
-                    retry = Some(why);
-                    continue;
-                }
-                Decided::Stored(stored) => stored,
+            let (outcome, why) = match decided {
+                Decided::Retry(why) => (AttachmentOutcome::Retry, Some(why)),
+                Decided::Stored(stored) => match self
+                    .table
+                    .set_stored(&message.pk, &message.sk, index, url, &stored)
+                    .await
+                {
+                    Ok(true) => (AttachmentOutcome::of(&stored), None),
+                    Ok(false) => (AttachmentOutcome::AlreadyStored, None),
+                    Err(why) => (AttachmentOutcome::Retry, Some(why)),
+                },
             };
-            match self
-                .table
-                .set_stored(&message.pk, &message.sk, index, url, &stored)
-                .await
-            {
-                Ok(true) => {
-                    let outcome = count(tally, &stored);
-                    self.log(&message, index, url, outcome, None, started);
-                }
-                Ok(false) => {
-                    tally.raced += 1;
-                    self.log(&message, index, url, "already_stored", None, started);
-                }
-                Err(why) => {
-                    tally.retried += 1;
-                    self.log(&message, index, url, "retry", Some(&why), started);
-                    retry = Some(why);
-                }
+            tally.count(outcome);
+            self.log(&message, index, url, outcome, why.as_deref(), started);
+            if let Some(why) = why {
+                retry = Some(why);
             }
         }
         retry.map_or(Ok(()), Err)
@@ -346,7 +323,7 @@ impl MediaHandler {
         message: &MessageView,
         index: usize,
         url: &str,
-        outcome: &str,
+        outcome: AttachmentOutcome,
         reason: Option<&str>,
         started: std::time::Instant,
     ) {
@@ -360,7 +337,7 @@ impl MediaHandler {
             message_id = %message.message_id,
             index,
             host = %host,
-            outcome,
+            outcome = outcome.as_str(),
             reason = reason.unwrap_or(""),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             "attachment"
@@ -378,71 +355,111 @@ impl MediaHandler {
     }
 }
 
-fn count(tally: &mut Tally, stored: &StoredMedia) -> &'static str {
-    match stored {
-        StoredMedia::Copy { size_bytes, .. } => {
-            tally.copied += 1;
-            tally.bytes += size_bytes;
-            "copied"
+/// What became of one attachment, as its log line says and the invocation's metrics count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AttachmentOutcome {
+    /// A copy of this many bytes is in the bucket.
+    Copied(u64),
+    /// It can never be copied (its `stored` says why).
+    Failed(MediaError),
+    /// Someone set its `stored` first.
+    AlreadyStored,
+    /// Not now: the record fails, and the stream brings it again.
+    Retry,
+}
+
+impl AttachmentOutcome {
+    /// What has become of an attachment whose `stored` is set to `stored`.
+    fn of(stored: &StoredMedia) -> AttachmentOutcome {
+        match stored {
+            StoredMedia::Copy { size_bytes, .. } => AttachmentOutcome::Copied(*size_bytes),
+            StoredMedia::Failed { error, .. } => AttachmentOutcome::Failed(*error),
         }
-        StoredMedia::Failed { error, .. } => match error {
-            MediaError::Gone => {
-                tally.gone += 1;
-                "gone"
-            }
-            MediaError::Expired => {
-                tally.expired += 1;
-                "expired"
-            }
-            MediaError::TooLarge => {
-                tally.too_large += 1;
-                "too_large"
-            }
-            MediaError::Refused => {
-                tally.refused += 1;
-                "refused"
-            }
-        },
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            AttachmentOutcome::Copied(_) => "copied",
+            AttachmentOutcome::Failed(MediaError::Gone) => "gone",
+            AttachmentOutcome::Failed(MediaError::Expired) => "expired",
+            AttachmentOutcome::Failed(MediaError::TooLarge) => "too_large",
+            AttachmentOutcome::Failed(MediaError::Refused) => "refused",
+            AttachmentOutcome::AlreadyStored => "already_stored",
+            AttachmentOutcome::Retry => "retry",
+        }
     }
 }
 
-/// One invocation's metrics in Embedded Metric Format, dimension `Function` = `media`.
+impl Tally {
+    /// Counts one attachment's outcome.
+    fn count(&mut self, outcome: AttachmentOutcome) {
+        let counter = match outcome {
+            AttachmentOutcome::Copied(bytes) => {
+                self.bytes += bytes;
+                &mut self.copied
+            }
+            AttachmentOutcome::Failed(MediaError::Gone) => &mut self.gone,
+            AttachmentOutcome::Failed(MediaError::Expired) => &mut self.expired,
+            AttachmentOutcome::Failed(MediaError::TooLarge) => &mut self.too_large,
+            AttachmentOutcome::Failed(MediaError::Refused) => &mut self.refused,
+            AttachmentOutcome::AlreadyStored => &mut self.raced,
+            AttachmentOutcome::Retry => &mut self.retried,
+        };
+        *counter += 1;
+    }
+}
+
+/// One invocation's metrics in Embedded Metric Format, dimension `Function` = `media`: the
+/// telemetry's document metadata, with the members in name order (`_aws` last), as this
+/// function's documents have always been written.
 pub fn emf_document(
     tally: &Tally,
     failed_records: u64,
     latency_ms: f64,
     timestamp_ms: i64,
 ) -> Value {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": crate::telemetry::METRICS_NAMESPACE,
-                "Dimensions": [["Function"]],
-                "Metrics": [
-                    {"Name": "MediaCopied", "Unit": "Count"},
-                    {"Name": "MediaBytes", "Unit": "Bytes"},
-                    {"Name": "MediaGone", "Unit": "Count"},
-                    {"Name": "MediaExpired", "Unit": "Count"},
-                    {"Name": "MediaTooLarge", "Unit": "Count"},
-                    {"Name": "MediaRefused", "Unit": "Count"},
-                    {"Name": "MediaRetried", "Unit": "Count"},
-                    {"Name": "MediaFailedRecords", "Unit": "Count"},
-                    {"Name": "Latency", "Unit": "Milliseconds"}
-                ]
-            }]
-        },
-        "Function": "media",
-        "MediaCopied": tally.copied,
-        "MediaBytes": tally.bytes,
-        "MediaGone": tally.gone,
-        "MediaExpired": tally.expired,
-        "MediaTooLarge": tally.too_large,
-        "MediaRefused": tally.refused,
-        "MediaRetried": tally.retried,
-        "MediaFailedRecords": failed_records,
-        "Latency": (latency_ms * 1000.0).round() / 1000.0,
-    })
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Invocation {
+        #[serde(rename = "_aws")]
+        aws: Metadata,
+        function: &'static str,
+        media_copied: u64,
+        media_bytes: u64,
+        media_gone: u64,
+        media_expired: u64,
+        media_too_large: u64,
+        media_refused: u64,
+        media_retried: u64,
+        media_failed_records: u64,
+        latency: f64,
+    }
+    const METRICS: &[Metric] = &[
+        metric("MediaCopied", "Count"),
+        metric("MediaBytes", "Bytes"),
+        metric("MediaGone", "Count"),
+        metric("MediaExpired", "Count"),
+        metric("MediaTooLarge", "Count"),
+        metric("MediaRefused", "Count"),
+        metric("MediaRetried", "Count"),
+        metric("MediaFailedRecords", "Count"),
+        metric("Latency", "Milliseconds"),
+    ];
+    let document = Invocation {
+        aws: Metadata::new(timestamp_ms, &[&["Function"]], METRICS),
+        function: "media",
+        media_copied: tally.copied,
+        media_bytes: tally.bytes,
+        media_gone: tally.gone,
+        media_expired: tally.expired,
+        media_too_large: tally.too_large,
+        media_refused: tally.refused,
+        media_retried: tally.retried,
+        media_failed_records: failed_records,
+        latency: (latency_ms * 1000.0).round() / 1000.0,
+    };
+    // A JSON value's members are in name order: the same text as ever.
+    serde_json::to_value(document).expect("an EMF document serializes")
 }
 
 #[cfg(test)]
@@ -493,5 +510,29 @@ mod tests {
         }
         assert_eq!(doc["MediaCopied"], 2);
         assert_eq!(doc["MediaFailedRecords"], 1);
+    }
+
+    #[test]
+    fn emf_documents_are_the_same_text_as_ever() {
+        let tally = Tally {
+            copied: 2,
+            bytes: 10,
+            ..Tally::default()
+        };
+        assert_eq!(
+            emf_document(&tally, 1, 3.0, 0).to_string(),
+            concat!(
+                r#"{"Function":"media","Latency":3.0,"MediaBytes":10,"MediaCopied":2,"#,
+                r#""MediaExpired":0,"MediaFailedRecords":1,"MediaGone":0,"MediaRefused":0,"#,
+                r#""MediaRetried":0,"MediaTooLarge":0,"_aws":{"CloudWatchMetrics":[{"#,
+                r#""Dimensions":[["Function"]],"Metrics":[{"Name":"MediaCopied","Unit":"Count"},"#,
+                r#"{"Name":"MediaBytes","Unit":"Bytes"},{"Name":"MediaGone","Unit":"Count"},"#,
+                r#"{"Name":"MediaExpired","Unit":"Count"},{"Name":"MediaTooLarge","Unit":"Count"},"#,
+                r#"{"Name":"MediaRefused","Unit":"Count"},{"Name":"MediaRetried","Unit":"Count"},"#,
+                r#"{"Name":"MediaFailedRecords","Unit":"Count"},"#,
+                r#"{"Name":"Latency","Unit":"Milliseconds"}],"Namespace":"MessageIngest"}],"#,
+                r#""Timestamp":0}}"#
+            )
+        );
     }
 }

@@ -11,11 +11,11 @@
 pub mod address;
 pub mod fetch;
 pub mod filter;
-pub mod handler;
-pub mod keys;
+mod handler;
+mod keys;
 pub mod settings;
-pub mod table;
-pub mod upload;
+mod table;
+mod upload;
 pub mod url;
 
 use std::sync::Arc;
@@ -24,14 +24,16 @@ use std::time::{Duration, SystemTime};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 
-pub use handler::{BatchResponse, ItemFailure, MediaHandler};
+pub use handler::MediaHandler;
 pub use settings::MediaSettings;
 
-/// The media function, from start to finish: settings, clients, then invocations until the
-/// runtime stops.
+/// The media function, from start to finish: its configuration (the shared part and
+/// `MEDIA_*`), clients, then invocations until the runtime stops.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init();
-    let settings = MediaSettings::from_env();
+    let env = crate::config::Env::process();
+    let config = crate::config::FunctionConfig::read(&env);
+    crate::telemetry::init(&config.logs);
+    let settings = MediaSettings::read(&config, &env);
     match &settings {
         Ok(s) if s.allow_private_networks => tracing::warn!(
             "MEDIA_ALLOW_PRIVATE_NETWORKS is set: media may be fetched from loopback and private \
@@ -40,10 +42,12 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "misconfigured: every batch will fail"),
     }
+    // One HTTP client (connection pools, TLS set-up) for both AWS clients.
+    let http = config.aws.https_client();
     let handler = Arc::new(MediaHandler::new(
         settings,
-        crate::storage::dynamodb_client(),
-        s3_client(),
+        config.aws.dynamodb_client(http.clone()),
+        config.aws.s3_client(http),
     ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let handler = Arc::clone(&handler);
@@ -70,33 +74,4 @@ fn instant_of(deadline: SystemTime) -> tokio::time::Instant {
         left
     };
     tokio::time::Instant::now() + left
-}
-
-/// The S3 client of the media function, built like [`crate::storage::dynamodb_client`]: the
-/// region and credentials Lambda gives, rustls on *ring*, and the standard
-/// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` override (then path-style addressing, which local
-/// S3 servers need). Timeouts leave room for an 8 MiB part on a slow link.
-pub fn s3_client() -> aws_sdk_s3::Client {
-    use aws_config::environment::EnvironmentVariableCredentialsProvider;
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-    use aws_sdk_s3::config::BehaviorVersion;
-
-    let mut config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(crate::storage::lambda_region())
-        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-        .http_client(crate::storage::https_client())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(60))
-                .operation_timeout(Duration::from_secs(180))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3));
-    if let Some(url) = crate::storage::endpoint_override("AWS_ENDPOINT_URL_S3") {
-        config = config.endpoint_url(url).force_path_style(true);
-    }
-    aws_sdk_s3::Client::from_conf(config.build())
 }

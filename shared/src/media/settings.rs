@@ -1,4 +1,5 @@
-//! The media function's settings (`MEDIA_*`, README "Configuration"), read once at start.
+//! The media function's settings (`MEDIA_*`, README "Configuration"), read once at start, on
+//! top of the part every function shares ([`FunctionConfig`]).
 //! Reading never fails the process: a bad setting is [`Misconfigured`], and a misconfigured
 //! function fetches nothing and fails every batch (the stream retries it, then the dead-letter
 //! queue keeps it), so it never runs open.
@@ -6,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::config::Env;
+use crate::config::{Env, FunctionConfig};
 use crate::error::Misconfigured;
 
 /// `MEDIA_MAX_BYTES` when unset: 100 MiB.
@@ -161,12 +162,9 @@ fn parse_connect_to(value: &str) -> Result<Vec<(String, SocketAddr)>, Misconfigu
 }
 
 impl MediaSettings {
-    pub fn from_env() -> Result<Self, Misconfigured> {
-        Self::from_lookup(crate::config::process_env)
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Misconfigured> {
-        let env = Env::new(&lookup);
+    /// The media function's part of its configuration, on top of the shared part (whose table
+    /// it needs), both read from `env`.
+    pub fn read(shared: &FunctionConfig, env: &Env) -> Result<Self, Misconfigured> {
         let max_bytes = match env.get("MEDIA_MAX_BYTES") {
             None => DEFAULT_MAX_BYTES,
             Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -185,7 +183,7 @@ impl MediaSettings {
             Some(v) => parse_connect_to(&v)?,
         };
         Ok(MediaSettings {
-            table_name: env.require("TABLE_NAME")?,
+            table_name: shared.table_name.clone()?,
             bucket: env.require("MEDIA_BUCKET")?,
             channels: Channels::parse(env.get("MEDIA_CHANNELS").as_deref()),
             max_bytes,
@@ -195,6 +193,12 @@ impl MediaSettings {
             timeouts: Timeouts::default(),
             part_size: PART_SIZE,
         })
+    }
+
+    /// Reads both parts through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Misconfigured> {
+        let env = Env::new(&lookup);
+        MediaSettings::read(&FunctionConfig::read(&env), &env)
     }
 }
 

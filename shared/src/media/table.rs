@@ -1,15 +1,14 @@
-//! The media function's two table operations, and reading items in either of the two shapes it
-//! meets them in: DynamoDB JSON in stream records, the SDK's values from GetItem.
-
-use std::collections::HashMap;
+//! The media function's two table operations, and reading a message item in either of the two
+//! shapes it meets it in: a stream record's image (DynamoDB JSON, read by serde_dynamo) and the
+//! SDK's item from GetItem.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use serde_json::{Map, Value};
 
 use crate::message::StoredMedia;
 use crate::storage::keys::MESSAGE_PREFIX;
+use crate::storage::{consistent_get, item_key, string, Item};
 
 /// What the media function needs of a message item.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,31 +41,17 @@ impl AttachmentView {
 }
 
 impl MessageView {
-    /// A message item (plain JSON, as [`plain_from_dynamodb_json`] or [`plain_from_sdk`] make
-    /// it); `None` for any other item.
-    pub fn of(item: &Value) -> Option<MessageView> {
-        let text = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_string);
+    /// A message item; `None` for any other item (an id item, a quarantined body).
+    pub fn of(item: &Item) -> Option<MessageView> {
+        let text = |name: &str| string(item, name);
         let sk = text("sk")?;
         if !sk.starts_with(MESSAGE_PREFIX) {
             return None;
         }
         let attachments = item
             .get("attachments")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .map(|a| {
-                        let text =
-                            |name: &str| a.get(name).and_then(Value::as_str).map(str::to_string);
-                        AttachmentView {
-                            url: text("url"),
-                            expires_at: text("expires_at"),
-                            mime_type: text("mime_type"),
-                            stored: a.get("stored").is_some_and(|s| !s.is_null()),
-                        }
-                    })
-                    .collect()
-            })
+            .and_then(|list| list.as_l().ok())
+            .map(|list| list.iter().map(AttachmentView::of).collect())
             .unwrap_or_default();
         Some(MessageView {
             pk: text("pk")?,
@@ -79,69 +64,32 @@ impl MessageView {
         })
     }
 
+    /// A stream record's image (DynamoDB JSON, as serde_dynamo reads it), read as [`Self::of`]
+    /// reads an item.
+    pub fn of_image(image: &serde_dynamo::Item) -> Option<MessageView> {
+        MessageView::of(&image.clone().into())
+    }
+
     pub fn has_pending(&self) -> bool {
         self.attachments.iter().any(|a| a.pending_url().is_some())
     }
 }
 
-/// An attribute value in DynamoDB JSON (`{"S": "x"}`, `{"M": {…}}`, …) as plain JSON.
-pub fn plain_from_dynamodb_json(value: &Value) -> Value {
-    let Some((kind, inner)) = value.as_object().and_then(|m| m.iter().next()) else {
-        return Value::Null;
-    };
-    match (kind.as_str(), inner) {
-        ("S" | "B", v) => v.clone(),
-        ("N", Value::String(n)) => number(n),
-        ("BOOL", v) => v.clone(),
-        ("NULL", _) => Value::Null,
-        ("M", Value::Object(map)) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), plain_from_dynamodb_json(v)))
-                .collect(),
-        ),
-        ("L", Value::Array(items)) => items.iter().map(plain_from_dynamodb_json).collect(),
-        ("SS" | "BS", v) => v.clone(),
-        ("NS", Value::Array(items)) => items
-            .iter()
-            .map(|n| n.as_str().map_or(Value::Null, number))
-            .collect(),
-        _ => Value::Null,
+impl AttachmentView {
+    /// An element of `attachments` (anything but a map has nothing to copy).
+    fn of(value: &AttributeValue) -> AttachmentView {
+        let empty = Item::new();
+        let attachment = value.as_m().unwrap_or(&empty);
+        let text = |name: &str| string(attachment, name);
+        AttachmentView {
+            url: text("url"),
+            expires_at: text("expires_at"),
+            mime_type: text("mime_type"),
+            stored: attachment
+                .get("stored")
+                .is_some_and(|stored| !stored.is_null()),
+        }
     }
-}
-
-/// A whole image in DynamoDB JSON as a plain JSON object.
-pub fn plain_image(image: &Map<String, Value>) -> Value {
-    Value::Object(
-        image
-            .iter()
-            .map(|(k, v)| (k.clone(), plain_from_dynamodb_json(v)))
-            .collect(),
-    )
-}
-
-/// An SDK attribute value as plain JSON.
-pub fn plain_from_sdk(value: &AttributeValue) -> Value {
-    match value {
-        AttributeValue::S(s) => Value::String(s.clone()),
-        AttributeValue::N(n) => number(n),
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::Null(_) => Value::Null,
-        AttributeValue::M(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), plain_from_sdk(v)))
-                .collect(),
-        ),
-        AttributeValue::L(items) => items.iter().map(plain_from_sdk).collect(),
-        AttributeValue::Ss(items) => items.iter().cloned().map(Value::String).collect(),
-        AttributeValue::Ns(items) => items.iter().map(|n| number(n)).collect(),
-        _ => Value::Null,
-    }
-}
-
-fn number(text: &str) -> Value {
-    serde_json::from_str::<serde_json::Number>(text)
-        .map(Value::Number)
-        .unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
 /// The table, as the media function uses it.
@@ -161,13 +109,7 @@ impl MediaTable {
 
     /// The message item as it is now (a consistent read), or `None` when it is gone.
     pub async fn current(&self, pk: &str, sk: &str) -> Result<Option<MessageView>, String> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_string()))
-            .key("sk", AttributeValue::S(sk.to_string()))
-            .consistent_read(true)
+        let output = consistent_get(&self.client, &self.table, pk, sk)
             .projection_expression("#pk, #sk, #provider, #conversation, #message, #channel, #att")
             .expression_attribute_names("#pk", "pk")
             .expression_attribute_names("#sk", "sk")
@@ -178,10 +120,8 @@ impl MediaTable {
             .expression_attribute_names("#att", "attachments")
             .send()
             .await
-            .map_err(|e| format!("DynamoDB GetItem: {}", dynamodb_error(&e)))?;
-        Ok(output
-            .item
-            .and_then(|item| MessageView::of(&plain_item(&item))))
+            .map_err(crate::aws::failed("DynamoDB GetItem", "the table"))?;
+        Ok(output.item.and_then(|item| MessageView::of(&item)))
     }
 
     /// Sets `stored` on attachment `index` only, on condition that it is still `url` and has no
@@ -202,8 +142,7 @@ impl MediaTable {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_string()))
-            .key("sk", AttributeValue::S(sk.to_string()))
+            .set_key(Some(item_key(pk, sk)))
             .update_expression(update_expression(index))
             .condition_expression(condition_expression(index))
             .expression_attribute_names("#att", "attachments")
@@ -218,7 +157,7 @@ impl MediaTable {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(false)
             }
-            Err(e) => Err(format!("DynamoDB UpdateItem: {}", dynamodb_error(&e))),
+            Err(e) => Err(crate::aws::failed("DynamoDB UpdateItem", "the table")(e)),
         }
     }
 }
@@ -233,34 +172,10 @@ pub fn condition_expression(index: usize) -> String {
     format!("#att[{index}].#url = :url AND attribute_not_exists(#att[{index}].#stored)")
 }
 
-fn plain_item(item: &HashMap<String, AttributeValue>) -> Value {
-    Value::Object(
-        item.iter()
-            .map(|(k, v)| (k.clone(), plain_from_sdk(v)))
-            .collect(),
-    )
-}
-
-fn dynamodb_error<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match error {
-        SdkError::ServiceError(e) => format!(
-            "{}: {}",
-            e.err().code().unwrap_or("service error"),
-            e.err().message().unwrap_or("")
-        ),
-        SdkError::TimeoutError(_) => "timed out".into(),
-        SdkError::DispatchFailure(_) => "could not reach the table".into(),
-        other => aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::plain_from_sdk;
     use serde_json::json;
 
     #[test]
@@ -281,17 +196,18 @@ mod tests {
                 {"M": {"kind": {"S": "document"}, "expires_at": {"S": "2025-01-01T00:00:00.000Z"}}}
             ]}
         });
-        let plain = plain_image(image.as_object().unwrap());
+        let image: serde_dynamo::Item = serde_json::from_value(image).unwrap();
+        let plain: serde_json::Value = serde_dynamo::from_item(image.clone()).unwrap();
         assert_eq!(plain["schema_version"], json!(2));
         assert_eq!(plain["attachments"][0]["width"], json!(304));
-        let view = MessageView::of(&plain).unwrap();
+        let view = MessageView::of_image(&image).unwrap();
         assert_eq!(view.channel.as_deref(), Some("whatsapp"));
         assert_eq!(view.attachments.len(), 3);
         assert_eq!(view.attachments[0].pending_url(), Some("https://h/a.jpg"));
         assert_eq!(view.attachments[1].pending_url(), None, "already stored");
         assert_eq!(view.attachments[2].pending_url(), None, "no url");
         assert!(view.has_pending());
-        let id_item = json!({"pk": "callbell#c1", "sk": "ID#m1"});
+        let id_item = crate::storage::item_key("callbell#c1", "ID#m1");
         assert!(MessageView::of(&id_item).is_none());
     }
 

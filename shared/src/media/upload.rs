@@ -127,7 +127,8 @@ async fn put(target: &Target<'_>, body: Bytes) -> Result<(), CopyError> {
         .body(ByteStream::from(body))
         .send()
         .await
-        .map_err(|e| CopyError::Transient(format!("S3 PutObject: {}", s3_error(&e))))?;
+        .map_err(crate::aws::failed("S3 PutObject", "S3"))
+        .map_err(CopyError::Transient)?;
     Ok(())
 }
 
@@ -148,9 +149,8 @@ async fn start_part(
             .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .send()
             .await
-            .map_err(|e| {
-                CopyError::Transient(format!("S3 CreateMultipartUpload: {}", s3_error(&e)))
-            })?;
+            .map_err(crate::aws::failed("S3 CreateMultipartUpload", "S3"))
+            .map_err(CopyError::Transient)?;
         let upload_id = created
             .upload_id
             .ok_or_else(|| CopyError::Transient("S3 gave no upload id".into()))?;
@@ -182,7 +182,7 @@ async fn start_part(
             .body(ByteStream::from(part))
             .send()
             .await
-            .map_err(|e| format!("S3 UploadPart {number}: {}", s3_error(&e)))?;
+            .map_err(crate::aws::failed(format!("S3 UploadPart {number}"), "S3"))?;
         Ok(CompletedPart::builder()
             .part_number(number)
             .set_e_tag(output.e_tag)
@@ -219,9 +219,8 @@ async fn complete(target: &Target<'_>, upload: &mut Multipart) -> Result<(), Cop
         )
         .send()
         .await
-        .map_err(|e| {
-            CopyError::Transient(format!("S3 CompleteMultipartUpload: {}", s3_error(&e)))
-        })?;
+        .map_err(crate::aws::failed("S3 CompleteMultipartUpload", "S3"))
+        .map_err(CopyError::Transient)?;
     Ok(())
 }
 
@@ -241,27 +240,8 @@ async fn abort(target: &Target<'_>, mut upload: Multipart) {
     if let Err(e) = aborted {
         tracing::warn!(
             key = target.key,
-            error = %s3_error(&e),
+            error = %crate::aws::error_text(&e, "S3"),
             "could not abort a multipart upload; the bucket's lifecycle rule will remove it"
         );
-    }
-}
-
-fn s3_error<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_sdk_s3::error::SdkError;
-    match error {
-        SdkError::ServiceError(e) => format!(
-            "{}: {}",
-            e.err().code().unwrap_or("service error"),
-            e.err().message().unwrap_or("")
-        ),
-        SdkError::TimeoutError(_) => "timed out".into(),
-        SdkError::DispatchFailure(d) if d.is_timeout() => "timed out connecting".into(),
-        SdkError::DispatchFailure(_) => "could not reach S3".into(),
-        other => aws_sdk_s3::error::DisplayErrorContext(other).to_string(),
     }
 }

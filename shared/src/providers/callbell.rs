@@ -12,18 +12,17 @@ use sha2::{Digest, Sha256};
 
 use subtle::Choice;
 
-use crate::accounts::{self, AccountName, NamedSecrets};
+use crate::accounts::{AccountName, NamedSecrets};
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
-use crate::message::{
-    checked_time, Attachment, AttachmentKind, Contact, ContactCard, Direction, Interactive,
-    InteractiveOption, Kind, Location, Message, Phone, Role, Sender,
-};
-use crate::providers::{Provider, Verify};
+use crate::message::{checked_time, Attachment, AttachmentKind, Contact, ContactCard, Direction, Interactive, InteractiveOption, Kind, Location, Message, OrderKey, Phone, Role, Sender};
+use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
-use crate::storage::keys::time_order_key;
-use crate::verify::{decode_hex_tag, hmac_sha256, single_header, Verified};
-use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
+use crate::verify::{
+    any_tag, decode_hex_32, hmac_sha256, matching_entry, secret_matches, single_header, Verified,
+    Verify,
+};
+use crate::webhook::{IfUnknown, Reason, StatusOrder, Update, Webhook};
 use crate::wire::{
     check_unique_keys, object, parse_object, required, required_object, List, Object, Value,
 };
@@ -130,10 +129,10 @@ impl Checks {
             let given: Vec<&str> = request.query_values(TOKEN_PARAMETER).collect();
             let matches = tokens.entries.iter().map(|entry| {
                 given.iter().fold(Choice::from(0), |acc, value| {
-                    acc | accounts::secret_matches(&entry.secret, value.as_bytes())
+                    acc | secret_matches(&entry.secret, value.as_bytes())
                 })
             });
-            if let Some(index) = accounts::matching_entry(matches) {
+            if let Some(index) = matching_entry(matches) {
                 return Ok(tokens.entries[index].account.clone());
             }
         }
@@ -177,7 +176,7 @@ fn check_signature(
         match key.trim() {
             "t" => timestamp = Some(value.trim()),
             "v1" => candidates
-                .push(decode_hex_tag(value.trim()).ok_or(malformed("v1 is not 64 hex digits"))?),
+                .push(decode_hex_32(value.trim()).ok_or(malformed("v1 is not 64 hex digits"))?),
             _ => {} // other schemes may be added by the provider; v1 is the one we check
         }
     }
@@ -191,9 +190,9 @@ fn check_signature(
     // Every secret against every candidate (a second v1 appears while a secret rotates).
     let matches = secrets.entries.iter().map(|entry| {
         let expected = hmac_sha256(&entry.secret, &[timestamp.as_bytes(), b".", request.body()]);
-        accounts::any_tag(&candidates, &expected)
+        any_tag(&candidates, &expected)
     });
-    let Some(index) = accounts::matching_entry(matches) else {
+    let Some(index) = matching_entry(matches) else {
         return Err(Unauthorized::BadSignature("X-Callbell-Signature"));
     };
     let skew = now.saturating_sub(seconds);
@@ -430,7 +429,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
             let payload = required_object(&envelope.payload, "payload")?;
             Ok(Webhook::Update(Box::new(status_update(payload)?)))
         }
-        _ => Ok(Webhook::Ignored("not_a_message_event")),
+        _ => Ok(Webhook::Ignored(Reason::NotAMessageEvent)),
     }
 }
 
@@ -456,7 +455,7 @@ fn status_update(payload: &Payload) -> Result<Update, Invalid> {
         "a status",
     )?;
     Ok(Update {
-        provider: Callbell::NAME,
+        provider: ProviderId::Callbell,
         account_id: None,
         conversation_id: conversation_of(payload)?,
         message_id,
@@ -551,7 +550,7 @@ fn identity(payload: &Payload) -> Result<Message, Invalid> {
         _ => (Role::System, Direction::System),
     };
     let mut message = Message::new(
-        Callbell::NAME,
+        ProviderId::Callbell,
         conversation_id,
         String::new(),
         created_at,
@@ -563,7 +562,7 @@ fn identity(payload: &Payload) -> Result<Message, Invalid> {
         // The status as sent: derived ids of messages stored earlier must not change.
         None => derived_message_id(&message, payload, &status),
     };
-    message.order_key = time_order_key(&message.created_at, &message.message_id);
+    message.order_key = OrderKey::time(&message.created_at, &message.message_id);
     message.status = Some(status.to_lowercase());
     Ok(message)
 }
@@ -1563,7 +1562,7 @@ mod tests {
         }
         assert_eq!(
             read_body(br#"{"event":"contact_created","payload":{}}"#).unwrap(),
-            Webhook::Ignored("not_a_message_event")
+            Webhook::Ignored(Reason::NotAMessageEvent)
         );
     }
 

@@ -6,15 +6,15 @@
 //! binary carries only that provider's code. Adding one is a new module and one line in the
 //! [`providers!`] list at the end of this file (docs/ADDING_A_PROVIDER.md).
 
-use crate::accounts::AccountName;
-use crate::config::Env;
-use crate::error::{Invalid, Misconfigured, Unauthorized};
-use crate::request::Request;
-use crate::verify::Verified;
+use crate::accounts::AllowList;
+use crate::config::{Env, FunctionConfig};
+use crate::error::{Invalid, Misconfigured};
+use crate::verify::{Verified, Verify};
 use crate::webhook::{StatusOrder, Webhook};
 
-/// Everything the pipeline needs to know about one provider.
-pub trait Provider: Sized + Send + Sync + 'static {
+/// Everything the pipeline needs to know about one provider. Only the types of the
+/// [`providers!`] list are providers: the list gives each its [`ProviderId`].
+pub trait Provider: registration::Registered + Sized + Send + Sync + 'static {
     /// The provider value of items and keys (`tiktok_shop`): lower case, `_` between words.
     const NAME: &'static str;
     /// The function (binary, cargo-lambda and route) name (`tiktok-shop`).
@@ -48,15 +48,47 @@ pub trait Provider: Sized + Send + Sync + 'static {
     }
 }
 
-/// A provider's authentication check, on the request's exact bytes.
-pub trait Verify: std::fmt::Debug + Send + Sync {
-    /// `Ok` when the request is authentic; `now` is Unix seconds, for checks with a window.
-    fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized>;
+/// A provider's function's settings: the shared part's table and the provider's verifier, both
+/// required (a webhook function answers 500 to everything without them).
+pub struct Settings<P: Provider> {
+    pub table_name: String,
+    pub verifier: P::Verifier,
+    /// The accounts it serves ([`Provider::ALLOW_LIST`]), when that setting is set.
+    pub allow_list: Option<AllowList>,
+}
 
-    /// [`Verify::check`], and the account of the configured entry that verified the request
-    /// (Callbell's `<account>=<secret>`), when the entry names one.
-    fn account(&self, request: &Request, now: i64) -> Result<Option<AccountName>, Unauthorized> {
-        self.check(request, now).map(|()| None)
+impl<P: Provider> std::fmt::Debug for Settings<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("provider", &P::NAME)
+            .field("table_name", &self.table_name)
+            .field("verifier", &self.verifier)
+            .field("allow_list", &self.allow_list)
+            .finish()
+    }
+}
+
+impl<P: Provider> Settings<P> {
+    /// The provider's settings on top of the shared part, both read from `env`.
+    pub fn read(shared: &FunctionConfig, env: &Env) -> Result<Self, Misconfigured> {
+        let allow_list = match P::ALLOW_LIST {
+            Some(setting) => env
+                .get(setting)
+                .map(|ids| AllowList::parse(setting, &ids))
+                .transpose()?,
+            None => None,
+        };
+        Ok(Settings {
+            table_name: shared.table_name.clone()?,
+            verifier: P::verifier(env)?,
+            allow_list,
+        })
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Misconfigured> {
+        let env = Env::new(&lookup);
+        Settings::read(&FunctionConfig::read(&env), &env)
     }
 }
 
@@ -72,8 +104,12 @@ pub trait ProviderVisitor {
 /// `ProviderId::ALL` or matches on it, so nothing can leave a provider out silently.
 macro_rules! providers {
     ($($module:ident :: $provider:ident),+ $(,)?) => {
-        $(pub mod $module;)+
+        $(mod $module;)+
         $(pub use $module::$provider;)+
+
+        $(impl registration::Registered for $provider {
+            const ID: ProviderId = ProviderId::$provider;
+        })+
 
         /// One variant per provider.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -131,8 +167,17 @@ macro_rules! providers {
     };
 }
 
+/// What makes a type a provider of the list: its id, given by [`providers!`] (public in a
+/// private module, so that nothing else can implement it).
+mod registration {
+    pub trait Registered {
+        const ID: super::ProviderId;
+    }
+}
+
 impl ProviderId {
-    /// The provider whose provider value or function name is `name`.
+    /// The provider whose provider value or function name is `name` (a person's words: the
+    /// command line, the scripts).
     pub fn find(name: &str) -> Option<ProviderId> {
         ProviderId::ALL
             .iter()
@@ -140,15 +185,44 @@ impl ProviderId {
             .find(|id| id.name() == name || id.function() == name)
     }
 
+    /// The provider whose provider value is `value` (what items, keys and spool messages
+    /// carry); a function name is not one.
+    pub fn named(value: &str) -> Option<ProviderId> {
+        ProviderId::ALL
+            .iter()
+            .copied()
+            .find(|id| id.name() == value)
+    }
+
     /// The id of `P`.
-    pub fn of<P: Provider>() -> ProviderId {
-        ProviderId::find(P::NAME).expect("every Provider is in the providers! list")
+    pub const fn of<P: Provider>() -> ProviderId {
+        P::ID
     }
 }
 
 impl std::fmt::Display for ProviderId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Written as its provider value (`tiktok_shop`), in items and fingerprints alike.
+impl serde::Serialize for ProviderId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// A provider value compares equal to its text.
+impl PartialEq<str> for ProviderId {
+    fn eq(&self, value: &str) -> bool {
+        self.name() == value
+    }
+}
+
+impl PartialEq<&str> for ProviderId {
+    fn eq(&self, value: &&str) -> bool {
+        self.name() == *value
     }
 }
 
@@ -175,7 +249,14 @@ mod tests {
             assert_eq!(function, name.replace('_', "-"), "{name}: function name");
             assert_eq!(ProviderId::find(name), Some(*id));
             assert_eq!(ProviderId::find(function), Some(*id));
+            assert_eq!(ProviderId::named(name), Some(*id));
+            assert_eq!(*id, name);
         }
         assert_eq!(ProviderId::find("nobody"), None);
+        assert_eq!(
+            ProviderId::named("tiktok-shop"),
+            None,
+            "a function name is no value"
+        );
     }
 }

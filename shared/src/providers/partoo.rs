@@ -9,15 +9,11 @@ use serde::Deserialize;
 
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
-use crate::message::{
-    checked_time, non_empty, Attachment, AttachmentKind, Business, Contact, Direction, Kind,
-    Message, Role, Sender,
-};
-use crate::providers::{Provider, Verify};
+use crate::message::{checked_time, non_empty, Attachment, AttachmentKind, Business, Contact, Direction, Kind, Message, OrderKey, Role, Sender};
+use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
-use crate::storage::keys::time_order_key;
-use crate::verify::{single_header, Verified};
-use crate::webhook::{IfUnknown, StatusOrder, Update, Webhook};
+use crate::verify::{decode_hex_32, single_header, Verified, Verify};
+use crate::webhook::{IfUnknown, Reason, StatusOrder, Update, Webhook};
 use crate::wire::{object, parse_object, required, required_object, Object, Value};
 
 pub struct Partoo;
@@ -46,7 +42,7 @@ impl Provider for Partoo {
 
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid> {
         if request.request().has_header(TRYOUT_HEADER) {
-            return Ok(Webhook::Ignored("tryout"));
+            return Ok(Webhook::Ignored(Reason::Tryout));
         }
         read_body(request.body())
     }
@@ -66,6 +62,7 @@ impl Provider for Partoo {
 pub const PRODUCTION_KEY: &str =
     "d06f5c8872fa5d9417b96aba5b87452efc0d10f5a071db50804565048c195814";
 /// Partoo's published sandbox key, for reference (set it in `PARTOO_PUBLIC_KEYS` to accept it).
+#[allow(dead_code)] // Named here for the reader; only the tests use it.
 pub const SANDBOX_KEY: &str = "2eccaf5f6c959c6dd92912057c4bd89369e4cda9e836002a052a9d78db9be2c3";
 
 /// The header that carries the signature.
@@ -105,13 +102,8 @@ impl Verify for PublicKeys {
 /// One `PARTOO_PUBLIC_KEYS` entry: 64 hex digits of a raw Ed25519 public key.
 pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
     let hex_key = hex_key.trim();
-    let not_hex = || format!("public key {hex_key:?} is not 64 hex digits");
-    // Checked first: the hex decoder would also take a `0x` prefix.
-    if hex_key.len() != 64 {
-        return Err(not_hex());
-    }
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(hex_key, &mut bytes).map_err(|_| not_hex())?;
+    let bytes = decode_hex_32(hex_key)
+        .ok_or_else(|| format!("public key {hex_key:?} is not 64 hex digits"))?;
     VerifyingKey::from_bytes(&bytes)
         .map_err(|_| format!("public key {hex_key:?} is not a valid Ed25519 point"))
 }
@@ -220,7 +212,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
     let is_update = match event.as_str() {
         "message_created" => false,
         "message_updated" => true,
-        _ => return Ok(Webhook::Ignored("not_a_message_event")),
+        _ => return Ok(Webhook::Ignored(Reason::NotAMessageEvent)),
     };
     let payload = required_object(&envelope.payload, "payload")?;
     let message = normalize(payload)?;
@@ -228,7 +220,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
         return Ok(Webhook::NewMessage(Box::new(message)));
     }
     Ok(Webhook::Update(Box::new(Update {
-        provider: Partoo::NAME,
+        provider: ProviderId::Partoo,
         account_id: message.account_id.clone(),
         conversation_id: message.conversation_id.clone(),
         message_id: message.message_id.clone(),
@@ -302,14 +294,14 @@ fn identity(wire: &WireMessage, sender: Sender, direction: Direction) -> Result<
         })
         .and_then(|at| checked_time(at, "payload.message.date"))?;
     let mut message = Message::new(
-        Partoo::NAME,
+        ProviderId::Partoo,
         conversation_id,
         message_id,
         created_at,
         sender,
         direction,
     );
-    message.order_key = time_order_key(&message.created_at, &message.message_id);
+    message.order_key = OrderKey::time(&message.created_at, &message.message_id);
     Ok(message)
 }
 
@@ -441,9 +433,7 @@ mod samples {
         "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 
     fn signing_key(secret_hex: &str) -> SigningKey {
-        let mut secret = [0u8; 32];
-        hex::decode_to_slice(secret_hex, &mut secret).expect("64 hex digits");
-        SigningKey::from_bytes(&secret)
+        SigningKey::from_bytes(&crate::verify::decode_hex_32(secret_hex).expect("64 hex digits"))
     }
 
     fn signature(key: &SigningKey, body: &[u8]) -> String {
@@ -706,10 +696,10 @@ mod tests {
         let keys = keys(VECTOR_PUBLIC).unwrap();
         let headers = [(SIGNATURE_HEADER, VECTOR_SIGNATURE), ("X-Partoo-Webhook-Tryout", "1")];
         let request = Request::new(&headers, &[], VECTOR_BODY);
-        let verified = crate::verify::verify::<Partoo>(&keys, &request, 0).unwrap();
-        assert_eq!(Partoo::read(&verified), Ok(Webhook::Ignored("tryout")));
+        let verified = crate::verify::verify(&keys, &request, 0).unwrap();
+        assert_eq!(Partoo::read(&verified), Ok(Webhook::Ignored(Reason::Tryout)));
         let request = Request::new(&headers[..1], &[], VECTOR_BODY);
-        let verified = crate::verify::verify::<Partoo>(&keys, &request, 0).unwrap();
+        let verified = crate::verify::verify(&keys, &request, 0).unwrap();
         assert!(matches!(Partoo::read(&verified), Err(Invalid { .. })));
     }
 
@@ -889,7 +879,7 @@ mod tests {
             let b = format!(r#"{{"type":"{event}","payload":{{"x":1}}}}"#);
             assert_eq!(
                 read_body(b.as_bytes()).unwrap(),
-                Webhook::Ignored("not_a_message_event")
+                Webhook::Ignored(Reason::NotAMessageEvent)
             );
         }
     }

@@ -8,15 +8,13 @@ use serde::Deserialize;
 use crate::accounts;
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
-use crate::message::{
-    checked_time, format_timestamp, is_digits, Attachment, AttachmentKind, Direction, Kind,
-    Message, Role, Sender,
-};
-use crate::providers::{Provider, Verify};
+use crate::message::{checked_time, format_timestamp, is_digits, Attachment, AttachmentKind, Direction, Kind, Message, OrderKey, Role, Sender};
+use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
-use crate::storage::keys::index_order_key;
-use crate::verify::{decode_hex_tag, hmac_sha256, single_header, Secret, Verified};
-use crate::webhook::{StatusOrder, Webhook};
+use crate::verify::{
+    any_tag, decode_hex_32, hmac_sha256, matching_entry, single_header, Secret, Verified, Verify,
+};
+use crate::webhook::{Reason, StatusOrder, Webhook};
 use crate::wire::{parse_object, required, required_object, Object, Value};
 
 pub struct TiktokShop;
@@ -118,14 +116,14 @@ impl AppCredentials {
 impl Verify for AppCredentials {
     fn check(&self, request: &Request, _now: i64) -> Result<(), Unauthorized> {
         let given = single_header(request, SIGNATURE_HEADER)?;
-        let tag = decode_hex_tag(given).ok_or(Unauthorized::MalformedHeader {
+        let tag = decode_hex_32(given).ok_or(Unauthorized::MalformedHeader {
             header: SIGNATURE_HEADER,
             reason: "expected 64 hex digits",
         })?;
         let matches = self.pairs.iter().map(|(key, secret)| {
-            accounts::any_tag(&[tag], &hmac_sha256(secret, &[key.expose(), request.body()]))
+            any_tag(&[tag], &hmac_sha256(secret, &[key.expose(), request.body()]))
         });
-        match accounts::matching_entry(matches) {
+        match matching_entry(matches) {
             Some(_) => Ok(()),
             None => Err(Unauthorized::BadSignature("Authorization signature")),
         }
@@ -222,7 +220,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
         "an integer",
     )?;
     if webhook_type != NEW_MESSAGE_TYPE {
-        return Ok(Webhook::Ignored("not_a_message_event"));
+        return Ok(Webhook::Ignored(Reason::NotAMessageEvent));
     }
     let data = required_object(&envelope.data, "data")?;
     let identity = identity(data)?;
@@ -236,7 +234,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
 
     let (role, direction) = role_and_direction(&sender.role);
     let mut message = Message::new(
-        TiktokShop::NAME,
+        ProviderId::TiktokShop,
         identity.conversation_id,
         identity.message_id,
         identity.created_at,
@@ -247,7 +245,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
         },
         direction,
     );
-    message.order_key = index_order_key(&identity.index);
+    message.order_key = OrderKey::index(&identity.index);
     message.account_id = envelope.shop_id.as_ref().and_then(Value::id);
     message.channel = Some("tiktok_shop".to_string());
     message.visible = data.is_visible.as_ref().and_then(Value::bool);
@@ -1006,7 +1004,7 @@ mod tests {
         ] {
             assert_eq!(
                 read_body(body.as_bytes()).unwrap(),
-                Webhook::Ignored("not_a_message_event"),
+                Webhook::Ignored(Reason::NotAMessageEvent),
                 "{body}"
             );
         }

@@ -3,52 +3,79 @@
 //!
 //! A record the drain cannot use — no body, an unknown or missing `provider`, a `received_at`
 //! that is not a time, a base64 body that does not decode — is not an error here: it becomes a
-//! [`Malformed`] record, which the drain quarantines with the reason (see
-//! [`crate::handler::Handler::handle_sqs_event`]).
+//! [`Malformed`] record, which the drain quarantines with the reason.
+//!
+//! A [`Spooled`] body is one that passed its provider's check when the webhook received it: the
+//! drain stores it without verifying it again. So only this crate makes one — reading a spool
+//! queue's record here, or a quarantine item in [`crate::replay`] — and nothing outside it can
+//! hand the drain a body to store.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::{
     SqsBody, ACCOUNT_ATTRIBUTE, BODY_ENCODING_ATTRIBUTE, PROVIDER_ATTRIBUTE, RECEIVED_AT_ATTRIBUTE,
 };
+use crate::providers::ProviderId;
 
 /// One SQS record of an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// SQS's message id: how the batch response names a failure.
-    pub message_id: Option<String>,
+    pub(crate) message_id: Option<String>,
     /// `attributes.ApproximateReceiveCount`: this receive's number, from 1.
-    pub receive_count: Option<u32>,
-    pub content: Result<Spooled, Malformed>,
+    pub(crate) receive_count: Option<u32>,
+    pub(crate) content: Result<Spooled, Malformed>,
 }
 
 /// A spooled webhook body, as the function that spooled it received it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Spooled {
-    /// The `provider` attribute (a provider value).
-    pub provider: String,
+pub(crate) struct Spooled {
+    /// The `provider` attribute.
+    pub(crate) provider: ProviderId,
     /// The `received_at` attribute.
-    pub received_at: String,
+    pub(crate) received_at: String,
     /// The webhook body's exact bytes (decoded from base64 when it travelled so).
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// The `account_id` attribute: the named account that verified it, if one did.
-    pub account: Option<String>,
+    pub(crate) account: Option<String>,
+}
+
+impl Spooled {
+    /// The provider whose function spooled it.
+    pub(crate) fn provider(&self) -> ProviderId {
+        self.provider
+    }
+
+    /// When the webhook received it (RFC 3339, ms).
+    pub(crate) fn received_at(&self) -> &str {
+        &self.received_at
+    }
+
+    /// The webhook body's exact bytes.
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The named account whose secret verified it, if one did.
+    pub(crate) fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
 }
 
 /// A record that does not carry a spooled body as the contract says, with what is known of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Malformed {
-    pub provider: Option<String>,
-    pub received_at: Option<String>,
-    /// The record's body text as it came (empty when it had none).
-    pub raw: Vec<u8>,
-    pub error: String,
+pub(crate) struct Malformed {
+    pub(crate) provider: Option<String>,
+    pub(crate) received_at: Option<String>,
+    /// The record's body text as it came (empty when it had none; the decoded body when only
+    /// its provider is unknown).
+    pub(crate) raw: Vec<u8>,
+    pub(crate) error: String,
 }
 
 /// Reads an event's records. `Err` when it is not a `{"Records": [...]}` object at all, so
 /// that no record in it can be named.
-pub fn read_event(event: &[u8]) -> Result<Vec<Record>, String> {
+pub(crate) fn read_event(event: &[u8]) -> Result<Vec<Record>, String> {
     let value: Value =
         serde_json::from_slice(event).map_err(|e| format!("event is not JSON: {e}"))?;
     let records = value
@@ -59,7 +86,7 @@ pub fn read_event(event: &[u8]) -> Result<Vec<Record>, String> {
 }
 
 /// Reads one record of an event (also used for messages received from a queue directly).
-pub fn read_record(record: &Value) -> Record {
+pub(crate) fn read_record(record: &Value) -> Record {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let message_id = text(record.get("messageId")).filter(|id| !id.is_empty());
     let receive_count = record
@@ -118,8 +145,15 @@ pub fn read_record(record: &Value) -> Record {
         };
         let body = SqsBody::decode(body, attribute(BODY_ENCODING_ATTRIBUTE).as_deref())
             .map_err(malformed)?;
+        let Some(provider) = ProviderId::named(provider) else {
+            // What can be read of it is kept as it was received: the decoded body.
+            return Err(Malformed {
+                raw: body,
+                ..malformed(format!("spooled for unknown provider {provider:?}"))
+            });
+        };
         Ok(Spooled {
-            provider: provider.clone(),
+            provider,
             received_at,
             body,
             account: attribute(ACCOUNT_ATTRIBUTE),
@@ -129,47 +163,6 @@ pub fn read_record(record: &Value) -> Record {
         message_id,
         receive_count,
         content,
-    }
-}
-
-/// The partial batch response (`ReportBatchItemFailures`): the records to receive again.
-/// Everything not listed leaves the queue.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
-
-impl BatchResponse {
-    /// Lists `message_ids` as failures.
-    pub fn failing(message_ids: impl IntoIterator<Item = String>) -> Self {
-        BatchResponse {
-            batch_item_failures: message_ids
-                .into_iter()
-                .map(|item_identifier| ItemFailure { item_identifier })
-                .collect(),
-        }
-    }
-
-    /// Every record of the batch is received again: Lambda treats a failure whose identifier is
-    /// empty as the whole batch failing. For an event whose records cannot be named, or a
-    /// failed record without a message id.
-    pub fn whole_batch() -> Self {
-        BatchResponse::failing([String::new()])
-    }
-
-    /// The message ids listed.
-    pub fn failed_ids(&self) -> Vec<&str> {
-        self.batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect()
     }
 }
 
@@ -240,7 +233,7 @@ mod tests {
         assert_eq!(
             record.content,
             Ok(Spooled {
-                provider: "partoo".into(),
+                provider: ProviderId::Partoo,
                 received_at: AT.into(),
                 body: b"{\"a\":1}".to_vec(),
                 account: None,
@@ -350,19 +343,5 @@ mod tests {
         assert!(read_event(br#"{"Records": {}}"#).is_err());
         assert!(read_event(br#"[1]"#).is_err());
         assert_eq!(read_event(br#"{"Records": []}"#), Ok(vec![]));
-    }
-
-    #[test]
-    fn the_batch_response_is_lambdas_partial_failure_shape() {
-        let response = BatchResponse::failing(["a".to_string(), "b".to_string()]);
-        assert_eq!(
-            serde_json::to_value(&response).unwrap(),
-            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]})
-        );
-        assert_eq!(
-            serde_json::to_value(BatchResponse::default()).unwrap(),
-            serde_json::json!({"batchItemFailures": []})
-        );
-        assert_eq!(BatchResponse::whole_batch().failed_ids(), [""]);
     }
 }

@@ -21,9 +21,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use thiserror::Error;
 
+use crate::providers::ProviderId;
+
 #[cfg(any(test, feature = "testkit"))]
 pub use memory::MemorySpool;
-pub use sqs::{sqs_client, sqs_client_on, SqsSpool};
+pub use sqs::SqsSpool;
 
 /// The message attribute naming the provider value (`partoo`).
 pub const PROVIDER_ATTRIBUTE: &str = "provider";
@@ -36,8 +38,7 @@ pub const BASE64: &str = "base64";
 /// did: the drain stores the body as the webhook would have.
 pub const ACCOUNT_ATTRIBUTE: &str = "account_id";
 
-/// `SPOOL_MAX_RECEIVES` when unset: the spool queue's `maxReceiveCount` in template.yaml.
-pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+pub use crate::config::DEFAULT_MAX_RECEIVES;
 
 /// How long a request may spend on storage, from the moment it is verified: the table gets the
 /// first share, the queue whatever is left of the total. Lambda's timeout (template.yaml: 2 s)
@@ -88,7 +89,7 @@ impl Default for Budget {
 /// What goes to the queue: the body as SQS can carry it and the attributes the drain needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpoolMessage {
-    pub provider: &'static str,
+    pub provider: ProviderId,
     pub received_at: String,
     pub body: SqsBody,
     /// The verified account (attribute `account_id`), when the entry that verified it is named.
@@ -140,16 +141,8 @@ impl SqsBody {
 /// The characters an SQS message body may hold: `#x9 | #xA | #xD | #x20-#xD7FF |
 /// #xE000-#xFFFD | #x10000-#x10FFFF` (SQS refuses anything else; surrogates cannot occur in a
 /// Rust `char`).
-pub fn sqs_allows(c: char) -> bool {
+pub(crate) fn sqs_allows(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-/// `SPOOL_MAX_RECEIVES`: a positive number, or [`DEFAULT_MAX_RECEIVES`] when unset or not one.
-pub fn max_receives(value: Option<&str>) -> u32 {
-    value
-        .and_then(|v| v.trim().parse::<u32>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_RECEIVES)
 }
 
 /// Why the queue did not take a body.
@@ -264,6 +257,7 @@ mod tests {
 
     #[test]
     fn max_receives_defaults_to_five() {
+        use crate::config::max_receives;
         assert_eq!(max_receives(None), 5);
         assert_eq!(max_receives(Some(" 3 ")), 3);
         for bad in ["", "0", "-1", "five"] {

@@ -1,7 +1,5 @@
 //! The real spool: the function's SQS queue (`SPOOL_QUEUE_URL`).
 
-use std::time::Duration;
-
 use aws_sdk_sqs::types::MessageAttributeValue;
 use aws_sdk_sqs::Client;
 
@@ -9,40 +7,6 @@ use super::{
     BoxFuture, Spool, SpoolError, SpoolMessage, ACCOUNT_ATTRIBUTE, BASE64, BODY_ENCODING_ATTRIBUTE,
     PROVIDER_ATTRIBUTE, RECEIVED_AT_ATTRIBUTE,
 };
-
-/// An SQS client for the functions, made like [`crate::storage::dynamodb_client`]: region and
-/// credentials from the variables Lambda sets, the rustls-*ring* HTTPS client, the SDK's
-/// standard `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` overrides, and timeouts short enough for
-/// the queue's share of the budget. Making it sends nothing: the first request connects.
-pub fn sqs_client() -> Client {
-    sqs_client_on(crate::storage::https_client())
-}
-
-/// [`sqs_client`] on a given HTTP client (the one the function's DynamoDB client uses).
-pub fn sqs_client_on(http: aws_sdk_sqs::config::SharedHttpClient) -> Client {
-    use aws_config::environment::EnvironmentVariableCredentialsProvider;
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-    use aws_sdk_sqs::config::BehaviorVersion;
-
-    let mut config = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(crate::storage::lambda_region())
-        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-        .http_client(http)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(300))
-                .operation_attempt_timeout(Duration::from_millis(400))
-                .operation_timeout(Duration::from_millis(1500))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3));
-    if let Some(url) = crate::storage::endpoint_override("AWS_ENDPOINT_URL_SQS") {
-        config = config.endpoint_url(url);
-    }
-    Client::from_conf(config.build())
-}
 
 /// A spool queue.
 #[derive(Clone, Debug)]
@@ -81,7 +45,10 @@ impl Spool for SqsSpool {
                 .send_message()
                 .queue_url(&self.queue_url)
                 .message_body(&message.body.text)
-                .message_attributes(PROVIDER_ATTRIBUTE, string_attribute(message.provider))
+                .message_attributes(
+                    PROVIDER_ATTRIBUTE,
+                    string_attribute(message.provider.name()),
+                )
                 .message_attributes(
                     RECEIVED_AT_ATTRIBUTE,
                     string_attribute(&message.received_at),

@@ -1,73 +1,42 @@
-//! The DynamoDB client the functions use.
+//! The DynamoDB client the functions use: configured as every function's AWS client
+//! ([`crate::aws`]), with the SDK's payload hash taken by [`crate::digest`].
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::Client;
 
-/// A DynamoDB client for the functions, with timeouts short enough that a slow table still gets
-/// a 503 answered well inside a provider's 3 s.
-///
-/// It is configured from the environment Lambda gives every function (`AWS_REGION`, the
-/// credentials in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) plus the
-/// SDK's standard `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` overrides, rather than through
-/// aws-config's whole provider chain: profiles, SSO, STS web identity and IMDS are never used
-/// in Lambda, and leaving them out takes their code out of the binary (docs/PERFORMANCE.md).
-/// TLS is rustls on *ring*, for the same reason.
-pub fn dynamodb_client() -> Client {
-    dynamodb_client_on(https_client())
-}
+use crate::aws::{client_config, Limits};
+use crate::config::AwsConfig;
 
-/// [`dynamodb_client`] on a given HTTP client (a function shares one with its SQS client).
-pub fn dynamodb_client_on(http: aws_sdk_dynamodb::config::SharedHttpClient) -> Client {
-    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+/// Short enough that a slow table still gets a 503 answered well inside a provider's 3 s.
+const DYNAMODB_LIMITS: Limits = Limits {
+    connect: Duration::from_millis(500),
+    attempt: Duration::from_millis(700),
+    operation: Duration::from_millis(1500),
+};
 
-    let mut config = config_on(http, crate::digest::sha256_hex)
-        .region(lambda_region())
-        .credentials_provider(EnvironmentVariableCredentialsProvider::new());
-    if let Some(url) = endpoint_override("AWS_ENDPOINT_URL_DYNAMODB") {
-        config = config.endpoint_url(url);
+impl AwsConfig {
+    /// A function's DynamoDB client on `http` (a function shares one with its other clients).
+    pub fn dynamodb_client(&self, http: SharedHttpClient) -> Client {
+        let mut config = config_on(self, http, crate::digest::sha256_hex);
+        if let Some(url) = &self.dynamodb_endpoint {
+            config = config.endpoint_url(url);
+        }
+        Client::from_conf(config.build())
     }
-    Client::from_conf(config.build())
 }
 
-/// The region of a function's AWS clients, from the variables Lambda sets (no profiles, no
-/// instance metadata: that keeps the SDK's provider chain out of the binary).
-pub(crate) fn lambda_region() -> Option<aws_sdk_dynamodb::config::Region> {
-    non_empty_env("AWS_REGION")
-        .or_else(|| non_empty_env("AWS_DEFAULT_REGION"))
-        .map(aws_sdk_dynamodb::config::Region::new)
-}
-
-/// The SDK's standard endpoint override: the service's own variable, else `AWS_ENDPOINT_URL`.
-pub(crate) fn endpoint_override(service_variable: &str) -> Option<String> {
-    non_empty_env(service_variable).or_else(|| non_empty_env("AWS_ENDPOINT_URL"))
-}
-
-fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// The client's settings apart from where it finds its region, credentials and endpoint;
-/// `payload_hash` is [`crate::digest::sha256_hex`] but in a test of its effect.
+/// The client's settings apart from its endpoint; `payload_hash` is
+/// [`crate::digest::sha256_hex`] but in a test of its effect.
 fn config_on(
-    http: aws_sdk_dynamodb::config::SharedHttpClient,
+    aws: &AwsConfig,
+    http: SharedHttpClient,
     payload_hash: fn(&[u8]) -> String,
 ) -> aws_sdk_dynamodb::config::Builder {
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-    use aws_sdk_dynamodb::config::{BehaviorVersion, StalledStreamProtectionConfig};
+    use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 
-    aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(http)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_attempt_timeout(Duration::from_millis(700))
-                .operation_timeout(Duration::from_millis(1500))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+    client_config!(aws_sdk_dynamodb, aws, http, DYNAMODB_LIMITS)
         // Stall detection watches throughput over seconds, for large bodies; requests and
         // answers here are a few KiB, and the attempt timeout above already ends a stalled one.
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
@@ -109,127 +78,9 @@ impl aws_sdk_dynamodb::config::Intercept for PayloadSha256 {
     }
 }
 
-/// The roots AWS endpoints chain to (Amazon Trust Services and the Starfield root that
-/// cross-signs them), compiled in: parsing five certificates at a cold start instead of the
-/// system's bundle of ~140 took most of init's instructions (docs/PERFORMANCE.md). Pinned to
-/// roots valid until 2037–2040; `AWS_CA_BUNDLE` replaces them where endpoints chain elsewhere.
-const AWS_ROOTS: &[u8] = include_bytes!("aws-roots.pem");
-
-/// The SDK's hyper client over rustls with the *ring* crypto provider (the SDK's default HTTPS
-/// client brings aws-lc, over a megabyte of code for the same handshake), trusting
-/// [`trusted_roots`].
-pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{
-        rustls_provider::CryptoMode, Provider, TlsContext, TrustStore,
-    };
-    let roots = trusted_roots(std::env::var_os("AWS_CA_BUNDLE").as_deref());
-    let tls = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(roots))
-        .build()
-        .expect("a TLS context of a trust store always builds");
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .tls_context(tls)
-        .build_https()
-}
-
-/// The PEM roots to trust: the bundle `AWS_CA_BUNDLE` names (for an endpoint behind a TLS
-/// proxy, a local one in tests and benches, or a partition whose endpoints use other roots),
-/// else the compiled-in AWS roots. A bundle that cannot be read, or holds no certificate
-/// rustls accepts, is logged and the AWS roots are used: the function keeps running.
-pub fn trusted_roots(bundle: Option<&std::ffi::OsStr>) -> Vec<u8> {
-    let Some(path) = bundle.filter(|p| !p.is_empty()) else {
-        return AWS_ROOTS.to_vec();
-    };
-    let checked = std::fs::read(path)
-        .map_err(|e| e.to_string())
-        .and_then(|pem| check_roots(&pem).map(|()| pem));
-    checked.unwrap_or_else(|why| {
-        tracing::error!(bundle = %path.to_string_lossy(), error = %why, "AWS_CA_BUNDLE unusable; trusting the AWS roots");
-        AWS_ROOTS.to_vec()
-    })
-}
-
-/// Every certificate of a PEM bundle is one rustls can take as a root (the HTTPS client would
-/// otherwise panic on it), and there is at least one.
-fn check_roots(pem: &[u8]) -> Result<(), String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let certificates = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not PEM certificates: {e:?}"))?;
-    if certificates.is_empty() {
-        return Err("no certificate in the bundle".into());
-    }
-    let mut store = rustls::RootCertStore::empty();
-    for certificate in certificates {
-        store
-            .add(certificate)
-            .map_err(|e| format!("a certificate rustls refuses as a root: {e}"))?;
-    }
-    Ok(())
-}
-
-/// `DYNAMODB_WARM_UP`: whether a function readies its DynamoDB client during init. On unless
-/// `false` (or `0`, `no`, `off`): measured with TLS, as in AWS, the warm-up moves the handshake
-/// into init, which Lambda runs with burst CPU, out of the first invocation, which runs at the
-/// memory's share of a vCPU, and init + first invocation comes out shorter (docs/PERFORMANCE.md).
-/// Over plain HTTP (DynamoDB Local) it costs a round trip instead, which is why it can be
-/// switched off.
-pub fn warm_up_enabled(value: Option<&str>) -> bool {
-    !matches!(
-        value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
-        Some("false" | "0" | "no" | "off")
-    )
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    #[test]
-    fn the_compiled_in_roots_are_five_good_certificates() {
-        assert!(check_roots(AWS_ROOTS).is_ok());
-        assert_eq!(
-            String::from_utf8_lossy(AWS_ROOTS)
-                .matches("BEGIN CERTIFICATE")
-                .count(),
-            5
-        );
-        assert_eq!(trusted_roots(None), AWS_ROOTS);
-        assert_eq!(trusted_roots(Some(std::ffi::OsStr::new(""))), AWS_ROOTS);
-    }
-
-    #[test]
-    fn an_unusable_bundle_falls_back_to_the_aws_roots() {
-        let dir = std::env::temp_dir().join(format!("ingest-roots-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let garbage = dir.join("garbage.pem");
-        std::fs::write(
-            &garbage,
-            "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
-        )
-        .unwrap();
-        let empty = dir.join("empty.pem");
-        std::fs::write(&empty, "# nothing here\n").unwrap();
-        let good = dir.join("good.pem");
-        let one = String::from_utf8_lossy(AWS_ROOTS);
-        let first = &one
-            [one.find("-----BEGIN").unwrap()..one.find("-----END CERTIFICATE-----").unwrap() + 25];
-        std::fs::write(&good, first).unwrap();
-        for bad in [&garbage, &empty, &dir.join("missing.pem")] {
-            assert_eq!(
-                trusted_roots(Some(bad.as_os_str())),
-                AWS_ROOTS,
-                "{}",
-                bad.display()
-            );
-        }
-        assert_eq!(trusted_roots(Some(good.as_os_str())), first.as_bytes());
-        // A client on either builds (the TLS provider panics on roots it cannot take).
-        let _ = https_client();
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     /// The request a client configured as the functions' sends, as the server receives it.
     async fn request_on_the_wire(
@@ -253,7 +104,8 @@ pub(crate) mod tests {
     pub(crate) fn recording_client(http: &Recorder, payload_hash: fn(&[u8]) -> String) -> Client {
         use aws_sdk_dynamodb::config::{Credentials, Region};
         let config = config_on(
-            aws_sdk_dynamodb::config::SharedHttpClient::new(http.clone()),
+            &AwsConfig::default(),
+            SharedHttpClient::new(http.clone()),
             payload_hash,
         )
         .region(Region::new("eu-west-1"))
@@ -375,15 +227,5 @@ pub(crate) mod tests {
         let request = request_on_the_wire(|_| "0".repeat(64)).await;
         let (sent, expected) = sent_and_expected_signatures(&request);
         assert_ne!(sent, expected);
-    }
-
-    #[test]
-    fn warm_up_is_on_unless_switched_off() {
-        for on in [None, Some(""), Some("true"), Some("1"), Some("yes")] {
-            assert!(warm_up_enabled(on), "{on:?}");
-        }
-        for off in ["false", "FALSE", " 0 ", "no", "off"] {
-            assert!(!warm_up_enabled(Some(off)), "{off:?}");
-        }
     }
 }

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::Client;
 
 use super::keys::{conversation_key, id_sort_key, MessageKeys};
 use super::{
-    id_item, message_item, quarantine_item, string, Fingerprint, Inserted, Item, MessageStore,
-    Quarantined, StoredState, Updated,
+    consistent_get, id_item, item_key, message_item, quarantine_item, string, Fingerprint,
+    Inserted, Item, MessageStore, Quarantined, StoredState, Updated,
 };
 use crate::error::StoreError;
 use crate::message::Message;
@@ -93,11 +93,12 @@ impl DynamoDbStore {
         })
     }
 
-    /// The store for a function: the client, readied during init unless `DYNAMODB_WARM_UP` is
-    /// `false` (see [`DynamoDbStore::warm_up`] and [`super::warm_up_enabled`]).
-    pub async fn for_function(client: Client, table: impl Into<String>) -> Self {
+    /// The store for a function: the client, readied during init when `warm_up` says so
+    /// (`DYNAMODB_WARM_UP`: see [`DynamoDbStore::warm_up`] and
+    /// [`crate::config::warm_up_enabled`]).
+    pub async fn for_function(client: Client, table: impl Into<String>, warm_up: bool) -> Self {
         let store = DynamoDbStore::new(client, table);
-        if super::warm_up_enabled(std::env::var("DYNAMODB_WARM_UP").ok().as_deref()) {
+        if warm_up {
             store.warm_up_boxed().await;
         }
         store
@@ -124,8 +125,7 @@ impl DynamoDbStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(WARM_UP_KEY.to_string()))
-            .key("sk", AttributeValue::S(WARM_UP_KEY.to_string()))
+            .set_key(Some(item_key(WARM_UP_KEY, WARM_UP_KEY)))
             .customize()
             .config_override(
                 aws_sdk_dynamodb::Config::builder()
@@ -145,16 +145,10 @@ impl DynamoDbStore {
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_string()))
-            .key("sk", AttributeValue::S(sk.to_string()))
-            .consistent_read(true)
+        let output = consistent_get(&self.client, &self.table, pk, sk)
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(store_error)?;
         Ok(output.item)
     }
 
@@ -203,7 +197,7 @@ impl DynamoDbStore {
     ) -> Result<Cancelled, StoreError> {
         let reasons = match cancellation_reasons(&error) {
             Some(reasons) => reasons,
-            None => return Err(unavailable(error)),
+            None => return Err(store_error(error)),
         };
         let duplicate = |stored: Option<String>| {
             Cancelled::Settled(Inserted::Duplicate {
@@ -225,7 +219,7 @@ impl DynamoDbStore {
             .iter()
             .any(|r| r.code() == Some("TransactionConflict"))
         {
-            return Err(unavailable(error));
+            return Err(store_error(error));
         }
         // The concurrent transaction may have been this message's own redelivery.
         match self.stored_content_of(message).await? {
@@ -259,8 +253,7 @@ impl DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_string()))
-            .key("sk", AttributeValue::S(message_sk.to_string()))
+            .set_key(Some(item_key(pk, message_sk)))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", AttributeValue::S(now.to_string()));
         if let Some(status) = &changes.status {
@@ -288,7 +281,7 @@ impl DynamoDbStore {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(Write::Raced)
             }
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(store_error(e)),
         }
     }
 }
@@ -370,7 +363,7 @@ impl MessageStore for DynamoDbStore {
             .set_item(Some(quarantine_item(item)))
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(store_error)?;
         Ok(())
     }
 }
@@ -407,28 +400,17 @@ fn request_token(body_sha256: &str) -> String {
 }
 
 /// A failed call as a [`StoreError`]: the table refusing the item itself (a
-/// ValidationException) is for good; anything else is passing.
-fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
+/// ValidationException) is for good ([`StoreError::Refused`], with DynamoDB's message); anything
+/// else may pass ([`StoreError::Unavailable`]).
+fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     error: SdkError<E, R>,
 ) -> StoreError {
-    let detail = match &error {
+    match &error {
         SdkError::ServiceError(service) if service.err().code() == Some("ValidationException") => {
-            return StoreError::Refused(service.err().message().unwrap_or("").to_string());
+            StoreError::Refused(service.err().message().unwrap_or("").to_string())
         }
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            format!(
-                "{}: {}",
-                e.code().unwrap_or("service error"),
-                e.message().unwrap_or("")
-            )
-        }
-        SdkError::TimeoutError(_) => "timed out".to_string(),
-        SdkError::DispatchFailure(d) if d.is_timeout() => "timed out connecting".to_string(),
-        SdkError::DispatchFailure(_) => "could not reach the table".to_string(),
-        other => other.to_string(),
-    };
-    StoreError::Unavailable(detail)
+        _ => StoreError::Unavailable(crate::aws::error_text(&error, "the table")),
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! The table's key layout (README, "The table"): one partition per conversation, the messages
-//! in order under `MSG#`, an id item per message under `ID#`, quarantined bodies apart.
+//! in order under `MSG#` (by the [`OrderKey`] their provider gives them), an id item per message
+//! under `ID#`, quarantined bodies apart. Only storage makes keys; nothing else knows their
+//! layout.
 
 use crate::error::Invalid;
-use crate::message::{is_digits, Message};
+use crate::message::{Message, OrderKey};
+use crate::providers::ProviderId;
 
 /// Sort key prefix of message items; a conversation is read with `begins_with(sk, "MSG#")`.
 pub const MESSAGE_PREFIX: &str = "MSG#";
@@ -16,12 +19,12 @@ const MAX_PARTITION_KEY: usize = 2048;
 const MAX_SORT_KEY: usize = 1024;
 
 /// `<provider>#<conversation_id>`: the partition key of a conversation.
-pub fn conversation_key(provider: &str, conversation_id: &str) -> String {
+pub fn conversation_key(provider: ProviderId, conversation_id: &str) -> String {
     format!("{provider}#{conversation_id}")
 }
 
 /// `MSG#<order key>`: the sort key of a message item.
-pub fn message_sort_key(order_key: &str) -> String {
+pub fn message_sort_key(order_key: &OrderKey) -> String {
     format!("{MESSAGE_PREFIX}{order_key}")
 }
 
@@ -31,39 +34,13 @@ pub fn id_sort_key(message_id: &str) -> String {
 }
 
 /// `QUARANTINE#<provider>`: the partition of a provider's quarantined bodies.
-pub fn quarantine_key(provider: &str) -> String {
+pub fn quarantine_key(provider: ProviderId) -> String {
     format!("{QUARANTINE_PREFIX}{provider}")
 }
 
 /// `<received_at>#<sha256 of the body>`: a quarantined body's sort key.
 pub fn quarantine_sort_key(received_at: &str, body_sha256: &str) -> String {
     format!("{received_at}#{body_sha256}")
-}
-
-/// Order key of providers that number their messages (TikTok's `data.index`): the number
-/// left-padded to 20 digits, so that text order is numeric order.
-pub fn index_order_key(index: &str) -> String {
-    format!("{index:0>20}")
-}
-
-/// Order key of providers ordered by time: `<created_at>#<message_id>`, with a digits-only id
-/// left-padded to 20 so that text order is numeric order.
-pub fn time_order_key(created_at: &str, message_id: &str) -> String {
-    format!("{created_at}#{}", padded_id(message_id))
-}
-
-/// The order key of a message whose own order key another message holds (TikTok sends one
-/// `index` for two messages at times): `<order key>#<message_id>`, right after the holder.
-pub fn beside(order_key: &str, message_id: &str) -> String {
-    format!("{order_key}#{}", padded_id(message_id))
-}
-
-fn padded_id(message_id: &str) -> String {
-    if is_digits(message_id) && message_id.len() < 20 {
-        format!("{message_id:0>20}")
-    } else {
-        message_id.to_string()
-    }
 }
 
 /// The keys of a message's two items.
@@ -110,22 +87,6 @@ pub fn check_sizes(pk: &str, sort_keys: &[&str]) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn digit_ids_are_padded_in_time_order_keys() {
-        assert_eq!(
-            time_order_key("2023-01-31T16:22:17.327Z", "123"),
-            "2023-01-31T16:22:17.327Z#00000000000000000123"
-        );
-        assert_eq!(time_order_key("t", "derived-abc"), "t#derived-abc");
-        assert!(time_order_key("t", "9") < time_order_key("t", "10"));
-        assert_eq!(index_order_key("42"), "00000000000000000042");
-        let holder = index_order_key("42");
-        let next = beside(&holder, "7");
-        assert_eq!(next, "00000000000000000042#00000000000000000007");
-        assert!(holder < next && next < index_order_key("43"));
-        assert_eq!(beside(&holder, "m-1"), "00000000000000000042#m-1");
-    }
 
     #[test]
     fn keys_over_dynamodb_limits_are_invalid() {

@@ -14,14 +14,13 @@ use std::future::Future;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-pub use client::{dynamodb_client, dynamodb_client_on, https_client, warm_up_enabled};
-pub(crate) use client::{endpoint_override, lambda_region};
 pub use dynamodb::DynamoDbStore;
 #[cfg(any(test, feature = "testkit"))]
 pub use memory::MemoryStore;
 
 use crate::error::StoreError;
 use crate::message::Message;
+use crate::providers::ProviderId;
 use crate::webhook::{StatusOrder, Update};
 use keys::{quarantine_key, quarantine_sort_key, MessageKeys};
 
@@ -53,7 +52,7 @@ pub enum Updated {
 /// An authentic body that could not be a message, kept for a person to look at.
 #[derive(Clone, Debug)]
 pub struct Quarantined {
-    pub provider: &'static str,
+    pub provider: ProviderId,
     pub received_at: String,
     pub body_sha256: String,
     pub raw: Vec<u8>,
@@ -128,7 +127,7 @@ pub fn message_item(message: &Message) -> Item {
 }
 
 /// The id item: where the message item is, and the fingerprint of its first delivery.
-pub fn id_item(message: &Message, fingerprint: &Fingerprint) -> Item {
+pub(crate) fn id_item(message: &Message, fingerprint: &Fingerprint) -> Item {
     let keys = MessageKeys::of(message);
     HashMap::from([
         ("pk".to_string(), AttributeValue::S(keys.pk)),
@@ -145,7 +144,7 @@ pub fn id_item(message: &Message, fingerprint: &Fingerprint) -> Item {
     ])
 }
 
-pub fn quarantine_item(q: &Quarantined) -> Item {
+pub(crate) fn quarantine_item(q: &Quarantined) -> Item {
     let mut item = HashMap::from([
         (
             "pk".to_string(),
@@ -169,6 +168,28 @@ pub fn quarantine_item(q: &Quarantined) -> Item {
         item.insert(ACCOUNT_ATTRIBUTE.into(), AttributeValue::S(account.clone()));
     }
     item
+}
+
+/// The key of the item at `pk`, `sk` (for GetItem, UpdateItem, DeleteItem).
+pub(crate) fn item_key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([
+        ("pk".to_string(), AttributeValue::S(pk.into())),
+        ("sk".to_string(), AttributeValue::S(sk.into())),
+    ])
+}
+
+/// A strongly consistent GetItem of the item at `pk`, `sk` in `table`, ready to send.
+pub(crate) fn consistent_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+    sk: &str,
+) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+    client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(item_key(pk, sk)))
+        .consistent_read(true)
 }
 
 /// The attribute of a quarantine item naming the account that verified its body.

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::events::{event, Format};
 use super::{handler, pinned_now, settings, Credentials, MemoryStore, NOW};
 use crate::error::{Invalid, Rejected};
-use crate::handler::Handler;
+use crate::handler::WebhookHandler;
 use crate::message::{format_timestamp, Message};
 use crate::providers::{Provider, ProviderId, ProviderVisitor};
 use crate::request::{Invocation, PayloadVersion, Request, MAX_BODY_BYTES};
@@ -55,7 +55,7 @@ pub fn check_webhook_body(data: &[u8]) -> String {
 
 /// A handler on a fresh, empty memory store: every input starts from the same state, so a
 /// crash reproduces from its input alone. Metrics go nowhere; the clock is pinned.
-fn fresh_handler<P: Provider>() -> Handler<P, MemoryStore> {
+fn fresh_handler<P: Provider>() -> WebhookHandler<P, MemoryStore> {
     handler::<P, MemoryStore>(MemoryStore::new(), "messages")
 }
 
@@ -66,7 +66,7 @@ thread_local! {
         .expect("a current-thread runtime");
 }
 
-fn answer_of<P: Provider>(handler: &Handler<P, MemoryStore>, event: &[u8]) -> HttpResponse {
+fn answer_of<P: Provider>(handler: &WebhookHandler<P, MemoryStore>, event: &[u8]) -> HttpResponse {
     RUNTIME.with(|runtime| runtime.block_on(handler.handle_event(event)))
 }
 
@@ -133,7 +133,7 @@ fn read_directly<P: Provider>(body: &[u8]) -> Result<Webhook, Invalid> {
         .sign(body, NOW)
         .request(body);
     let verifier = settings::<P>("messages").verifier;
-    let verified = crate::verify::verify::<P>(&verifier, &request, NOW)
+    let verified = crate::verify::verify(&verifier, &request, NOW)
         .expect("the provider's own signature verifies");
     P::read(&verified)
 }
@@ -249,7 +249,7 @@ fn expected_answer(
         }
         Ok(Webhook::Ignored(reason)) => {
             assert!(items.is_empty(), "an ignored event stores nothing");
-            json!({"status": "ignored", "reason": reason})
+            json!({"status": "ignored", "reason": reason.as_str()})
         }
         Ok(Webhook::ConnectionCheck) => {
             assert!(items.is_empty(), "a connection check stores nothing");
@@ -341,7 +341,7 @@ fn check_quarantined(id: ProviderId, body: &[u8], error: &str, items: &Items) {
     );
     let ((pk, sk), item) = items.iter().next().expect("one item");
     let received_at = format_timestamp(pinned_now());
-    assert_eq!(*pk, quarantine_key(id.name()));
+    assert_eq!(*pk, quarantine_key(id));
     assert_eq!(
         *sk,
         format!("{received_at}#{}", hex::encode(Sha256::digest(body)))
@@ -388,7 +388,7 @@ pub fn check_answer(
 
     for ((pk, sk), item) in after {
         if pk.starts_with(QUARANTINE_PREFIX) {
-            assert_eq!(*pk, quarantine_key(id.name()));
+            assert_eq!(*pk, quarantine_key(id));
         } else {
             assert!(
                 pk.starts_with(&format!("{}#", id.name())),

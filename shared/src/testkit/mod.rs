@@ -19,9 +19,8 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::config::Settings;
-use crate::handler::Handler;
-use crate::providers::{Provider, ProviderId, ProviderVisitor};
+use crate::handler::WebhookHandler;
+use crate::providers::{Provider, ProviderId, ProviderVisitor, Settings};
 use crate::response::{Answer, HttpResponse};
 use crate::spool::{Budget, Spool};
 use crate::storage::MessageStore;
@@ -100,8 +99,8 @@ pub fn settings<P: Provider>(table: &str) -> Settings<P> {
 
 /// `P`'s handler on `store` (named `table`), with the local secrets, the pinned clock and
 /// metrics discarded.
-pub fn handler<P: Provider, S: MessageStore>(store: S, table: &str) -> Handler<P, S> {
-    Handler::new(Ok(settings::<P>(table)), store)
+pub fn handler<P: Provider, S: MessageStore>(store: S, table: &str) -> WebhookHandler<P, S> {
+    WebhookHandler::new(Ok(settings::<P>(table)), store)
         .with_clock(pinned_now)
         .with_metrics(MetricsSink::new(|_| {}))
 }
@@ -338,15 +337,15 @@ pub trait AnyHandler: Send + Sync {
     fn invoke<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, Answer>;
 }
 
-impl<P: Provider, S: MessageStore> AnyHandler for Handler<P, S> {
+impl<P: Provider, S: MessageStore> AnyHandler for WebhookHandler<P, S> {
     fn id(&self) -> ProviderId {
         ProviderId::of::<P>()
     }
     fn handle_event<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, HttpResponse> {
-        Box::pin(Handler::handle_event(self, event))
+        Box::pin(WebhookHandler::handle_event(self, event))
     }
     fn invoke<'a>(&'a self, event: &'a [u8]) -> BoxFuture<'a, Answer> {
-        Box::pin(Handler::handle_invocation(self, event))
+        Box::pin(WebhookHandler::handle_invocation(self, event))
     }
 }
 
@@ -418,6 +417,32 @@ pub fn any_handler<S: MessageStore + 'static>(
 /// Serializes a JSON value as a compact body.
 pub fn body_of(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).expect("a JSON value serializes")
+}
+
+/// An SDK attribute value as plain JSON, for reading items in tests and tools: numbers as
+/// numbers, sets as lists, binary values as null.
+pub fn plain_from_sdk(value: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let number = |text: &str| {
+        serde_json::from_str::<serde_json::Number>(text)
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::String(text.to_string()))
+    };
+    match value {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => number(n),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::M(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), plain_from_sdk(v)))
+                .collect(),
+        ),
+        AttributeValue::L(items) => items.iter().map(plain_from_sdk).collect(),
+        AttributeValue::Ss(items) => items.iter().cloned().map(Value::String).collect(),
+        AttributeValue::Ns(items) => items.iter().map(|n| number(n)).collect(),
+        _ => Value::Null,
+    }
 }
 
 /// HMAC-SHA256 of `parts` keyed with `key`, as lower-case hex (how TikTok and Callbell sign).

@@ -13,19 +13,22 @@ use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client;
 use serde_json::{json, Map, Value};
 
-/// A streams client for the same endpoint and credentials as `AWS_ENDPOINT_URL_DYNAMODB`.
+use crate::aws::failed;
+
+/// A streams client for the same endpoint, region and CA bundle as a function's DynamoDB client
+/// (DynamoDB Local's streams answer on its endpoint), with the SDK's default time limits.
 pub fn streams_client() -> Client {
     use aws_config::environment::EnvironmentVariableCredentialsProvider;
     use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Region};
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let aws = crate::config::AwsConfig::from_env();
     let mut config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(
-            env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            aws.region.clone().unwrap_or_else(|| "us-east-1".into()),
         ))
         .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-        .http_client(crate::storage::https_client());
-    if let Some(url) = env("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| env("AWS_ENDPOINT_URL")) {
+        .http_client(aws.https_client());
+    if let Some(url) = &aws.dynamodb_endpoint {
         config = config.endpoint_url(url);
     }
     Client::from_conf(config.build())
@@ -63,12 +66,7 @@ impl StreamReader {
             .stream_arn(&self.arn)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "DescribeStream: {}",
-                    aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(failed("DescribeStream", "the stream"))?;
         let shards = described
             .stream_description
             .and_then(|d| d.shards)
@@ -86,12 +84,7 @@ impl StreamReader {
                 .shard_iterator_type(ShardIteratorType::TrimHorizon)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "GetShardIterator: {}",
-                        aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                    )
-                })?
+                .map_err(failed("GetShardIterator", "the stream"))?
                 .shard_iterator;
             self.shards.insert(id.clone(), iterator);
             self.order.push(id);
@@ -105,12 +98,7 @@ impl StreamReader {
                     .shard_iterator(iterator)
                     .send()
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "GetRecords: {}",
-                            aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                        )
-                    })?;
+                    .map_err(failed("GetRecords", "the stream"))?;
                 let got = page.records.unwrap_or_default();
                 self.shards.insert(id.clone(), page.next_shard_iterator);
                 if got.is_empty() {
@@ -133,12 +121,7 @@ pub async fn stream_arn(
         .table_name(table)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "DescribeTable {table}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(failed(format!("DescribeTable {table}"), "the table"))?;
     Ok(described.table.and_then(|t| t.latest_stream_arn))
 }
 

@@ -48,14 +48,14 @@ pub async fn local_client() -> Client {
         "integration tests need DynamoDB Local: run them with scripts/test.sh \
          (or set INGEST_TEST_DYNAMODB=1 and AWS_ENDPOINT_URL_DYNAMODB)"
     );
-    ingest::storage::dynamodb_client()
+    ingest::aws::dynamodb_client()
 }
 
 /// A client for setting up and reading tables, without the functions' tight timeouts.
 pub async fn admin_client() -> Client {
     local_client().await;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(ingest::storage::https_client())
+        .http_client(ingest::aws::https_client())
         .load()
         .await;
     Client::new(&config)

@@ -26,7 +26,7 @@ pub fn sqs_endpoint() -> String {
 pub async fn sqs_admin() -> Client {
     sqs_endpoint();
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(ingest::storage::https_client())
+        .http_client(ingest::aws::https_client())
         .load()
         .await;
     Client::new(&config)

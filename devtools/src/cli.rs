@@ -1,0 +1,648 @@
+//! `ingest-dev`'s command line: every command, argument and default, and the help that
+//! describes them (`ingest-dev help`, `ingest-dev help <command>`).
+//!
+//! The scripts, benches and README call these commands: their arguments, defaults and exit
+//! statuses (2 for a usage error, with clap's message) stay as they are. The doc comments are
+//! the help text, laid out as written (`verbatim_doc_comment`: clap is built without
+//! terminal-width wrapping).
+
+use std::path::PathBuf;
+
+use clap::{value_parser, Parser, Subcommand};
+use ingest::ProviderId;
+
+use crate::{bench_events, follow};
+
+/// ingest-dev: local development helper for the message ingest functions
+#[derive(Debug, Parser)]
+#[command(
+    name = "ingest-dev",
+    // An option given twice takes its last value, as the hand-written parser did.
+    args_override_self = true,
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    // None: the help is printed, as `ingest-dev help` prints it.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+const AFTER_HELP: &str = "\
+The table and queue commands use the standard AWS environment (AWS_ENDPOINT_URL_DYNAMODB,
+AWS_ENDPOINT_URL_SQS, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...).
+`ingest-dev help <command>` (or `ingest-dev <command> --help`) tells a command in full.";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the DynamoDB table unless it exists, and wait until it is ACTIVE
+    ///
+    /// The table: pk S HASH, sk S RANGE, on-demand, TTL on expires_at, a NEW_IMAGE stream.
+    /// An existing table with another key schema is an error; one without the stream or TTL
+    /// gets them.
+    #[command(verbatim_doc_comment)]
+    CreateTable {
+        /// The table's name
+        name: String,
+    },
+
+    /// Create the media bucket in the S3 server of AWS_ENDPOINT_URL_S3 unless it exists
+    #[command(verbatim_doc_comment)]
+    CreateBucket {
+        /// The bucket's name
+        name: String,
+    },
+
+    /// The local event source mapping of the media function: the table's stream into it
+    ///
+    /// Read the table's stream from its start, keep the records the template's filter admits,
+    /// and invoke the function through cargo lambda watch in batches of 10, retrying a failed
+    /// record twice. Stops once the stream is idle (exit 1 if a record was dead-lettered), or
+    /// with --follow keeps following; --skip-existing starts at its end.
+    #[command(verbatim_doc_comment)]
+    FollowStream(follow::Options),
+
+    /// Check every attachment: the local ones copied, the others refused or expired
+    ///
+    /// Those <HOST> serves (from <DIR>) must be copied with the file's sha256 and size, the
+    /// others refused or expired. Exit 1 otherwise.
+    #[command(verbatim_doc_comment)]
+    CheckMedia {
+        /// The table whose message items to check
+        table: String,
+        /// The media bucket the copies must be in
+        #[arg(long, value_name = "NAME")]
+        bucket: String,
+        /// The host the local file server stands for (media.localhost)
+        #[arg(long, value_name = "HOST")]
+        served_host: String,
+        /// The directory it serves
+        #[arg(long, value_name = "DIR")]
+        served_root: PathBuf,
+    },
+
+    /// The media bench's baseline: stream a loopback URL into S3 in 8 MiB parts, plainly
+    #[command(verbatim_doc_comment)]
+    PlainCopy {
+        /// What to GET (a loopback address only)
+        url: String,
+        /// The bucket to upload to
+        bucket: String,
+        /// The object's key
+        key: String,
+    },
+
+    /// Print the media function's event filter (JSON), as template.yaml must carry it
+    ///
+    /// The pattern of the event source mapping's filter, the one definition of which items'
+    /// stream records reach the media function.
+    #[command(verbatim_doc_comment)]
+    MediaFilter,
+
+    /// Print every stored conversation as a timeline, and how many bodies are quarantined
+    #[command(verbatim_doc_comment)]
+    Timeline {
+        /// The table to read
+        table: String,
+    },
+
+    /// Print the function name of every registered provider, one per line
+    ///
+    /// The scripts' list of webhook functions; with --table, tab-separated: function, provider
+    /// value, whether it sends updates (`updates` or `no-updates`), and the setting of its
+    /// allow-list of accounts (`PARTOO_ORG_IDS`, or `-` when it has none).
+    #[command(verbatim_doc_comment)]
+    Providers {
+        /// Tab-separated lines: function, provider value, `updates` or `no-updates`, the
+        /// allow-list's setting or `-`
+        #[arg(long)]
+        table: bool,
+    },
+
+    /// Replay quarantined or dead-lettered bodies through today's code, as the drain does
+    ///
+    /// From the quarantine (every provider's, or one's), or from the queue at <URL> (a spool
+    /// queue's dead-letter queue). Stored, duplicate, updated and ignored ones leave the
+    /// quarantine or the queue; one still invalid stays quarantined with today's error; one the
+    /// table cannot take stays. With --dry-run, read only: print what would happen, change
+    /// nothing.
+    #[command(verbatim_doc_comment)]
+    Replay {
+        /// The messages table
+        table: String,
+        /// Only this provider's quarantine (provider value or function name); default: every
+        /// provider's
+        #[arg(long, value_name = "PROVIDER", value_parser = provider)]
+        provider: Option<ProviderId>,
+        /// Replay the messages of this queue (a spool queue's dead-letter queue) instead
+        #[arg(long, value_name = "URL")]
+        queue_url: Option<String>,
+        /// Read only: print what would happen, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
+    /// Create a spool queue and its dead-letter queue unless they exist; print its URL
+    ///
+    /// The spool queue <NAME> and its dead-letter queue <NAME>-dlq, which it redrives to after
+    /// <N> receives. For local runs (AWS_ENDPOINT_URL_SQS); in AWS, template.yaml makes them.
+    #[command(verbatim_doc_comment)]
+    CreateQueue {
+        /// The spool queue's name
+        name: String,
+        /// Receives before a message goes to the dead-letter queue
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = ingest::spool::DEFAULT_MAX_RECEIVES,
+            value_parser = value_parser!(u32).range(1..)
+        )]
+        max_receives: u32,
+        /// The queue's visibility timeout
+        #[arg(
+            long = "visibility-timeout",
+            value_name = "SECONDS",
+            default_value_t = 30,
+            value_parser = value_parser!(u32).range(1..)
+        )]
+        visibility_seconds: u32,
+    },
+
+    /// Print a signed API Gateway HTTP API event carrying a new sample message
+    ///
+    /// The provider's sample message <N> of <CONVERSATION>, saying <TEXT>, signed with
+    /// local.env's secrets as the committed events are.
+    #[command(verbatim_doc_comment)]
+    SampleEvent {
+        /// The provider's function (or provider value)
+        #[arg(value_name = "FUNCTION", value_parser = provider)]
+        provider: ProviderId,
+        /// The conversation id
+        #[arg(allow_hyphen_values = true)]
+        conversation: String,
+        /// The message's number in the conversation
+        n: u64,
+        /// What the message says
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
+
+    /// Regenerate the signed events/<function>/<name>.json from events/bodies/
+    ///
+    /// API Gateway HTTP API v2 events, signed with the secrets of local.env, from
+    /// events/bodies/<function>/<name>.json. With --check, change nothing and exit 1 when a
+    /// committed event differs from what would be generated.
+    #[command(verbatim_doc_comment)]
+    SignEvents {
+        /// Change nothing; exit 1 when a committed event differs from what would be generated
+        #[arg(long)]
+        check: bool,
+        /// The repository root
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
+    },
+
+    /// Print signed events of new messages, one JSON document per line, for the bench
+    ///
+    /// <COUNT> signed API Gateway HTTP API v2 events, one compact JSON document per line, each
+    /// a new message: messages <FIRST>.. of conversation <STAMP><CONVERSATION as six digits>,
+    /// signed with local.env's secrets by the test kit. Bodies are grown to <SIZE> bytes, by
+    /// default the size of the function's committed text sample under <DIR>/events/bodies.
+    /// For bench/harness.py; <STAMP> (1-12 digits) keeps every bench run's conversations
+    /// apart.
+    #[command(verbatim_doc_comment)]
+    BenchEvents(bench_events::Options),
+}
+
+/// A provider by its value (`tiktok_shop`) or its function's name (`tiktok-shop`).
+fn provider(name: &str) -> Result<ProviderId, String> {
+    ProviderId::find(name).ok_or_else(|| {
+        let known: Vec<String> = ProviderId::ALL
+            .iter()
+            .map(|id| match (id.function(), id.name()) {
+                (function, name) if function == name => name.to_owned(),
+                (function, name) => format!("{function} ({name})"),
+            })
+            .collect();
+        format!("no provider {name:?}; known: {}", known.join(", "))
+    })
+}
+
+/// Parses `args` (without the program's name) as the command line does.
+#[cfg(test)]
+pub fn parse(args: &[&str]) -> Result<Option<Command>, clap::Error> {
+    Cli::try_parse_from(std::iter::once("ingest-dev").chain(args.iter().copied()))
+        .map(|cli| cli.command)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::error::ErrorKind;
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    fn kind(args: &[&str]) -> ErrorKind {
+        parse(args).expect_err("an error").kind()
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Each command's summary is shown by `ingest-dev help`, its whole text and every
+    /// argument's help by `ingest-dev help <command>`.
+    #[test]
+    fn every_command_and_argument_is_described() {
+        let mut cli = Cli::command();
+        cli.build();
+        let help = cli.render_long_help().to_string();
+        let mut commands = 0;
+        for command in cli.get_subcommands_mut() {
+            let name = command.get_name().to_owned();
+            if name == "help" {
+                continue;
+            }
+            commands += 1;
+            let about = command.get_about().map(ToString::to_string);
+            let about = about.unwrap_or_else(|| panic!("{name} has no summary"));
+            assert!(
+                help.contains(&format!("  {name}")) && help.contains(&about),
+                "{name} is missing from the help:\n{help}"
+            );
+            for arg in command.get_arguments() {
+                if arg.get_id() != "help" {
+                    assert!(
+                        arg.get_help().is_some(),
+                        "{name}'s {} has no help",
+                        arg.get_id()
+                    );
+                }
+            }
+            let long = command.render_long_help().to_string();
+            assert!(long.contains(&about), "{name}: {long}");
+        }
+        assert_eq!(commands, 13);
+        assert!(help.contains("AWS_ENDPOINT_URL_DYNAMODB"), "{help}");
+    }
+
+    #[test]
+    fn no_command_or_help_is_the_help() {
+        assert!(matches!(parse(&[]), Ok(None)));
+        for args in [&["help"][..], &["-h"], &["--help"], &["help", "replay"]] {
+            let err = parse(args).expect_err("help is clap's answer");
+            assert_eq!(err.kind(), ErrorKind::DisplayHelp, "{args:?}");
+            assert_eq!(err.exit_code(), 0, "{args:?}");
+        }
+        let err = parse(&["help", "replay"]).unwrap_err().to_string();
+        assert!(err.contains("--queue-url <URL>"), "{err}");
+    }
+
+    #[test]
+    fn usage_errors_exit_with_2() {
+        for args in [
+            &["bogus"][..],
+            &["create-table"],
+            &["create-table", "a", "b"],
+            &["providers", "--bogus"],
+        ] {
+            assert_eq!(parse(args).unwrap_err().exit_code(), 2, "{args:?}");
+        }
+        assert_eq!(kind(&["bogus"]), ErrorKind::InvalidSubcommand);
+        let err = parse(&["create-tabel", "t"]).unwrap_err().to_string();
+        assert!(err.contains("create-table"), "a suggestion: {err}");
+    }
+
+    #[test]
+    fn table_commands() {
+        assert!(matches!(
+            parse(&["create-table", "messages"]),
+            Ok(Some(Command::CreateTable { name })) if name == "messages"
+        ));
+        assert!(matches!(
+            parse(&["create-bucket", "media-bench"]),
+            Ok(Some(Command::CreateBucket { name })) if name == "media-bench"
+        ));
+        assert!(matches!(
+            parse(&["timeline", "messages"]),
+            Ok(Some(Command::Timeline { table })) if table == "messages"
+        ));
+        assert_eq!(kind(&["timeline"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            kind(&["timeline", "t", "extra"]),
+            ErrorKind::UnknownArgument
+        );
+        assert_eq!(kind(&["create-bucket"]), ErrorKind::MissingRequiredArgument);
+        assert!(matches!(
+            parse(&["media-filter"]),
+            Ok(Some(Command::MediaFilter))
+        ));
+        assert!(parse(&["media-filter", "x"]).is_err());
+    }
+
+    #[test]
+    fn providers() {
+        assert!(matches!(
+            parse(&["providers"]),
+            Ok(Some(Command::Providers { table: false }))
+        ));
+        assert!(matches!(
+            parse(&["providers", "--table"]),
+            Ok(Some(Command::Providers { table: true }))
+        ));
+    }
+
+    #[test]
+    fn replay() {
+        assert!(matches!(
+            parse(&["replay", "t", "--provider", "partoo", "--dry-run"]),
+            Ok(Some(Command::Replay { table, provider: Some(ProviderId::Partoo), queue_url: None, dry_run: true }))
+                if table == "t"
+        ));
+        // By function name too, as sample-event takes it.
+        assert!(matches!(
+            parse(&["replay", "t", "--provider", ProviderId::ALL[0].function()]),
+            Ok(Some(Command::Replay { provider: Some(id), .. })) if id == ProviderId::ALL[0]
+        ));
+        let Ok(Some(Command::Replay {
+            provider,
+            queue_url,
+            dry_run,
+            ..
+        })) = parse(&["replay", "t", "--queue-url", "http://q"])
+        else {
+            panic!("replay with a queue");
+        };
+        assert_eq!(
+            (provider, queue_url.as_deref(), dry_run),
+            (None, Some("http://q"), false)
+        );
+        assert_eq!(kind(&["replay"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            kind(&["replay", "--dry-run"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        let err = parse(&["replay", "t", "--provider", "nobody"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("no provider \"nobody\""), "{err}");
+        assert_eq!(
+            kind(&["replay", "t", "--queue-url"]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            kind(&["replay", "t", "--bogus"]),
+            ErrorKind::UnknownArgument
+        );
+        // The last of a repeated option counts, as before.
+        assert!(matches!(
+            parse(&[
+                "replay",
+                "t",
+                "--provider",
+                "partoo",
+                "--provider",
+                "callbell"
+            ]),
+            Ok(Some(Command::Replay {
+                provider: Some(ProviderId::Callbell),
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn create_queue() {
+        // scripts/run-local.sh's call.
+        assert!(matches!(
+            parse(&["create-queue", "ingest-spool", "--max-receives", "3"]),
+            Ok(Some(Command::CreateQueue { name, max_receives: 3, visibility_seconds: 30 }))
+                if name == "ingest-spool"
+        ));
+        let Ok(Some(Command::CreateQueue {
+            max_receives,
+            visibility_seconds,
+            ..
+        })) = parse(&["create-queue", "q", "--visibility-timeout", "60"])
+        else {
+            panic!("create-queue");
+        };
+        assert_eq!(
+            (max_receives, visibility_seconds),
+            (ingest::spool::DEFAULT_MAX_RECEIVES, 60)
+        );
+        for bad in [
+            &["create-queue"][..],
+            &["create-queue", "--max-receives", "3"],
+            &["create-queue", "q", "--max-receives", "0"],
+            &["create-queue", "q", "--max-receives", "x"],
+            &["create-queue", "q", "--max-receives", "-1"],
+            &["create-queue", "q", "--visibility-timeout", "0"],
+            &["create-queue", "q", "--max-receives"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sample_event() {
+        // scripts/run-local.sh's call.
+        let Ok(Some(Command::SampleEvent {
+            provider,
+            conversation,
+            n,
+            text,
+        })) = parse(&[
+            "sample-event",
+            "partoo",
+            "spool-demo",
+            "42",
+            "spooled while the table was down, stored by the drain",
+        ])
+        else {
+            panic!("sample-event");
+        };
+        assert_eq!(provider, ProviderId::Partoo);
+        assert_eq!((conversation.as_str(), n), ("spool-demo", 42));
+        assert_eq!(
+            text,
+            "spooled while the table was down, stored by the drain"
+        );
+        assert!(matches!(
+            parse(&["sample-event", "tiktok-shop", "7", "3", "-hi"]),
+            Ok(Some(Command::SampleEvent { provider: ProviderId::TiktokShop, text, .. })) if text == "-hi"
+        ));
+        assert_eq!(
+            kind(&["sample-event", "nobody", "7", "3", "hi"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["sample-event", "partoo", "7", "x", "hi"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["sample-event", "partoo", "7", "3"]),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn follow_stream() {
+        // scripts/run-local.sh's two calls.
+        let Ok(Some(Command::FollowStream(options))) = parse(&[
+            "follow-stream",
+            "messages",
+            "--invoke",
+            "http://127.0.0.1:9000",
+        ]) else {
+            panic!("follow-stream");
+        };
+        assert_eq!(options.table, "messages");
+        assert_eq!(options.invoke, "http://127.0.0.1:9000");
+        assert_eq!(options.function, "media");
+        assert!(!options.follow && !options.skip_existing);
+        let Ok(Some(Command::FollowStream(options))) = parse(&[
+            "follow-stream",
+            "messages",
+            "--invoke",
+            "http://127.0.0.1:9000",
+            "--follow",
+            "--skip-existing",
+            "--function",
+            "other",
+        ]) else {
+            panic!("follow-stream --follow");
+        };
+        assert!(options.follow && options.skip_existing);
+        assert_eq!(options.function, "other");
+        assert_eq!(
+            kind(&["follow-stream", "t"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert!(parse(&["follow-stream", "t", "--invoke"]).is_err());
+        assert!(parse(&["follow-stream", "t", "--invoke", ""]).is_err());
+        assert_eq!(
+            kind(&["follow-stream", "--invoke", "http://127.0.0.1:9"]),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn check_media() {
+        // scripts/run-local.sh's call.
+        let Ok(Some(Command::CheckMedia {
+            table,
+            bucket,
+            served_host,
+            served_root,
+        })) = parse(&[
+            "check-media",
+            "messages",
+            "--bucket",
+            "media",
+            "--served-host",
+            "media.localhost",
+            "--served-root",
+            "events/media",
+        ])
+        else {
+            panic!("check-media");
+        };
+        assert_eq!(
+            (table.as_str(), bucket.as_str(), served_host.as_str()),
+            ("messages", "media", "media.localhost")
+        );
+        assert_eq!(served_root, Path::new("events/media"));
+        for missing in [
+            &["check-media"][..],
+            &["check-media", "t", "--bucket", "b"],
+            &["check-media", "t", "--bucket", "b", "--served-host", "h"],
+            &[
+                "check-media",
+                "t",
+                "--served-host",
+                "h",
+                "--served-root",
+                "d",
+            ],
+        ] {
+            assert_eq!(
+                kind(missing),
+                ErrorKind::MissingRequiredArgument,
+                "{missing:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_copy() {
+        // bench/media.py's call.
+        assert!(matches!(
+            parse(&["plain-copy", "http://127.0.0.1:8080/f", "media-bench", "plain/m1"]),
+            Ok(Some(Command::PlainCopy { url, bucket, key }))
+                if url == "http://127.0.0.1:8080/f" && bucket == "media-bench" && key == "plain/m1"
+        ));
+        assert_eq!(
+            kind(&["plain-copy", "u", "b"]),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn sign_events() {
+        // scripts/test.sh's call and the README's.
+        assert!(matches!(
+            parse(&["sign-events", "--check"]),
+            Ok(Some(Command::SignEvents { check: true, root })) if root == Path::new(".")
+        ));
+        assert!(matches!(
+            parse(&["sign-events"]),
+            Ok(Some(Command::SignEvents { check: false, .. }))
+        ));
+        assert!(matches!(
+            parse(&["sign-events", "--check", "--root", "/x"]),
+            Ok(Some(Command::SignEvents { check: true, root })) if root == Path::new("/x")
+        ));
+        assert_eq!(
+            kind(&["sign-events", "--bogus"]),
+            ErrorKind::UnknownArgument
+        );
+        assert!(parse(&["sign-events", "--root"]).is_err());
+    }
+
+    #[test]
+    fn bench_events() {
+        // bench/harness.py's call.
+        let Ok(Some(Command::BenchEvents(options))) = parse(&[
+            "bench-events",
+            "partoo",
+            "--count",
+            "100",
+            "--stamp",
+            "1234567",
+            "--conversation",
+            "3",
+            "--root",
+            "/repo",
+        ]) else {
+            panic!("bench-events");
+        };
+        assert_eq!(
+            options,
+            bench_events::Options {
+                function: "partoo".to_owned(),
+                count: 100,
+                stamp: "1234567".to_owned(),
+                conversation: 3,
+                first: 1,
+                bytes: None,
+                root: PathBuf::from("/repo"),
+            }
+        );
+        assert_eq!(
+            kind(&["bench-events", "partoo", "--stamp", "1"]),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+}
