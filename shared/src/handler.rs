@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts::AccountName;
 use crate::error::{Invalid, Misconfigured, StoreError};
 use crate::message::{format_timestamp, Message};
 use crate::providers::{Provider, ProviderId, Settings};
@@ -39,6 +40,8 @@ pub struct WebhookHandler<P: Provider, S> {
     spool: Option<Arc<dyn Spool>>,
     /// The spool queue's `maxReceiveCount` (`SPOOL_MAX_RECEIVES`).
     max_receives: u32,
+    /// `ingest-dev replay`'s handler: it has no settings, and redelivers without them.
+    replaying: bool,
 }
 
 /// How a request ended, and which message it was about (for its log line).
@@ -128,6 +131,8 @@ struct Delivery<'b> {
     body: &'b [u8],
     received_at: String,
     deadline: Deadline,
+    /// The named account that verified it, kept with it wherever it goes (spool, quarantine).
+    account: Option<String>,
 }
 
 impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
@@ -147,6 +152,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             metrics: MetricsSink::stdout(),
             spool: None,
             max_receives: DEFAULT_MAX_RECEIVES,
+            replaying: false,
         }
     }
 
@@ -166,6 +172,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             metrics: MetricsSink::new(|_| {}),
             spool: None,
             max_receives: DEFAULT_MAX_RECEIVES,
+            replaying: true,
         }
     }
 
@@ -250,6 +257,15 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         handled.outcome.into_response(version)
     }
 
+    /// Why, for a log line: the outcome's detail, or for a misconfigured function which
+    /// setting is wrong (never a value: [`Misconfigured`] never holds one).
+    fn detail(&self, outcome: &Outcome) -> Option<String> {
+        match (outcome, &self.settings) {
+            (Outcome::Misconfigured, Err(why)) => Some(why.to_string()),
+            _ => outcome.detail(),
+        }
+    }
+
     /// The request's summary log line and metrics document.
     fn report(&self, handled: &Handled, request_id: Option<&str>, duration_ms: f64) {
         let outcome = &handled.outcome;
@@ -257,10 +273,11 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             provider = P::NAME,
             outcome = outcome.name().as_str(),
             status = outcome.status_code(),
+            account_id = outcome.refused_account(),
             conversation_id = handled.message.as_ref().map(|m| m.conversation_id.as_str()),
             message_id = handled.message.as_ref().map(|m| m.message_id.as_str()),
             request_id,
-            detail = outcome.detail().as_deref(),
+            detail = self.detail(outcome).as_deref(),
             duration_ms,
             "request handled"
         );
@@ -268,8 +285,9 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             P::FUNCTION,
             outcome.name(),
             duration_ms,
-            matches!(outcome, Outcome::Quarantined(_)),
+            outcome.quarantined(),
             matches!(outcome, Outcome::Duplicate { conflict: true, .. }),
+            matches!(outcome, Outcome::Forbidden { .. }),
             (self.clock)().timestamp_millis(),
         );
         self.metrics.write(&emf);
@@ -337,6 +355,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             retry,
             sqs_message_id = record.message_id.as_deref(),
             receive_count = record.receive_count,
+            account_id = outcome.refused_account(),
             conversation_id = drained
                 .handled
                 .message
@@ -347,7 +366,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
                 .message
                 .as_ref()
                 .map(|m| m.message_id.as_str()),
-            detail = outcome.detail().as_deref(),
+            detail = self.detail(outcome).as_deref(),
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             "spooled message handled"
         );
@@ -355,7 +374,8 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             P::FUNCTION,
             outcome.name(),
             retry,
-            matches!(outcome, Outcome::Quarantined(_)),
+            outcome.quarantined(),
+            matches!(outcome, Outcome::Forbidden { .. }),
             (self.clock)().timestamp_millis(),
         );
         self.metrics.write(&emf);
@@ -374,10 +394,17 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             body: spooled.body(),
             received_at: spooled.received_at().to_string(),
             deadline: Deadline::after(self.budget.table_share(false)),
+            account: spooled.account().map(str::to_string),
         };
-        let handled = if spooled.provider() == P::ID {
+        // An account name the functions wrote; anything else is no account at all.
+        let account = spooled.account().and_then(AccountName::parse);
+        let handled = if self.settings.is_err() && !self.replaying {
+            // Its allow-list is part of what it cannot read: nothing is stored unjudged.
+            Outcome::Misconfigured.into()
+        } else if spooled.provider() == P::ID {
             let request = Request::new(&[], &[], spooled.body().to_vec());
-            self.process(&trust_spooled(&request), &delivery).await
+            self.process(&trust_spooled(&request, account), &delivery)
+                .await
         } else {
             let other = spooled.provider();
             let invalid = Invalid::body(format!(
@@ -404,6 +431,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             body: raw,
             received_at: received_at.unwrap_or_else(|| format_timestamp((self.clock)())),
             deadline: Deadline::after(self.budget.table_share(false)),
+            account: None,
         };
         let handled: Handled = self
             .quarantine_as(provider, &delivery, invalid)
@@ -430,6 +458,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             body: verified.body(),
             received_at: format_timestamp(now),
             deadline: Deadline::after(self.budget.table_share(self.spool.is_some())),
+            account: verified.account().map(|a| a.to_string()),
         };
         let mut handled = self.process(&verified, &delivery).await;
         handled.outcome = match (handled.outcome, &self.spool) {
@@ -465,6 +494,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             provider: P::ID,
             received_at: delivery.received_at.clone(),
             body,
+            account: delivery.account.clone(),
         };
         match tokio::time::timeout_at(deadline, spool.send(&message)).await {
             Ok(Ok(())) => Outcome::Spooled(cause),
@@ -473,15 +503,41 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         }
     }
 
-    /// Reads an authentic body and stores what it means.
+    /// Reads an authentic body and stores what it means — unless it is of an account the
+    /// allow-list leaves out (row 5b): then nothing is stored, not even in quarantine.
     async fn process(&self, verified: &Verified<'_>, delivery: &Delivery<'_>) -> Handled {
         let webhook = match P::read(verified) {
             Ok(webhook) => webhook,
-            Err(invalid) => return self.quarantine(delivery, invalid).await.into(),
+            Err(invalid) => {
+                // A body whose account can be read and is foreign does not fill the quarantine.
+                if let Some(account) = P::account_of(delivery.body) {
+                    if !self.serves(Some(&account)) {
+                        return Outcome::Forbidden {
+                            account: Some(account),
+                        }
+                        .into();
+                    }
+                }
+                return self.quarantine(delivery, invalid).await.into();
+            }
         };
+        let account = match &webhook {
+            Webhook::NewMessage(message) => Some(&message.account_id),
+            Webhook::Update(update) => Some(&update.account_id),
+            _ => None,
+        };
+        if let Some(account) = account {
+            if !self.serves(account.as_deref()) {
+                return Outcome::Forbidden {
+                    account: account.clone(),
+                }
+                .into();
+            }
+        }
         match webhook {
             Webhook::Ignored(reason) => Outcome::Ignored(reason).into(),
             Webhook::ConnectionCheck => Outcome::ConnectionOk.into(),
+            Webhook::Unenveloped => self.keep_unenveloped(delivery).await.into(),
             Webhook::NewMessage(message) => Handled {
                 message: Some(MessageRef::of(
                     &message.conversation_id,
@@ -620,6 +676,37 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         }
     }
 
+    /// Whether the function serves messages of `account`: always, unless its allow-list is
+    /// set and leaves it out (a message naming no account is then not served).
+    fn serves(&self, account: Option<&str>) -> bool {
+        match &self.settings {
+            Ok(Settings {
+                allow_list: Some(list),
+                ..
+            }) => list.allows(account),
+            _ => true,
+        }
+    }
+
+    /// Row 5 (3): an authentic object without an event envelope is answered as a connection
+    /// check, and kept in quarantine (it may be a message that lost its envelope on the way),
+    /// with a warning. Should the table not take it, it is row 7 like any quarantine write.
+    async fn keep_unenveloped(&self, delivery: &Delivery<'_>) -> Outcome {
+        tracing::warn!(
+            provider = P::NAME,
+            body_bytes = delivery.body.len(),
+            "a JSON object without `event`: answered as a connection check and kept in quarantine, \
+             in case it is a message without its envelope (an integration routed elsewhere?)"
+        );
+        let invalid = Invalid::body(
+            "no `event`: not an event envelope; kept in case it is a message without its envelope",
+        );
+        match self.quarantine(delivery, invalid).await {
+            Outcome::Quarantined(kept) => Outcome::KeptUnenveloped(kept),
+            other => other,
+        }
+    }
+
     /// Keeps an authentic body that cannot be a message, then answers 400 — or 503 when it
     /// could not be kept, so that the provider's retry brings it back.
     async fn quarantine(&self, delivery: &Delivery<'_>, invalid: Invalid) -> Outcome {
@@ -638,6 +725,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             body_sha256: crate::digest::sha256_hex(delivery.body),
             raw: delivery.body.to_vec(),
             error: invalid.to_string(),
+            account: delivery.account.clone(),
         };
         match delivery.deadline.within(self.store.quarantine(&item)).await {
             Ok(()) => Outcome::Quarantined(invalid),
@@ -792,6 +880,7 @@ mod tests {
                 Outcome::Ignored(Reason::NoChange),
                 Outcome::Ignored(Reason::NotAMessageEvent),
                 Outcome::ConnectionOk,
+                Outcome::KeptUnenveloped(Invalid::body("kept")),
                 Outcome::Quarantined(Invalid::body("quarantined")),
             ] {
                 assert!(!retry(&done, last), "{done:?}");

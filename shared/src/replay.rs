@@ -348,6 +348,7 @@ async fn quarantined(
                         provider,
                         received_at,
                         body,
+                        account: text(crate::storage::ACCOUNT_ATTRIBUTE),
                     }),
                 },
                 key,

@@ -15,6 +15,10 @@ pub enum Webhook {
     Ignored(Reason),
     /// Callbell's periodic "are you there" call, answered `{"status":"ok"}`.
     ConnectionCheck,
+    /// An authentic JSON object that is not an event envelope (Callbell: no `event`), perhaps
+    /// a message routed without its envelope: answered like a connection check, but kept in
+    /// quarantine and logged, so that a misrouted integration never loses messages unseen.
+    Unenveloped,
 }
 
 /// Why an authentic request stores nothing (docs/CONTRACT.md, rows 4, 10b and 12): the
@@ -54,6 +58,9 @@ impl std::fmt::Display for Reason {
 pub struct Update {
     /// The provider, as in the message's keys.
     pub provider: ProviderId,
+    /// The account it comes from (Partoo's organization, a named Callbell account): what the
+    /// allow-list judges. The stored message keeps its own.
+    pub account_id: Option<String>,
     pub conversation_id: String,
     pub message_id: String,
     /// Where the message is, when the update can tell (Partoo's carry the whole message, and so
@@ -191,6 +198,7 @@ mod tests {
     fn deletion_is_sticky_and_reported_once() {
         let update = Update {
             provider: ProviderId::Callbell,
+            account_id: None,
             conversation_id: "1".into(),
             message_id: "2".into(),
             order_key: None,

@@ -59,6 +59,9 @@ pub struct Quarantined {
     pub body_sha256: String,
     pub raw: Vec<u8>,
     pub error: String,
+    /// The named account whose secret verified the body (attribute `account_id`), so that a
+    /// replay stores it as the webhook would have.
+    pub account: Option<String>,
 }
 
 /// What identifies a delivery's bytes and a message's content, kept in its id item.
@@ -197,7 +200,7 @@ pub(crate) fn id_item(pk: &str, id_sk: &str, message_sk: &str, fingerprint: &Fin
 }
 
 pub(crate) fn quarantine_item(q: &Quarantined) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         (
             "pk".to_string(),
             AttributeValue::S(quarantine_key(q.provider)),
@@ -215,7 +218,11 @@ pub(crate) fn quarantine_item(q: &Quarantined) -> Item {
             "received_at".to_string(),
             AttributeValue::S(q.received_at.clone()),
         ),
-    ])
+    ]);
+    if let Some(account) = &q.account {
+        item.insert(ACCOUNT_ATTRIBUTE.into(), AttributeValue::S(account.clone()));
+    }
+    item
 }
 
 /// The key of the item at `pk`, `sk` (for GetItem, UpdateItem, DeleteItem).
@@ -239,6 +246,9 @@ pub(crate) fn consistent_get(
         .set_key(Some(item_key(pk, sk)))
         .consistent_read(true)
 }
+
+/// The attribute of a quarantine item naming the account that verified its body.
+pub const ACCOUNT_ATTRIBUTE: &str = "account_id";
 
 /// A string attribute of an item.
 pub(crate) fn string(item: &Item, name: &str) -> Option<String> {
