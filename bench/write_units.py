@@ -145,9 +145,9 @@ def event_body_bytes(event: bytes) -> int:
     return len(body.encode("utf-8"))
 
 
-# What our message item holds that the peer's record does not: the schema-3 digests (the peer
+# What our message item holds that the peer's record does not: the schema-3 digest (the peer
 # keeps the body itself, uncompressed, and nothing else about it).
-NOT_THE_PEERS = ("body_sha256", "content_sha256")
+NOT_THE_PEERS = ("body_sha256",)
 
 
 def peer_item_bytes(message: dict, body_bytes: int) -> int:
@@ -174,6 +174,9 @@ def summarize(records: list[dict], body_bytes: int) -> dict:
         raw = message["attribute_bytes"].get("raw", 0)
         summary["message_item_bytes"] = message["bytes_after"]
         summary["message_item_bytes_without_raw"] = message["bytes_after"] - raw
+        # Bytes of each attribute (name and value), for the question which ones make an item
+        # cross a kilobyte.
+        summary["message_item_attribute_bytes"] = dict(message["attribute_bytes"])
         # One conditional PutItem of the same record with the body in it, new: what the peer's
         # way would bill.
         peer_bytes = peer_item_bytes(message, body_bytes)

@@ -22,7 +22,9 @@ use crate::spool::{Budget, Spool, SpoolMessage, SqsBody, DEFAULT_MAX_RECEIVES};
 use crate::storage::keys::{
     check_sizes, conversation_key, id_sort_key, message_sort_key, MessageKeys,
 };
-use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
+use crate::storage::{
+    content_sha256, Fingerprint, FirstDelivery, Inserted, MessageStore, Quarantined, Updated,
+};
 use crate::telemetry::{emf_document, emf_drained, MetricsSink};
 use crate::verify::{trust_spooled, verify, Verified};
 use crate::webhook::{IfUnknown, Reason, Update, Webhook};
@@ -133,6 +135,26 @@ struct Delivery<'b> {
     deadline: Deadline,
     /// The named account that verified it, kept with it wherever it goes (spool, quarantine).
     account: Option<String>,
+}
+
+/// Whether two bodies of one message id say the same (a redelivery in a new envelope: other
+/// envelope ids, another signature time) or not (a conflict). Read the way the spool's drain
+/// reads a body: both are authentic, and what the account was does not change what they say.
+/// Only duplicates with another body come here, so the stored body is read only for them.
+fn says_the_same<P: Provider>(stored: &[u8], body: &[u8]) -> bool {
+    let content = |body: &[u8]| {
+        let request = Request::new(&[], &[], body.to_vec());
+        match P::read(&trust_spooled(&request, None)) {
+            Ok(Webhook::NewMessage(message)) => {
+                Some(content_sha256(&message, message.schema_version))
+            }
+            _ => None,
+        }
+    };
+    match (content(stored), content(body)) {
+        (Some(stored), Some(this)) => stored == this,
+        _ => false,
+    }
 }
 
 impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
@@ -558,7 +580,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             let invalid = Invalid::body("body is not valid UTF-8, so not JSON");
             return self.quarantine(delivery, invalid).await;
         };
-        let fingerprint = Fingerprint::of(&message, delivery.body);
+        let fingerprint = Fingerprint::of(delivery.body);
         message.raw = raw.to_string();
         message.received_at = delivery.received_at.clone();
         let with_id_item = P::updates_find_by_id(&message);
@@ -576,7 +598,12 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         let message_id = message.message_id.clone();
         match inserted {
             Ok(Inserted::Stored) => Outcome::Stored { message_id },
-            Ok(Inserted::Duplicate { same_content }) => {
+            Ok(Inserted::Duplicate { first }) => {
+                let same_content = match first {
+                    FirstDelivery::Same => true,
+                    FirstDelivery::Different => false,
+                    FirstDelivery::OtherBody(stored) => says_the_same::<P>(&stored, delivery.body),
+                };
                 if !same_content {
                     tracing::warn!(
                         provider = P::NAME,

@@ -41,8 +41,18 @@ fn partoo_body(kind: &str, id: u64, date: &str, status: &str, deleted: bool) -> 
 }
 
 fn callbell_body(uuid: &str, created_at: &str, status: &str, text: &str) -> String {
+    callbell_body_on("whatsapp", uuid, created_at, status, text)
+}
+
+fn callbell_body_on(
+    channel: &str,
+    uuid: &str,
+    created_at: &str,
+    status: &str,
+    text: &str,
+) -> String {
     format!(
-        r#"{{"event":"message_created","payload":{{"uuid":"{uuid}","to":"1","from":"2","text":"{text}","status":"{status}","channel":"whatsapp","contact":{{"uuid":"c1","conversationHref":"https://dash.callbell.eu/chat/chat-1","name":"John"}},"createdAt":"{created_at}"}}}}"#
+        r#"{{"event":"message_created","payload":{{"uuid":"{uuid}","to":"1","from":"2","text":"{text}","status":"{status}","channel":"{channel}","contact":{{"uuid":"c1","conversationHref":"https://dash.callbell.eu/chat/chat-1","name":"John"}},"createdAt":"{created_at}"}}}}"#
     )
 }
 
@@ -279,6 +289,76 @@ async fn callbell_statuses_and_redeliveries() {
         assert_eq!(s(&messages[0], "status"), "read");
         assert_eq!(s(&messages[0], "sk"), "MSG#2022-10-18T10:06:29.000Z#out-1");
     }
+}
+
+/// Callbell's status updates come for what the business sent on WhatsApp only, so only that
+/// keeps an id item: a message sent on another channel, or received, is one item, a
+/// redelivery of it a duplicate, and a status update naming it (which Callbell does not send)
+/// is row 12's update of an unknown message, changing nothing.
+#[tokio::test]
+async fn callbell_id_items_only_for_whatsapp_messages_the_business_sent() {
+    let (handler, client, table) = handler(ProviderId::Callbell).await;
+    let cases = [
+        ("whatsapp", "wa-sent", "sent", true),
+        ("whatsapp", "wa-received", "received", false),
+        ("telegram", "tg-sent", "sent", false),
+        ("instagram", "ig-sent", "sent", false),
+    ];
+    for (n, (channel, uuid, status, _)) in cases.iter().enumerate() {
+        let created_at = format!("2022-10-18T12:06:2{n}.000+02:00");
+        let body = callbell_body_on(channel, uuid, &created_at, status, "hello");
+        for expected in ["stored", "duplicate"] {
+            let (code, a) = send(
+                &handler,
+                &signed_event(Format::HttpApiV2, ProviderId::Callbell, body.as_bytes()),
+            )
+            .await;
+            assert_eq!(
+                (code, a["status"].as_str()),
+                (200, Some(expected)),
+                "{uuid}: {a}"
+            );
+        }
+    }
+    let items = scan(&client, &table).await;
+    for (_, uuid, _, by_id) in cases {
+        let id_sk = format!("ID#{uuid}");
+        assert_eq!(
+            items.iter().any(|i| s(i, "sk") == id_sk),
+            by_id,
+            "{uuid}: an id item only for a message sent on WhatsApp"
+        );
+    }
+    assert_eq!(items.len(), cases.len() + 1, "four messages, one id item");
+
+    for (_, uuid, _, by_id) in cases {
+        let update = callbell_status(uuid, "read");
+        let (code, a) = send(
+            &handler,
+            &signed_event(Format::HttpApiV2, ProviderId::Callbell, update.as_bytes()),
+        )
+        .await;
+        let expected = if by_id {
+            json!({"status": "updated", "message_id": uuid})
+        } else {
+            json!({"status": "ignored", "reason": "unknown_message"})
+        };
+        assert_eq!((code, a), (200, expected), "{uuid}");
+    }
+    let statuses: Vec<(String, String)> = conversation(&client, &table, "callbell#chat-1")
+        .await
+        .iter()
+        .map(|m| (s(m, "message_id").to_string(), s(m, "status").to_string()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("wa-sent".to_string(), "read".to_string()),
+            ("wa-received".to_string(), "received".to_string()),
+            ("tg-sent".to_string(), "sent".to_string()),
+            ("ig-sent".to_string(), "sent".to_string()),
+        ]
+    );
 }
 
 /// Row 9's conflict: the same id with other content keeps the first item and is counted as a

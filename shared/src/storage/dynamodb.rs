@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::Client;
 use super::keys::{conversation_key, id_sort_key, message_sort_key, MessageKeys};
 use super::{
     consistent_get, id_item, item_key, judge, message_item, quarantine_item, string, Fingerprint,
-    Inserted, Item, MessageStore, Met, Quarantined, StoredState, Updated,
+    FirstDelivery, Inserted, Item, MessageStore, Met, Quarantined, StoredState, Updated,
 };
 use crate::error::StoreError;
 use crate::message::Message;
@@ -203,20 +203,19 @@ impl DynamoDbStore {
                 }
                 Ok(Inserted::Stored)
             }
-            Met::Duplicate {
-                stored,
-                same_content,
-            } => {
+            Met::Duplicate { stored, first } => {
                 if with_id_item && self.read(&keys.pk, &keys.id_sk, false).await?.is_none() {
                     let id = id_item(&keys.pk, &keys.id_sk, &keys.sk, &stored);
                     self.put_id_item(id).await?;
                 }
-                Ok(Inserted::Duplicate { same_content })
+                Ok(Inserted::Duplicate { first })
             }
             // Its id item was written with it, in one transaction: nothing to repair.
             Met::DuplicateOfSchema2 {
                 same_body: true, ..
-            } => Ok(Inserted::Duplicate { same_content: true }),
+            } => Ok(Inserted::Duplicate {
+                first: FirstDelivery::Same,
+            }),
             Met::DuplicateOfSchema2 {
                 same_body: false,
                 content_sha256,
@@ -224,7 +223,11 @@ impl DynamoDbStore {
                 let id = self.read(&keys.pk, &keys.id_sk, false).await?;
                 let stored = id.and_then(|item| string(&item, "content_sha256"));
                 Ok(Inserted::Duplicate {
-                    same_content: stored.as_deref() == Some(content_sha256.as_str()),
+                    first: if stored.as_deref() == Some(content_sha256.as_str()) {
+                        FirstDelivery::Same
+                    } else {
+                        FirstDelivery::Different
+                    },
                 })
             }
         }

@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::keys::{conversation_key, id_sort_key, message_sort_key, MessageKeys};
 use super::{
-    id_item, judge, message_item, quarantine_item, string, Fingerprint, Inserted, Item,
-    MessageStore, Met, Quarantined, StoredState, Updated,
+    id_item, judge, message_item, quarantine_item, string, Fingerprint, FirstDelivery, Inserted,
+    Item, MessageStore, Met, Quarantined, StoredState, Updated,
 };
 use crate::error::StoreError;
 use crate::message::Message;
@@ -71,22 +71,24 @@ impl MessageStore for MemoryStore {
         Ok(match judge(existing, message, fingerprint, false) {
             Met::Another => Inserted::OrderKeyTaken,
             Met::OwnWrite => Inserted::Stored,
-            Met::Duplicate {
-                stored,
-                same_content,
-            } => {
+            Met::Duplicate { stored, first } => {
                 if !items.contains_key(&id_key) {
                     put_id(&mut items, &stored);
                 }
-                Inserted::Duplicate { same_content }
+                Inserted::Duplicate { first }
             }
             Met::DuplicateOfSchema2 {
                 same_body,
                 content_sha256,
             } => Inserted::Duplicate {
-                same_content: same_body
+                first: if same_body
                     || items.get(&id_key).and_then(|i| string(i, "content_sha256"))
-                        == Some(content_sha256),
+                        == Some(content_sha256)
+                {
+                    FirstDelivery::Same
+                } else {
+                    FirstDelivery::Different
+                },
             },
         })
     }

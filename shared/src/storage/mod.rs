@@ -32,14 +32,28 @@ pub type Item = HashMap<String, AttributeValue>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
     Stored,
-    /// An item with its `message_id` already holds its key. `same_content` is false when the
-    /// stored first delivery says something else under the same id (a conflict, not a
-    /// redelivery).
+    /// An item with its `message_id` already holds its key: an earlier delivery stored it.
     Duplicate {
-        same_content: bool,
+        first: FirstDelivery,
     },
     /// Another message already holds this order key (a different id with the same TikTok index).
     OrderKeyTaken,
+}
+
+/// What the stored first delivery of a duplicate is, beside this one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FirstDelivery {
+    /// The same body; or, for an item of schema 2, the same content by its id item's
+    /// fingerprint.
+    Same,
+    /// Other content under the same id (an item of schema 2 whose id item's fingerprint
+    /// differs): a conflict.
+    Different,
+    /// Another body, as the item keeps it (schema 3 keeps no fingerprint of content: 78 bytes
+    /// on every item, a write unit for the items it pushed past a kilobyte). Only the caller,
+    /// who can read the provider's bodies, tells a redelivery in a new envelope from a
+    /// conflict, and only then is it worth the work.
+    OtherBody(Vec<u8>),
 }
 
 /// What happened to an update.
@@ -64,22 +78,18 @@ pub struct Quarantined {
     pub account: Option<String>,
 }
 
-/// What identifies a delivery's bytes and a message's content, kept in its id item.
+/// What identifies a delivery's bytes, kept on its message item and its id item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fingerprint {
-    /// SHA-256 of the exact body, hex (the id item's `body_sha256`).
+    /// SHA-256 of the exact body, hex (`body_sha256`).
     pub body_sha256: String,
-    /// SHA-256 of the normalized message without delivery details (envelope ids, signatures,
-    /// receipt times): equal for every redelivery of one message, whatever its envelope.
-    pub content_sha256: String,
 }
 
 impl Fingerprint {
-    /// The fingerprint of a delivery of `body` carrying `message`.
-    pub fn of(message: &Message, body: &[u8]) -> Self {
+    /// The fingerprint of a delivery of `body`.
+    pub fn of(body: &[u8]) -> Self {
         Fingerprint {
             body_sha256: crate::digest::sha256_hex(body),
-            content_sha256: content_sha256(message, message.schema_version),
         }
     }
 }
@@ -87,7 +97,8 @@ impl Fingerprint {
 /// The fingerprint of what `message` says, for telling a redelivery from a conflict (the same
 /// id with other content): SHA-256 of its JSON without the delivery's details (`raw`,
 /// `received_at`), hex, as the code of schema `version` computed it — the fingerprint covers
-/// `schema_version`, and items written before schema 3 keep theirs in their id item.
+/// `schema_version`; items written under schema 2 keep theirs in their id item
+/// (`content_sha256`), later ones none (their body is read again instead).
 pub(crate) fn content_sha256(message: &Message, version: u8) -> String {
     let blank = message.raw.is_empty() && message.received_at.is_empty();
     if blank && message.schema_version == version {
@@ -160,7 +171,7 @@ impl<S: MessageStore> MessageStore for std::sync::Arc<S> {
 }
 
 /// The message item: the normalized message's attributes and its keys; `raw`, the body,
-/// gzip-compressed ([`raw`]); the body's SHA-256 and the content's fingerprint (for conflicts).
+/// gzip-compressed ([`raw`]), and the body's SHA-256.
 pub fn message_item(message: &Message, fingerprint: &Fingerprint) -> Item {
     let keys = MessageKeys::of(message);
     let mut item: Item =
@@ -170,16 +181,12 @@ pub fn message_item(message: &Message, fingerprint: &Fingerprint) -> Item {
         "body_sha256".into(),
         AttributeValue::S(fingerprint.body_sha256.clone()),
     );
-    item.insert(
-        "content_sha256".into(),
-        AttributeValue::S(fingerprint.content_sha256.clone()),
-    );
     item.insert("pk".into(), AttributeValue::S(keys.pk));
     item.insert("sk".into(), AttributeValue::S(keys.sk));
     item
 }
 
-/// The id item of the message item at `message_sk`: where it is, and its fingerprint.
+/// The id item of the message item at `message_sk`: where it is, and its body's SHA-256.
 pub(crate) fn id_item(pk: &str, id_sk: &str, message_sk: &str, fingerprint: &Fingerprint) -> Item {
     HashMap::from([
         ("pk".to_string(), AttributeValue::S(pk.to_string())),
@@ -191,10 +198,6 @@ pub(crate) fn id_item(pk: &str, id_sk: &str, message_sk: &str, fingerprint: &Fin
         (
             "body_sha256".to_string(),
             AttributeValue::S(fingerprint.body_sha256.clone()),
-        ),
-        (
-            "content_sha256".to_string(),
-            AttributeValue::S(fingerprint.content_sha256.clone()),
         ),
     ])
 }
@@ -264,10 +267,10 @@ pub(crate) enum Met {
     /// again): stored, not a duplicate.
     OwnWrite,
     /// The same message, stored before; the stored item's fingerprint (from which a missing id
-    /// item is put back) and whether it says the same.
+    /// item is put back) and its first delivery beside this one.
     Duplicate {
         stored: Fingerprint,
-        same_content: bool,
+        first: FirstDelivery,
     },
     /// The same message, stored before schema 3: the fingerprint to compare with its id
     /// item's `content_sha256` (ours as that schema computed it), unless its `raw` is this
@@ -289,10 +292,7 @@ pub(crate) fn judge(
     if string(existing, "message_id").as_deref() != Some(message.message_id.as_str()) {
         return Met::Another;
     }
-    let (Some(body_sha256), Some(content_sha256)) = (
-        string(existing, "body_sha256"),
-        string(existing, "content_sha256"),
-    ) else {
+    let Some(body_sha256) = string(existing, "body_sha256") else {
         let same_body = existing.get("raw").and_then(|v| v.as_s().ok()) == Some(&message.raw);
         let version = existing
             .get("schema_version")
@@ -312,13 +312,18 @@ pub(crate) fn judge(
     {
         return Met::OwnWrite;
     }
-    let same_content = content_sha256 == fingerprint.content_sha256;
+    let first = if body_sha256 == fingerprint.body_sha256 {
+        FirstDelivery::Same
+    } else {
+        match existing.get("raw").map(raw::body_of) {
+            Some(Ok(body)) => FirstDelivery::OtherBody(body),
+            // A message item always has its raw; one that cannot be read is not the same.
+            _ => FirstDelivery::Different,
+        }
+    };
     Met::Duplicate {
-        stored: Fingerprint {
-            body_sha256,
-            content_sha256,
-        },
-        same_content,
+        stored: Fingerprint { body_sha256 },
+        first,
     }
 }
 

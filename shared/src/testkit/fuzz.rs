@@ -302,7 +302,7 @@ fn check_stored(id: ProviderId, body: &[u8], message: &Message, items: &Items) -
     let stored = items
         .get(&(keys.pk.clone(), keys.sk.clone()))
         .expect("a stored message has its message item");
-    let fingerprint = Fingerprint::of(&expected, body);
+    let fingerprint = Fingerprint::of(body);
     assert!(
         *stored == message_item(&expected, &fingerprint),
         "the message item is the parser's message: stored {stored:?}, parsed {:?}",
@@ -341,7 +341,7 @@ fn check_stored(id: ProviderId, body: &[u8], message: &Message, items: &Items) -
 /// The message item of a first delivery of `body` carrying `message`.
 fn delivered_item(message: &Message, body: &[u8]) -> HashMap<String, AttributeValue> {
     let delivered = delivered(message, body);
-    message_item(&delivered, &Fingerprint::of(&delivered, body))
+    message_item(&delivered, &Fingerprint::of(body))
 }
 
 /// The parser's message with what the handler adds at first receipt: the body and the time.
