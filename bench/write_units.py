@@ -31,6 +31,7 @@ scripts/bench.sh runs this (`--only write-units` for this step alone).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -134,8 +135,33 @@ def compact(records: list[dict]) -> list[dict]:
     return out
 
 
-def summarize(records: list[dict]) -> dict:
-    """What one invocation cost, and the message item it wrote (if it wrote one)."""
+def event_body_bytes(event: bytes) -> int:
+    """How many bytes the request body of an API Gateway event is (decoded from base64 when
+    the event says so)."""
+    doc = json.loads(event)
+    body = doc.get("body") or ""
+    if doc.get("isBase64Encoded"):
+        return len(base64.b64decode(body))
+    return len(body.encode("utf-8"))
+
+
+# What our message item holds that the peer's record does not: the schema-3 digest (the peer
+# keeps the body itself, uncompressed, and nothing else about it).
+NOT_THE_PEERS = ("body_sha256",)
+
+
+def peer_item_bytes(message: dict, body_bytes: int) -> int:
+    """The peer's way of storing the same message: our message item with `raw` as the body
+    uncompressed (a string, as the peer writes it; schema 3 keeps it gzip-compressed) and
+    without the digests only schema 3 keeps. For a schema-2 item, the item itself."""
+    attributes = message["attribute_bytes"]
+    ours = attributes.get("raw", 0) + sum(attributes.get(name, 0) for name in NOT_THE_PEERS)
+    return message["bytes_after"] - ours + len("raw") + body_bytes
+
+
+def summarize(records: list[dict], body_bytes: int) -> dict:
+    """What one invocation cost, and the message item it wrote (if it wrote one); `body_bytes`:
+    the size of the body it was sent."""
     wru = sum(r["wru"] for r in records)
     rru = sum(r["rru"] for r in records)
     stored = [i for r in records for i in r["items"] if i["outcome"] == "written" and i["action"] == "put"]
@@ -148,10 +174,16 @@ def summarize(records: list[dict]) -> dict:
         raw = message["attribute_bytes"].get("raw", 0)
         summary["message_item_bytes"] = message["bytes_after"]
         summary["message_item_bytes_without_raw"] = message["bytes_after"] - raw
-        # One conditional PutItem of this very item, new: what the peer's way would bill.
-        summary["one_put_wru"] = meter.write_units(message["bytes_after"])
+        # Bytes of each attribute (name and value), for the question which ones make an item
+        # cross a kilobyte.
+        summary["message_item_attribute_bytes"] = dict(message["attribute_bytes"])
+        # One conditional PutItem of the same record with the body in it, new: what the peer's
+        # way would bill.
+        peer_bytes = peer_item_bytes(message, body_bytes)
+        summary["peer_item_bytes"] = peer_bytes
+        summary["one_put_wru"] = meter.write_units(peer_bytes)
         summary["one_put_wru_without_raw"] = meter.write_units(message["bytes_after"] - raw)
-        summary["one_put_stored_bytes"] = meter.STORAGE_OVERHEAD_BYTES + message["bytes_after"]
+        summary["one_put_stored_bytes"] = meter.STORAGE_OVERHEAD_BYTES + peer_bytes
     return summary
 
 
@@ -233,7 +265,8 @@ class Runner:
         invocation, _ = harness.one_invocation(api, variant, event, index, timeout=120, must_store=False)
         records = self.proxy.snapshot(since)["requests"]
         status, answer = answer_of(invocation)
-        return {"status": status, "answer": answer, **summarize(records), "requests": compact(records)}
+        return {"status": status, "answer": answer, **summarize(records, event_body_bytes(event)),
+                "requests": compact(records)}
 
 
 def calibration(proxy: meter.MeterServer, endpoint: str, ingest_dev: Path, stamp: str, create) -> list[dict]:

@@ -274,6 +274,26 @@ class WriteUnits(unittest.TestCase):
         self.assertEqual(verdicts["mean WRU per new message ≤ 2 (issue 19)"], ("6.67", False))
         self.assertEqual(verdicts["partoo WRU per new message ≤ the peer's"], ("8 against 3", False))
         self.assertTrue(verdicts["tiktok-shop WRU per redelivery ≤ per new message"][1])
+        self.assertEqual(verdicts["tiktok-shop WRU per new message ≤ the peer's"],
+                         ("4.67 against 1.33 (the 3 bodies both stored)", False))
+
+    def test_against_the_peer_over_the_bodies_both_stored(self):
+        # Ours stores TikTok's second message of one index (two writes: the taken key, then the
+        # one beside it), which the peer drops as a duplicate: that body is left out of both.
+        ours = {"function": "tiktok-shop", "golden": [], "samples": [
+            case("text", "new", "stored", 1), case("same-index", "new", "stored", 2),
+            case("video", "new", "stored", 2)]}
+        peer = {"function": "tiktok-shop", "golden": [], "samples": [
+            case("text", "new", "stored", 1), case("same-index", "new", "duplicate", 1),
+            case("video", "new", "stored", 2)]}
+        self.assertEqual(report.against_the_peer(ours, peer), ([1, 2], [1, 2]))
+        data = made_up_write_units()
+        data["variants"]["tiktok-shop"] = ours
+        data["variants"][report.PEER] = peer
+        _, targets = report.render_write_units(data, {}, "a run")
+        verdicts = {name: (figure, ok) for name, figure, ok in targets}
+        self.assertEqual(verdicts["tiktok-shop WRU per new message ≤ the peer's"],
+                         ("1.5 against 1.5 (the 2 bodies both stored)", True))
 
     def test_the_whole_report_carries_it(self):
         medians = {}
@@ -373,12 +393,28 @@ class WriteUnits(unittest.TestCase):
                        attribute_bytes={})
         records = [{"operation": "TransactWriteItems", "outcome": "ok", "wru": 8, "rru": 0.0, "note": "",
                     "items": [message, id_item], "reads": []}]
-        summary = write_units.summarize(records)
+        # A schema-2 item: raw is the body (1,997 bytes) as a string, so the peer's way is that item.
+        summary = write_units.summarize(records, 1997)
         self.assertEqual((summary["wru"], summary["stored_items"]), (8, 2))
         self.assertEqual(summary["stored_bytes"], 2600 + 100 + 240 + 100)
         self.assertEqual((summary["message_item_bytes"], summary["message_item_bytes_without_raw"]), (2600, 600))
         self.assertEqual((summary["one_put_wru"], summary["one_put_wru_without_raw"]), (3, 1))
+        self.assertEqual(summary["peer_item_bytes"], 2600)
+        # A schema-3 item: raw gzip-compressed (700 bytes with its name), and the digest the peer
+        # does not keep; the peer's way holds the 1,997-byte body instead.
+        schema_3 = dict(message, bytes_after=1100, wru=2,
+                        attribute_bytes={"raw": 700, "body_sha256": 75, "pk": 30})
+        records = [{"operation": "PutItem", "outcome": "ok", "wru": 2, "rru": 0.0, "note": "",
+                    "items": [schema_3], "reads": []}]
+        summary = write_units.summarize(records, 1997)
+        self.assertEqual(summary["peer_item_bytes"], 1100 - 700 - 75 + 3 + 1997)
+        self.assertEqual((summary["wru"], summary["one_put_wru"]), (2, 3))
+        self.assertEqual(summary["one_put_stored_bytes"], 100 + summary["peer_item_bytes"])
         self.assertEqual(write_units.item_kind({"pk": {"S": "QUARANTINE#partoo"}, "sk": {"S": "x"}}), "quarantine")
+
+    def test_the_body_of_an_event(self):
+        self.assertEqual(write_units.event_body_bytes(b'{"body": "h\\u00e9"}'), 3)
+        self.assertEqual(write_units.event_body_bytes(b'{"body": "aGk=", "isBase64Encoded": true}'), 2)
 
     def test_the_manifest_as_the_step_reads_it(self):
         rows = write_units.manifest(ROOT)

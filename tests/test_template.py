@@ -32,15 +32,19 @@ def ingest_dev(*args):
 
 
 def registered_providers():
-    """(function, provider value, sends updates) of every registered provider."""
+    """(function, provider value, sends updates, allow-list setting or None) of every registered
+    provider."""
     out = ingest_dev("providers", "--table")
     rows = [line.split("\t") for line in out.splitlines() if line.strip()]
-    return [(function, provider, updates == "updates") for function, provider, updates in rows]
+    return [(function, provider, updates == "updates", None if allow == "-" else allow)
+            for function, provider, updates, allow in rows]
 
 
 PROVIDERS = registered_providers()
 WORKSPACE_FUNCTIONS = {p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml")}
-CONTRACT_ROUTES = {function: f"/webhooks/{function}" for function, _, _ in PROVIDERS}
+CONTRACT_ROUTES = {function: f"/webhooks/{function}" for function, _, _, _ in PROVIDERS}
+# The functions whose provider has an allow-list of accounts (PARTOO_ORG_IDS, TIKTOK_SHOP_IDS).
+ALLOW_LISTS = {function: allow for function, _, _, allow in PROVIDERS if allow}
 # The functions that are not a provider's webhook: the media function and the projector (the
 # stream's consumers) and the inbox (the read API).
 MEDIA_FUNCTION = "media"
@@ -54,7 +58,7 @@ OTHER_FUNCTIONS = WORKSPACE_FUNCTIONS - set(CONTRACT_ROUTES)
 # of Puts, GetItem for duplicates and update lookups, UpdateItem where the provider sends updates.
 ALLOWED_ACTIONS = {
     function: {"dynamodb:PutItem", "dynamodb:GetItem"} | ({"dynamodb:UpdateItem"} if updates else set())
-    for function, _, updates in PROVIDERS
+    for function, _, updates, _ in PROVIDERS
 }
 # What a webhook function does with its own spool queue (shared/src/spool): send a body the table
 # cannot take (row 7), and drain the queue through its SQS event source mapping.
@@ -229,8 +233,8 @@ class TemplateTest(unittest.TestCase):
         local = dict(line.split("=", 1) for line in (ROOT / "local.env").read_text().splitlines()
                      if "=" in line and not line.lstrip().startswith("#"))
         secret_vars = {name for name in local
-                       if re.search(r"(SECRET|TOKEN|KEY)$", name) and not name.startswith("AWS_")}
-        self.assertTrue({"TIKTOK_SHOP_APP_SECRET", "CALLBELL_WEBHOOK_SECRET"} <= secret_vars)
+                       if re.search(r"(SECRET|TOKEN|KEY|APPS)$", name) and not name.startswith("AWS_")}
+        self.assertTrue({"TIKTOK_SHOP_APP_SECRET", "TIKTOK_SHOP_APPS", "CALLBELL_WEBHOOK_SECRET"} <= secret_vars)
         seen = set()
         for binary, (_, f) in self.functions.items():
             for name, value in f["Properties"].get("Environment", {}).get("Variables", {}).items():
@@ -244,6 +248,52 @@ class TemplateTest(unittest.TestCase):
             self.assertNotIn("NoEcho", parameter, f"{name}: secrets are not parameters")
         source = (ROOT / "template.yaml").read_text()
         self.assertIsNone(re.search(r"whsec_[A-Za-z0-9]", source), "a literal Callbell secret")
+
+    def test_secret_keys_are_referenced_only_as_their_parameters_require(self):
+        # A dynamic reference to a key the secret lacks fails the deploy: each secret key is
+        # referenced under the condition of the parameter that says it is in the secret.
+        conditions = self.t["Conditions"]
+        expected = {
+            "tiktok-shop": {"TIKTOK_SHOP_APP_KEY": ("TikTokShopAuthentication", "apps"),
+                            "TIKTOK_SHOP_APP_SECRET": ("TikTokShopAuthentication", "apps"),
+                            "TIKTOK_SHOP_APPS": ("TikTokShopAuthentication", "app")},
+            "callbell": {"CALLBELL_WEBHOOK_SECRET": ("CallbellAuthentication", "token"),
+                         "CALLBELL_URL_TOKEN": ("CallbellAuthentication", "signature")},
+        }
+        for binary, variables in expected.items():
+            env = self.functions[binary][1]["Properties"]["Environment"]["Variables"]
+            for name, (parameter, without) in variables.items():
+                condition, when, otherwise = env[name]["Fn::If"]
+                self.assertIn(name, json.dumps(when), f"{binary}: {name}")
+                self.assertEqual(otherwise, {"Ref": "AWS::NoValue"}, f"{binary}: {name}")
+                # The condition: the parameter is anything but the value that leaves the key out.
+                self.assertEqual(conditions[condition],
+                                 {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, without]}]},
+                                 f"{binary}: {name}")
+                self.assertIn(without, self.t["Parameters"][parameter]["AllowedValues"])
+        self.assertEqual(self.t["Parameters"]["TikTokShopAuthentication"]["Default"], "app",
+                         "an existing stack's secret (key and secret) keeps working")
+
+    def test_allow_lists_are_parameters_with_an_alarm(self):
+        self.assertEqual(set(ALLOW_LISTS), {"tiktok-shop", "partoo"})
+        alarm = json.dumps(self.resources["ForeignAccountAlarm"])
+        self.assertIn('"MetricName": "ForeignAccount"', alarm)
+        self.assertIn('"Namespace": "MessageIngest"', alarm)
+        for binary, setting in ALLOW_LISTS.items():
+            env = self.functions[binary][1]["Properties"]["Environment"]["Variables"]
+            reference = env.get(setting)
+            self.assertIsInstance(reference, dict, f"{binary}: {setting} comes from a parameter")
+            parameter = self.t["Parameters"][reference["Ref"]]
+            self.assertEqual(parameter["Type"], "String")
+            self.assertEqual(parameter["Default"], "", f"{setting}: unset by default (every account)")
+            self.assertNotIn("resolve:secretsmanager", json.dumps(reference), "not a secret")
+            self.assertIn(f'"Value": "{binary}"', alarm, f"ForeignAccountAlarm leaves out {binary}")
+        # No function reads another provider's allow-list.
+        for binary, (_, f) in self.functions.items():
+            variables = f["Properties"].get("Environment", {}).get("Variables", {})
+            for other, setting in ALLOW_LISTS.items():
+                if other != binary:
+                    self.assertNotIn(setting, variables, binary)
 
     def test_log_groups_with_retention(self):
         groups = self.of_type("AWS::Logs::LogGroup")

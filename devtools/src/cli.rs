@@ -135,10 +135,12 @@ pub enum Command {
     /// Print the function name of every registered provider, one per line
     ///
     /// The scripts' list of webhook functions; with --table, tab-separated: function, provider
-    /// value, and whether it sends updates (`updates` or `no-updates`).
+    /// value, whether it sends updates (`updates` or `no-updates`), and the setting of its
+    /// allow-list of accounts (`PARTOO_ORG_IDS`, or `-` when it has none).
     #[command(verbatim_doc_comment)]
     Providers {
-        /// Tab-separated lines: function, provider value, `updates` or `no-updates`
+        /// Tab-separated lines: function, provider value, `updates` or `no-updates`, the
+        /// allow-list's setting or `-`
         #[arg(long)]
         table: bool,
     },

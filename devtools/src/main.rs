@@ -46,7 +46,8 @@ async fn run(command: Command) -> Result<ExitCode> {
                     } else {
                         "no-updates"
                     };
-                    println!("{}\t{}\t{updates}", id.function(), id.name());
+                    let allow_list = id.allow_list().unwrap_or("-");
+                    println!("{}\t{}\t{updates}\t{allow_list}", id.function(), id.name());
                 } else {
                     println!("{}", id.function());
                 }

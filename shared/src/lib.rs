@@ -10,6 +10,7 @@
 //! - the primitives: [`request`] (the HTTP request inside an event), [`verify`] (what a
 //!   verified request is, and the checks' building blocks), [`wire`] (lenient JSON), `digest`;
 //! - [`providers`]: one module per provider: settings, verification, payloads, mapping;
+//! - `accounts`: secret lists, named accounts and allow-lists, read strictly;
 //! - [`storage`]: DynamoDB behind a small trait, and the table's key layout; [`spool`]: the
 //!   queue that keeps bodies the table cannot take in time, and its events;
 //! - the pipeline: `handler` ([`WebhookHandler`]: the checks in order, and the drain),
@@ -19,6 +20,7 @@
 //!   read side's summaries from the table's stream);
 //! - `testkit` and `replay` (features): for tests, fuzz targets, benches and `ingest-dev` only.
 
+mod accounts;
 pub mod aws;
 pub mod config;
 mod digest;

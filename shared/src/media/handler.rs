@@ -20,6 +20,7 @@ use super::keys::object_key;
 use super::settings::MediaSettings;
 use super::table::{AttachmentView, MediaTable, MessageView};
 use super::upload::{copy, CopyError, Target};
+use super::url::stated_expiry;
 use crate::error::Misconfigured;
 use crate::message::{format_timestamp, MediaError, StoredMedia};
 use crate::response::{BatchResponse, ItemFailure};
@@ -226,10 +227,13 @@ impl MediaHandler {
                 at: format_timestamp(now),
             })
         };
+        // When the provider said when the link dies, or the link says it itself.
         let expired = attachment
             .expires_at
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|| stated_expiry(url))
             .is_some_and(|t| t <= now);
         if expired {
             return failed(MediaError::Expired);

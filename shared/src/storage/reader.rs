@@ -33,10 +33,6 @@ use crate::read::summary::{merge, MessageImage, Summary};
 /// The most conversations `/customers` answers with (the documented cap): one BatchGetItem.
 pub const CUSTOMER_CONVERSATIONS_CAP: i32 = 100;
 
-/// The largest body a function accepts (the contract's 128 KiB; a test holds it equal to
-/// `request::MAX_BODY_BYTES`): no stored `raw` unpacks to more.
-const MAX_RAW_BYTES: usize = 128 * 1024;
-
 /// How often a BatchGetItem's unprocessed keys are asked for again.
 const BATCH_GET_ATTEMPTS: u32 = 4;
 
@@ -467,7 +463,7 @@ pub fn message_view(mut item: Item, include_raw: bool) -> Result<Map<String, Val
         .map_err(|e| StoreError::Unavailable(format!("unreadable message item: {e}")))?;
     if include_raw {
         if let Some(raw) = raw {
-            let body = raw_body(&raw)
+            let body = super::raw::body_of(&raw)
                 .map_err(|e| StoreError::Unavailable(format!("unreadable raw: {e}")))?;
             message.insert(
                 "raw".into(),
@@ -478,68 +474,9 @@ pub fn message_view(mut item: Item, include_raw: bool) -> Result<Map<String, Val
     Ok(message)
 }
 
-/// The body a `raw` attribute holds, in either form it takes: a string (schema 2) as it is,
-/// a binary (schema 3) gunzipped — or bytes that are not gzip, as they are.
-// TODO(issue 19): once main has `storage::raw::body_of`, call it here instead.
-pub fn raw_body(raw: &AttributeValue) -> Result<Vec<u8>, String> {
-    use std::io::Read as _;
-    const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-    match raw {
-        AttributeValue::S(text) => Ok(text.as_bytes().to_vec()),
-        AttributeValue::B(blob) if blob.as_ref().starts_with(&GZIP_MAGIC) => {
-            let mut body = Vec::with_capacity(blob.as_ref().len() * 3);
-            flate2::read::GzDecoder::new(blob.as_ref())
-                .take(MAX_RAW_BYTES as u64 + 1)
-                .read_to_end(&mut body)
-                .map_err(|e| format!("not a readable gzip stream: {e}"))?;
-            if body.len() > MAX_RAW_BYTES {
-                return Err("unpacks to more than any body accepted".into());
-            }
-            Ok(body)
-        }
-        AttributeValue::B(blob) => Ok(blob.as_ref().to_vec()),
-        _ => Err("neither a string nor a binary".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::primitives::Blob;
-    use std::io::Write as _;
-
-    fn gzip(body: &[u8]) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        encoder.write_all(body).unwrap();
-        encoder.finish().unwrap()
-    }
-
-    #[test]
-    fn raw_reads_in_both_forms() {
-        let body = br#"{"type":14,"text":"ol\u00e1"}"#;
-        let text = std::str::from_utf8(body).unwrap().to_string();
-        assert_eq!(raw_body(&AttributeValue::S(text)).unwrap(), body);
-        assert_eq!(
-            raw_body(&AttributeValue::B(Blob::new(gzip(body)))).unwrap(),
-            body
-        );
-        assert_eq!(
-            raw_body(&AttributeValue::B(Blob::new(body.to_vec()))).unwrap(),
-            body
-        );
-        let mut damaged = gzip(body);
-        let at = damaged.len() - 5;
-        damaged[at] ^= 0xff;
-        assert!(raw_body(&AttributeValue::B(Blob::new(damaged))).is_err());
-        assert!(raw_body(&AttributeValue::N("1".into())).is_err());
-        let huge = vec![b' '; MAX_RAW_BYTES + 1];
-        assert!(raw_body(&AttributeValue::B(Blob::new(gzip(&huge)))).is_err());
-    }
-
-    #[test]
-    fn the_raw_bound_is_the_largest_body_accepted() {
-        assert_eq!(MAX_RAW_BYTES, crate::request::MAX_BODY_BYTES);
-    }
 
     /// A message with every kind of attribute: strings, numbers (whole and not), booleans,
     /// maps, lists of maps, an attachment's copy.
@@ -598,7 +535,10 @@ mod tests {
     #[test]
     fn a_message_reads_back_as_exactly_its_normalized_attributes() {
         let message = full_message();
-        let mut item = crate::storage::message_item(&message);
+        let mut item = crate::storage::message_item(
+            &message,
+            &crate::storage::Fingerprint::of(message.raw.as_bytes()),
+        );
         item.insert("content_sha256".into(), AttributeValue::S("cd".repeat(32)));
         item.insert("expires_at".into(), AttributeValue::N("1900000000".into()));
         item.insert("body_sha256".into(), AttributeValue::S("ef".repeat(32)));
@@ -618,7 +558,7 @@ mod tests {
         assert_eq!(with_raw["raw"], raw);
         // A schema-3 item: raw gzip-compressed, read back as the same text.
         let body = raw.as_str().unwrap().as_bytes();
-        item.insert("raw".into(), AttributeValue::B(Blob::new(gzip(body))));
+        item.insert("raw".into(), crate::storage::raw::attribute(body));
         assert_eq!(message_view(item, true).unwrap()["raw"], raw);
     }
 
