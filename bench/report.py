@@ -514,6 +514,7 @@ LAMBDA_MEMORY_MB = 256  # the template's memory size and architecture
 LAMBDA_ARCHITECTURE = "arm64"
 # Issue 19's targets.
 MEAN_WRU_TARGET = 2
+READ_SIDE_WRU_TARGET = 4  # issue 20: everything written for a new message, the read side in
 
 
 def lambda_figures_from_harness(harness: dict) -> tuple[dict, str]:
@@ -679,6 +680,60 @@ def peer_way(entry: dict) -> list[float]:
     return [c["one_put_wru"] for c in cases_of(entry, "new") if "one_put_wru" in c]
 
 
+def read_side_figures(variants: dict) -> dict[str, tuple[float, int, int]]:
+    """Per batch size: (write units per new message, the read side in; new messages; summary
+    writes) over every provider's samples — the message's own writes plus the projector's, of
+    the same corpus on a table of its own."""
+    out = {}
+    batches = sorted({b for e in variants.values() for b in e.get("read_side", {})}, key=int)
+    for batch in batches:
+        runs = [e["read_side"][batch] for e in variants.values() if batch in e.get("read_side", {})]
+        messages = sum(r["new_messages"] for r in runs)
+        total = sum(r["message_wru"] + r["wru"] for r in runs)
+        out[batch] = (total / messages if messages else None, messages, sum(r["summary_puts"] for r in runs))
+    return out
+
+
+def render_read_side(w, variants: dict) -> list[tuple[str, str, bool]]:
+    """The read side's section (issue 20) and its target."""
+    if not any(e.get("read_side") for e in variants.values()):
+        return []
+    w("### With the read side (issue 20)\n")
+    w("Each provider's samples again, on tables of their own, then the projector fed the table's "
+      "stream by `ingest-dev follow-stream` (the template's filter), every request it makes "
+      "metered like the functions'. *One at a time*: a batch per record — every message folded "
+      "into its summary on its own, as when a conversation's messages come more than the "
+      "mapping's 1 s window apart. *Batches of 100*: the corpus as the event source mapping "
+      "hands over a burst (the template's batch size, within its window): one summary write per "
+      "conversation per batch. A summary write is its item (1 unit under a kilobyte) and its "
+      "`by_activity` entry, whose key moves with the last activity: a delete and a put; the "
+      "customer indexes' entries are written once per conversation. Updates' records count "
+      "too. Write request units per new message.\n")
+    w("| provider | new messages | messages' own | read side, one at a time | total | read side, batches of 100 | total |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, entry in variants.items():
+        sides = entry.get("read_side", {})
+        one, burst = sides.get("1"), sides.get("100")
+        if not one or not burst:
+            continue
+        n = one["new_messages"]
+        own = one["message_wru"] / n if n else None
+        w(f"| {name} | {n} | {units(own)} | {units(one['wru'] / n)} ({one['summary_puts']} summary writes) | "
+          f"{units(own + one['wru'] / n)} | {units(burst['wru'] / n)} ({burst['summary_puts']} summary writes) | "
+          f"{units(own + burst['wru'] / n)} |")
+    figures = read_side_figures(variants)
+    for batch, (per_message, messages, _) in figures.items():
+        label = "one at a time" if batch == "1" else f"batches of {batch}"
+        w(f"| all three, {label} | {messages} | | | {units(per_message)} | | |")
+    w("")
+    burst = figures.get("100")
+    if burst is None or burst[0] is None:
+        return []
+    one = figures.get("1", (None,))[0]
+    return [(f"WRU per new message with the read side ≤ {READ_SIDE_WRU_TARGET} (issue 20; batches of 100)",
+             f"{units(burst[0])} (one at a time: {units(one)})", burst[0] <= READ_SIDE_WRU_TARGET)]
+
+
 def render_write_units(wu: dict, lambda_figures: dict, lambda_source: str) -> tuple[list[str], list]:
     out: list[str] = []
     w = out.append
@@ -828,6 +883,7 @@ def render_write_units(wu: dict, lambda_figures: dict, lambda_source: str) -> tu
     for name, figure, ok in targets:
         w(f"| {name} | {figure} | {verdict(ok)} |")
     w("")
+    targets += render_read_side(w, {name: variants[name] for name in ours})
 
     # A million messages by line item.
     w("### A million messages, by line item\n")

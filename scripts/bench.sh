@@ -116,9 +116,13 @@ commit_label() {
 
 # write_units <binaries dir> <out json>: step 4 against the running DynamoDB Local.
 write_units() {
+  # The projector, for the read side's writes: a debug build (what it writes does not depend on
+  # the build; the full run's release bootstraps are the webhooks').
+  cargo build --bin projector
+  build_ingest_dev
   "$VENV_DIR/bin/python" bench/write_units.py --binaries "$1" --peer-python "$PEER_VENV_DIR/bin/python" \
     --peer-dir "$PEER_DIR" --endpoint "http://127.0.0.1:$DDB_PORT" --ingest-dev "$INGEST_DEV" \
-    --work-dir "$WORK/write-units" --out "$2" --commit "$(commit_label)"
+    --projector target/debug/projector --work-dir "$WORK/write-units" --out "$2" --commit "$(commit_label)"
 }
 
 if [[ "$ONLY" == write-units ]]; then

@@ -295,6 +295,26 @@ class WriteUnits(unittest.TestCase):
         self.assertEqual(verdicts["tiktok-shop WRU per new message ≤ the peer's"],
                          ("1.5 against 1.5 (the 2 bodies both stored)", True))
 
+    def test_the_read_side_per_new_message(self):
+        data = made_up_write_units()
+        # TikTok: 3 new messages costing 4 units of their own; the projector one at a time 9
+        # units (three summary writes of 3), in one batch 4 (one write, a new conversation).
+        data["variants"]["tiktok-shop"]["read_side"] = {
+            "1": {"batch": 1, "new_messages": 3, "message_wru": 4, "wru": 9, "rru": 1.5, "summary_puts": 3},
+            "100": {"batch": 100, "new_messages": 3, "message_wru": 4, "wru": 4, "rru": 0.5, "summary_puts": 1}}
+        data["variants"]["partoo"]["read_side"] = {
+            "1": {"batch": 1, "new_messages": 1, "message_wru": 2, "wru": 3, "rru": 0.5, "summary_puts": 1},
+            "100": {"batch": 100, "new_messages": 1, "message_wru": 2, "wru": 3, "rru": 0.5, "summary_puts": 1}}
+        lines, targets = report.render_write_units(data, {}, "a run")
+        text = "\n".join(lines)
+        self.assertIn("| tiktok-shop | 3 | 1.33 | 3 (3 summary writes) | 4.33 | 1.33 (1 summary writes) | 2.67 |", text)
+        # All: (4 + 9 + 2 + 3) / 4 one at a time, (4 + 4 + 2 + 3) / 4 in batches.
+        self.assertIn("| all three, one at a time | 4 | | | 4.5 | | |", text)
+        self.assertIn("| all three, batches of 100 | 4 | | | 3.25 | | |", text)
+        verdicts = {name: (figure, ok) for name, figure, ok in targets}
+        self.assertEqual(verdicts["WRU per new message with the read side ≤ 4 (issue 20; batches of 100)"],
+                         ("3.25 (one at a time: 4.5)", True))
+
     def test_the_whole_report_carries_it(self):
         medians = {}
         for provider in report.PROVIDERS:

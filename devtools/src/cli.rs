@@ -551,6 +551,21 @@ mod tests {
         };
         assert!(options.follow && options.skip_existing);
         assert_eq!(options.functions, ["projector"]);
+        assert_eq!(options.batch_size, None);
+        // The write-units bench's: one record per invocation.
+        let args = ["follow-stream", "t", "--invoke", "http://127.0.0.1:9"];
+        let Ok(Some(Command::FollowStream(options))) =
+            parse(&[&args[..], &["--batch-size", "1"]].concat())
+        else {
+            panic!("follow-stream --batch-size 1");
+        };
+        assert_eq!(options.batch_size, Some(1));
+        for bad in ["0", "-1", "x", "10001"] {
+            assert!(
+                parse(&[&args[..], &["--batch-size", bad]].concat()).is_err(),
+                "{bad}"
+            );
+        }
         assert_eq!(
             kind(&["follow-stream", "t"]),
             ErrorKind::MissingRequiredArgument

@@ -67,6 +67,10 @@ pub struct Options {
     /// Skip the records already in the stream (start at its end)
     #[arg(long)]
     pub skip_existing: bool,
+    /// Records per invocation instead of the template's (the write-units bench projects one
+    /// message at a time with 1: a conversation whose messages come apart)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub batch_size: Option<u16>,
 }
 
 /// What a drain did.
@@ -97,7 +101,17 @@ pub async fn run(options: &Options) -> Result<Summary> {
         let skipped = reader.read_new().await.map_err(Error::msg)?;
         println!("follow-stream: {} existing records skipped", skipped.len());
     }
-    let mappings: Vec<Mapping> = options.functions.iter().map(|f| Mapping::of(f)).collect();
+    let mappings: Vec<Mapping> = options
+        .functions
+        .iter()
+        .map(|f| {
+            let mut mapping = Mapping::of(f);
+            if let Some(size) = options.batch_size {
+                mapping.batch_size = usize::from(size);
+            }
+            mapping
+        })
+        .collect();
     loop {
         let records = reader.read_new().await.map_err(Error::msg)?;
         if records.is_empty() {
