@@ -168,6 +168,34 @@ pub enum Command {
         dry_run: bool,
     },
 
+    /// Build the read side's summaries for messages stored before it (an upgraded stack)
+    ///
+    /// A parallel Scan of the table's message items, each conversation folded into its
+    /// summary (and the list's and customer lookup's index entries) as the projector folds
+    /// the stream: a summary that already holds its messages is left alone, so a second run
+    /// writes nothing, and a run racing the projector converges. Prints a resume token on
+    /// stderr after each page (the last one printed is where an interrupted run goes on,
+    /// with --resume), and counts at the end. With --dry-run, read only: count what would be
+    /// written, write nothing. Cost: README, "Backfilling the read side".
+    #[command(verbatim_doc_comment)]
+    Backfill {
+        /// The messages table
+        table: String,
+        /// Scans at once, each over its share of the table (default 4; a resumed run keeps
+        /// its token's)
+        #[arg(long, value_name = "N", value_parser = value_parser!(u32).range(1..=1000))]
+        segments: Option<u32>,
+        /// Items each Scan request reads (default: DynamoDB's pages of 1 MB)
+        #[arg(long, value_name = "N", value_parser = value_parser!(i32).range(1..))]
+        page_size: Option<i32>,
+        /// Go on from this token, printed by an earlier run
+        #[arg(long, value_name = "TOKEN")]
+        resume: Option<String>,
+        /// Read only: count what would be written, write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
     /// Create a spool queue and its dead-letter queue unless they exist; print its URL
     ///
     /// The spool queue <NAME> and its dead-letter queue <NAME>-dlq, which it redrives to after
@@ -311,7 +339,7 @@ mod tests {
             let long = command.render_long_help().to_string();
             assert!(long.contains(&about), "{name}: {long}");
         }
-        assert_eq!(commands, 16);
+        assert_eq!(commands, 17);
         assert!(help.contains("AWS_ENDPOINT_URL_DYNAMODB"), "{help}");
     }
 
@@ -387,6 +415,27 @@ mod tests {
             parse(&["providers", "--table"]),
             Ok(Some(Command::Providers { table: true }))
         ));
+    }
+
+    #[test]
+    fn backfill() {
+        assert!(matches!(
+            parse(&["backfill", "t", "--segments", "8", "--page-size", "100", "--dry-run"]),
+            Ok(Some(Command::Backfill { table, segments: Some(8), page_size: Some(100), resume: None, dry_run: true }))
+                if table == "t"
+        ));
+        assert!(matches!(
+            parse(&["backfill", "t", "--resume", "abc"]),
+            Ok(Some(Command::Backfill { segments: None, resume: Some(r), dry_run: false, .. })) if r == "abc"
+        ));
+        for wrong in [
+            &["backfill"][..],
+            &["backfill", "t", "--segments", "0"],
+            &["backfill", "t", "--segments", "1001"],
+            &["backfill", "t", "--page-size", "0"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! Not deployed. See `ingest-dev help`.
 
+mod backfill;
 mod bench_events;
 mod cli;
 mod error;
@@ -87,6 +88,24 @@ async fn run(command: Command) -> Result<ExitCode> {
                 dry_run,
             )
             .await?
+        }
+        Command::Backfill {
+            table,
+            segments,
+            page_size,
+            resume,
+            dry_run,
+        } => {
+            let options = backfill::Options {
+                table: &table,
+                segments,
+                page_size,
+                resume: resume.as_deref(),
+                dry_run,
+            };
+            if !backfill::run(&options).await? {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Inbox(options) => inbox::run(options).await?,
         Command::CreateBucket { name } => media::create_bucket(&name).await?,

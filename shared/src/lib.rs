@@ -18,10 +18,13 @@
 //! - the functions: [`config`] (read once), [`aws`] (the clients), [`telemetry`], [`lambda`]
 //!   (a webhook function's runtime glue), [`media`] (the media function), [`projector`] (the
 //!   read side's summaries from the table's stream);
-//! - `testkit` and `replay` (features): for tests, fuzz targets, benches and `ingest-dev` only.
+//! - `testkit`, `replay` and `backfill` (features): for tests, fuzz targets, benches and
+//!   `ingest-dev` only.
 
 mod accounts;
 pub mod aws;
+#[cfg(feature = "backfill")]
+pub mod backfill;
 pub mod config;
 mod digest;
 pub mod error;

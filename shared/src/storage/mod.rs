@@ -30,7 +30,7 @@ pub use reader::{
     message_view, ConversationPage, ConversationReader, MessagePage, StoredMessage,
     CUSTOMER_CONVERSATIONS_CAP, MESSAGE_ATTRIBUTES,
 };
-pub use summary::{Folded, Projected, SummaryItem, SUMMARY_SCHEMA_VERSION};
+pub use summary::{image_projection, Folded, Projected, SummaryItem, SUMMARY_SCHEMA_VERSION};
 
 use crate::error::StoreError;
 use crate::message::Message;

@@ -2,6 +2,8 @@
 //! `SUMMARY`), holding the read model's [`SummaryState`] and the keys of the read side's indexes
 //! (`by_activity`, `by_phone`, `by_email`), written over the revision it read.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
@@ -315,20 +317,15 @@ impl DynamoDbStore {
         &self,
         pk: &str,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        let mut query = self
-            .client()
+        let (projection, names) = image_projection();
+        self.client()
             .query()
             .table_name(self.table())
             .consistent_read(true)
             .scan_index_forward(false)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.into()));
-        let mut projection = Vec::new();
-        for name in IMAGE_ATTRIBUTES {
-            // Every name through a placeholder: some (`text`, `channel`...) are reserved words.
-            projection.push(format!("#{name}"));
-            query = query.expression_attribute_names(format!("#{name}"), name);
-        }
-        query.projection_expression(projection.join(", "))
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .projection_expression(projection)
+            .set_expression_attribute_names(Some(names))
     }
 
     async fn exists(&self, pk: &str, sk: &str) -> Result<bool, StoreError> {
@@ -339,6 +336,19 @@ impl DynamoDbStore {
             .map_err(store_error)?;
         Ok(output.item.is_some())
     }
+}
+
+/// The projection of a message item's [`MessageImage`] attributes, and the names it uses
+/// (`#direction` names `direction`, and so on), for a query or scan of message items that must
+/// not carry their bodies (`raw`).
+pub fn image_projection() -> (String, HashMap<String, String>) {
+    // Every name through a placeholder: some (`text`, `channel`...) are reserved words.
+    let names: HashMap<String, String> = IMAGE_ATTRIBUTES
+        .iter()
+        .map(|name| (format!("#{name}"), name.to_string()))
+        .collect();
+    let projection = IMAGE_ATTRIBUTES.map(|name| format!("#{name}")).join(", ");
+    (projection, names)
 }
 
 /// A message item as the fold reads it.
