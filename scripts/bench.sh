@@ -16,7 +16,9 @@
 #      - instructions under valgrind's callgrind: start-up, first and warm invocations
 #   4. bench/write_units.py: the write units DynamoDB bills per message (new, redelivered,
 #      updated) for every sample and golden body, ours against the peer, metered by bench/meter.py
-#      in front of DynamoDB Local (whose own ConsumedCapacity undercounts transactions)
+#      in front of DynamoDB Local (whose own ConsumedCapacity undercounts transactions); and the
+#      read side: the samples again, the projector fed their stream one record at a time and in
+#      batches of 100 (ingest-dev follow-stream --batch-size), its writes metered too
 #   5. bench/report.py: the figures, the cost per million messages at each memory size and by line
 #      item, the targets met or missed, then bench/ANALYSIS.md
 #
