@@ -16,11 +16,14 @@
 //!   [`response`] (outcomes as HTTP answers);
 //! - the functions: [`config`] (read once), [`aws`] (the clients), [`telemetry`], [`lambda`]
 //!   (a webhook function's runtime glue), [`media`] (the media function);
-//! - `testkit` and `replay` (features): for tests, fuzz targets, benches and `ingest-dev` only.
+//! - `testkit`, `replay` and `erase` (features): for tests, fuzz targets, benches and
+//!   `ingest-dev` only.
 
 pub mod aws;
 pub mod config;
 mod digest;
+#[cfg(feature = "erase")]
+pub mod erase;
 pub mod error;
 mod handler;
 pub mod inbox;
