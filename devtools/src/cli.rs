@@ -154,7 +154,7 @@ pub enum Command {
     /// in the bucket (under media/<provider>/<conversation>/), and the quarantined bodies that
     /// name them; prints how many of each (never content). Idempotent; a run cut short
     /// finishes on the next. With --dry-run, read only: print what would be removed.
-    /// The rights it needs: README, "Erasing a customer".
+    /// The rights it needs: README, "Retention and erasure" (the stack's ErasePolicyArn).
     #[command(verbatim_doc_comment)]
     #[command(group(clap::ArgGroup::new("subject").required(true).args(["conversation", "phone", "email"])))]
     Erase {
