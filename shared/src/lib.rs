@@ -18,12 +18,15 @@
 //! - the functions: [`config`] (read once), [`aws`] (the clients), [`telemetry`], [`lambda`]
 //!   (a webhook function's runtime glue), [`media`] (the media function), [`projector`] (the
 //!   read side's summaries from the table's stream);
-//! - `testkit` and `replay` (features): for tests, fuzz targets, benches and `ingest-dev` only.
+//! - `testkit`, `replay` and `erase` (features): for tests, fuzz targets, benches and
+//!   `ingest-dev` only.
 
 mod accounts;
 pub mod aws;
 pub mod config;
 mod digest;
+#[cfg(feature = "erase")]
+pub mod erase;
 pub mod error;
 mod handler;
 pub mod inbox;
