@@ -624,6 +624,56 @@ class TemplateTest(unittest.TestCase):
         for name, index in indexes.items():
             self.assertNotIn("ProvisionedThroughput", index, name)
 
+    def test_retention_days_reaches_the_webhook_functions_and_the_media_bucket(self):
+        parameter = self.t["Parameters"]["RetentionDays"]
+        self.assertEqual((parameter["Type"], parameter["Default"]), ("Number", 0),
+                         "unset by default: everything is kept")
+        self.assertEqual(self.t["Conditions"]["HasRetention"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "RetentionDays"}, 0]}]})
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        # Blank is unset in the functions' configuration (shared/src/config.rs).
+        self.assertEqual(env["RETENTION_DAYS"],
+                         {"Fn::If": ["HasRetention", {"Ref": "RetentionDays"}, ""]})
+        bucket = next(iter(self.of_type("AWS::S3::Bucket").values()))
+        rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+        expiring = [r for r in rules if isinstance(r, dict) and "Fn::If" in r]
+        self.assertEqual(len(expiring), 1, "one conditional rule expires the copies")
+        condition, rule, otherwise = expiring[0]["Fn::If"]
+        self.assertEqual(condition, "HasRetention")
+        self.assertEqual(otherwise, {"Ref": "AWS::NoValue"})
+        self.assertEqual(rule["Status"], "Enabled")
+        self.assertEqual(rule["Prefix"], "media/")
+        self.assertEqual(rule["ExpirationInDays"], {"Ref": "RetentionDays"})
+        table = next(iter(self.of_type("AWS::DynamoDB::Table").values()))
+        ttl = table["Properties"]["TimeToLiveSpecification"]
+        self.assertEqual(ttl, {"AttributeName": "expires_at", "Enabled": True})
+
+    def test_the_erase_policy_allows_exactly_the_calls_erase_makes(self):
+        policies = self.of_type("AWS::IAM::ManagedPolicy")
+        self.assertIn("ErasePolicy", policies)
+        statements = policies["ErasePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        granted = set()
+        for statement in statements:
+            self.assertEqual(statement["Effect"], "Allow")
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                self.assertNotIn("*", action)
+                granted.add(action)
+        # The SDK calls in shared/src/erase.rs, as IAM names them.
+        source = (ROOT / "shared" / "src" / "erase.rs").read_text()
+        iam = {"query": "dynamodb:Query", "get_item": "dynamodb:GetItem",
+               "batch_write_item": "dynamodb:BatchWriteItem", "delete_item": "dynamodb:DeleteItem",
+               "list_objects_v2": "s3:ListBucket", "delete_objects": "s3:DeleteObject",
+               "delete_object": "s3:DeleteObject", "scan": "dynamodb:Scan",
+               "put_item": "dynamodb:PutItem", "update_item": "dynamodb:UpdateItem",
+               "get_object": "s3:GetObject"}
+        called = {iam[call] for call in re.findall(r"\.(\w+)\(\)", source) if call in iam}
+        self.assertTrue(called, "erase.rs makes SDK calls")
+        self.assertNotIn("dynamodb:Scan", called, "erase finds conversations without a Scan")
+        self.assertEqual(granted, called, "the policy grants what erase calls, nothing more")
+        outputs = self.t["Outputs"]
+        self.assertEqual(outputs["ErasePolicyArn"]["Value"], {"Ref": "ErasePolicy"})
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -196,6 +196,40 @@ pub enum Command {
         dry_run: bool,
     },
 
+    /// Erase one customer's data: their conversations, media copies and quarantined bodies
+    ///
+    /// The customer is one conversation (--provider and --conversation), or everyone the
+    /// customer indexes find by --phone (compared by its digits) or --email (compared without
+    /// case), on any provider. Removes their message, id and summary items, their media copies
+    /// in the bucket (under media/<provider>/<conversation>/), and the quarantined bodies that
+    /// name them; prints how many of each (never content). Idempotent; a run cut short
+    /// finishes on the next. With --dry-run, read only: print what would be removed.
+    /// The rights it needs: README, "Retention and erasure" (the stack's ErasePolicyArn).
+    #[command(verbatim_doc_comment)]
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["conversation", "phone", "email"])))]
+    Erase {
+        /// The messages table
+        table: String,
+        /// The media bucket (the stack's MediaBucketName); needed when a conversation has copies
+        #[arg(long, value_name = "NAME")]
+        bucket: Option<String>,
+        /// The conversation's provider (provider value or function name)
+        #[arg(long, value_name = "PROVIDER", value_parser = provider, requires = "conversation")]
+        provider: Option<ProviderId>,
+        /// The conversation's id, as the provider gives it
+        #[arg(long, value_name = "ID", requires = "provider")]
+        conversation: Option<String>,
+        /// The customer's phone number, in any format
+        #[arg(long, value_name = "NUMBER")]
+        phone: Option<String>,
+        /// The customer's address
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
+        /// Read only: print what would be removed, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
     /// Create a spool queue and its dead-letter queue unless they exist; print its URL
     ///
     /// The spool queue <NAME> and its dead-letter queue <NAME>-dlq, which it redrives to after
@@ -339,7 +373,7 @@ mod tests {
             let long = command.render_long_help().to_string();
             assert!(long.contains(&about), "{name}: {long}");
         }
-        assert_eq!(commands, 17);
+        assert_eq!(commands, 18);
         assert!(help.contains("AWS_ENDPOINT_URL_DYNAMODB"), "{help}");
     }
 
@@ -445,6 +479,24 @@ mod tests {
             Ok(Some(Command::Replay { table, provider: Some(ProviderId::Partoo), queue_url: None, dry_run: true }))
                 if table == "t"
         ));
+        assert!(matches!(
+            parse(&["erase", "t", "--phone", "+33 6 12 34 56 78", "--bucket", "b", "--dry-run"]),
+            Ok(Some(Command::Erase { table, bucket: Some(bucket), phone: Some(phone), dry_run: true, .. }))
+                if table == "t" && bucket == "b" && phone == "+33 6 12 34 56 78"
+        ));
+        assert!(matches!(
+            parse(&["erase", "t", "--provider", "partoo", "--conversation", "77"]),
+            Ok(Some(Command::Erase { provider: Some(ProviderId::Partoo), conversation: Some(c), .. })) if c == "77"
+        ));
+        for wrong in [
+            &["erase", "t"][..],
+            &["erase", "t", "--phone", "1", "--email", "a@b"],
+            &["erase", "t", "--conversation", "77"],
+            &["erase", "t", "--provider", "partoo"],
+            &["erase", "t", "--provider", "acme", "--conversation", "1"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
         // By function name too, as sample-event takes it.
         assert!(matches!(
             parse(&["replay", "t", "--provider", ProviderId::ALL[0].function()]),

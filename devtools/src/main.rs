@@ -108,6 +108,41 @@ async fn run(command: Command) -> Result<ExitCode> {
             }
         }
         Command::Inbox(options) => inbox::run(options).await?,
+        Command::Erase {
+            table,
+            bucket,
+            provider,
+            conversation,
+            phone,
+            email,
+            dry_run,
+        } => {
+            let subject = match (provider, conversation, phone, email) {
+                (Some(provider), Some(conversation_id), None, None) => {
+                    ingest::erase::Subject::Conversation {
+                        provider,
+                        conversation_id,
+                    }
+                }
+                (None, None, Some(phone), None) => ingest::erase::Subject::Phone(phone),
+                (None, None, None, Some(email)) => ingest::erase::Subject::Email(email),
+                _ => unreachable!("clap's group and requirements allow nothing else"),
+            };
+            let eraser = ingest::erase::Eraser {
+                dynamodb: dynamodb_client().await,
+                table,
+                media: bucket.map(|bucket| (ingest::aws::s3_client(), bucket)),
+                dry_run,
+            };
+            let report = eraser
+                .erase(&subject)
+                .await
+                .map_err(|e| error::Error::msg(format!("erase: {e} (run it again to finish)")))?;
+            if dry_run {
+                println!("dry run: nothing removed; would remove:");
+            }
+            println!("{report}");
+        }
         Command::CreateBucket { name } => media::create_bucket(&name).await?,
         Command::MediaFilter => println!("{}", ingest::media::filter::pattern()),
         Command::ProjectorFilter => println!("{}", ingest::projector::filter::pattern()),

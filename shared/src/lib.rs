@@ -18,7 +18,7 @@
 //! - the functions: [`config`] (read once), [`aws`] (the clients), [`telemetry`], [`lambda`]
 //!   (a webhook function's runtime glue), [`media`] (the media function), [`projector`] (the
 //!   read side's summaries from the table's stream);
-//! - `testkit`, `replay` and `backfill` (features): for tests, fuzz targets, benches and
+//! - `testkit`, `replay`, `backfill` and `erase` (features): for tests, fuzz targets, benches and
 //!   `ingest-dev` only.
 
 mod accounts;
@@ -27,6 +27,8 @@ pub mod aws;
 pub mod backfill;
 pub mod config;
 mod digest;
+#[cfg(feature = "erase")]
+pub mod erase;
 pub mod error;
 mod handler;
 pub mod inbox;

@@ -64,6 +64,8 @@ pub struct Settings<P: Provider> {
     pub verifier: P::Verifier,
     /// The accounts it serves ([`Provider::ALLOW_LIST`]), when that setting is set.
     pub allow_list: Option<AllowList>,
+    /// `RETENTION_DAYS` (the shared part's): the TTL on the items it writes.
+    pub retention: Option<crate::config::Retention>,
 }
 
 impl<P: Provider> std::fmt::Debug for Settings<P> {
@@ -73,6 +75,7 @@ impl<P: Provider> std::fmt::Debug for Settings<P> {
             .field("table_name", &self.table_name)
             .field("verifier", &self.verifier)
             .field("allow_list", &self.allow_list)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -91,6 +94,7 @@ impl<P: Provider> Settings<P> {
             table_name: shared.table_name.clone()?,
             verifier: P::verifier(env)?,
             allow_list,
+            retention: shared.retention.clone()?,
         })
     }
 

@@ -13,6 +13,8 @@ use super::{
     consistent_get, id_item, item_key, judge, message_item, quarantine_item, string, Fingerprint,
     FirstDelivery, Inserted, Item, MessageStore, Met, Quarantined, StoredState, Updated,
 };
+use super::{expire, table::TTL_ATTRIBUTE};
+use crate::config::Retention;
 use crate::error::StoreError;
 use crate::message::Message;
 use crate::webhook::{Changes, StatusOrder, Update};
@@ -29,6 +31,10 @@ pub struct DynamoDbStore {
     table: String,
     /// Reads only, answering what a write would have done (`ingest-dev replay --dry-run`).
     read_only: bool,
+    /// `RETENTION_DAYS`: the TTL put on every item this store writes for a message. Kept
+    /// here, where the items are made, so that the webhook path, the spool's drain and a
+    /// replay, which all write through a store, cannot forget it.
+    retention: Option<Retention>,
 }
 
 /// Whether an update's conditional write went through.
@@ -44,7 +50,15 @@ impl DynamoDbStore {
             client,
             table: table.into(),
             read_only: false,
+            retention: None,
         }
+    }
+
+    /// The same store, putting the TTL of `retention` on the items it writes for a message
+    /// (`expires_at` = the message's `received_at` plus the days); `None` writes none.
+    pub fn with_retention(mut self, retention: Option<Retention>) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// The same store, reading only: an insert answers what it would find (stored, a duplicate,
@@ -203,14 +217,18 @@ impl DynamoDbStore {
             Met::Another => Ok(Inserted::OrderKeyTaken),
             Met::OwnWrite => {
                 if with_id_item {
-                    let id = id_item(&keys.pk, &keys.id_sk, &keys.sk, fingerprint);
+                    let mut id = id_item(&keys.pk, &keys.id_sk, &keys.sk, fingerprint);
+                    follow_expiry(&mut id, existing);
                     self.put_id_item(id).await?;
                 }
                 Ok(Inserted::Stored)
             }
             Met::Duplicate { stored, first } => {
                 if with_id_item && self.read(&keys.pk, &keys.id_sk, false).await?.is_none() {
-                    let id = id_item(&keys.pk, &keys.id_sk, &keys.sk, &stored);
+                    let mut id = id_item(&keys.pk, &keys.id_sk, &keys.sk, &stored);
+                    // Put back with the stored message's TTL, not this delivery's: the two
+                    // items go together.
+                    follow_expiry(&mut id, existing);
                     self.put_id_item(id).await?;
                 }
                 Ok(Inserted::Duplicate { first })
@@ -303,11 +321,14 @@ impl MessageStore for DynamoDbStore {
         fingerprint: &Fingerprint,
         with_id_item: bool,
     ) -> Result<Inserted, StoreError> {
+        let mut item = message_item(message, fingerprint);
+        expire(&mut item, self.retention, &message.received_at);
+        let expires_at = item.get(TTL_ATTRIBUTE).cloned();
         let (existing, retried) = if self.read_only {
             let keys = MessageKeys::of(message);
             (self.get(&keys.pk, &keys.sk).await?, false)
         } else {
-            self.put_new(message_item(message, fingerprint)).await?
+            self.put_new(item).await?
         };
         match existing {
             Some(existing) => {
@@ -317,7 +338,8 @@ impl MessageStore for DynamoDbStore {
             None => {
                 if with_id_item {
                     let keys = MessageKeys::of(message);
-                    let id = id_item(&keys.pk, &keys.id_sk, &keys.sk, fingerprint);
+                    let mut id = id_item(&keys.pk, &keys.id_sk, &keys.sk, fingerprint);
+                    id.extend(expires_at.map(|at| (TTL_ATTRIBUTE.to_string(), at)));
                     self.put_id_item(id).await?;
                 }
                 Ok(Inserted::Stored)
@@ -374,11 +396,23 @@ impl MessageStore for DynamoDbStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(quarantine_item(item)))
+            .set_item(Some({
+                let mut quarantined = quarantine_item(item);
+                expire(&mut quarantined, self.retention, &item.received_at);
+                quarantined
+            }))
             .send()
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+}
+
+/// Gives an id item its message item's TTL, when that has one: the id item points at the
+/// message, and should go when it goes.
+fn follow_expiry(id: &mut Item, message: &Item) {
+    if let Some(at) = message.get(TTL_ATTRIBUTE) {
+        id.insert(TTL_ATTRIBUTE.to_string(), at.clone());
     }
 }
 

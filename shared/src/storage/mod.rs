@@ -32,11 +32,13 @@ pub use reader::{
 };
 pub use summary::{image_projection, Folded, Projected, SummaryItem, SUMMARY_SCHEMA_VERSION};
 
+use crate::config::Retention;
 use crate::error::StoreError;
 use crate::message::Message;
 use crate::providers::ProviderId;
 use crate::webhook::{StatusOrder, Update};
 use keys::{quarantine_key, quarantine_sort_key, MessageKeys};
+use table::TTL_ATTRIBUTE;
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -239,6 +241,15 @@ pub(crate) fn quarantine_item(q: &Quarantined) -> Item {
         item.insert(ACCOUNT_ATTRIBUTE.into(), AttributeValue::S(account.clone()));
     }
     item
+}
+
+/// Puts the table's TTL on `item`: `expires_at` (N, epoch seconds) = `received_at` plus the
+/// retention's days, when there is a retention (`RETENTION_DAYS`); without one, the item is
+/// left as it is and kept.
+pub(crate) fn expire(item: &mut Item, retention: Option<Retention>, received_at: &str) {
+    if let Some(at) = retention.and_then(|r| r.expires_at(received_at)) {
+        item.insert(TTL_ATTRIBUTE.into(), AttributeValue::N(at.to_string()));
+    }
 }
 
 /// The key of the item at `pk`, `sk` (for GetItem, UpdateItem, DeleteItem).

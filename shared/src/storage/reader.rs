@@ -9,6 +9,13 @@
 //! - a conversation's messages: one strongly consistent Query, in order-key order;
 //! - a customer's conversations through `by_phone` or `by_email`.
 //!
+//! Expired items are left out of every read: DynamoDB's TTL deletes an item within days of its
+//! `expires_at`, not at that second, and until then a read must not show what retention has
+//! already given up. Messages are filtered by the Query itself (a FilterExpression: same read
+//! units, and DynamoDB's own cursor stays right when it drops items); summaries come from
+//! GetItem and BatchGetItem, which take no filter, and are filtered after the read. Either way
+//! a page may come back short of its limit, and its cursor still goes on from where it stopped.
+//!
 //! Messages are read back as plain JSON ([`message_view`]): the normalized message's
 //! attributes only, numbers as numbers and maps as objects, `raw` as text when asked for.
 
@@ -24,6 +31,7 @@ use super::keys::{
     activity_shards, BY_ACTIVITY_INDEX, BY_EMAIL_INDEX, BY_PHONE_INDEX, MESSAGE_PREFIX,
     SUMMARY_SORT_KEY,
 };
+use super::table::TTL_ATTRIBUTE;
 use super::{item_key, string, DynamoDbStore, Item, SummaryItem};
 use crate::error::StoreError;
 use crate::read::listing::{merge_shards, ShardPage};
@@ -154,6 +162,7 @@ impl ConversationReader for DynamoDbStore {
             .collect();
         // A summary whose activity moved since the index said is left out: it moved up, and the
         // list shows it at the top when read again.
+        let now = now_epoch();
         let summaries = page
             .entries
             .iter()
@@ -162,6 +171,7 @@ impl ConversationReader for DynamoDbStore {
                     .remove(pk)
                     .filter(|item| item.activity_key == *activity_key)
             })
+            .filter(|item| live(item.state.expires_at, now))
             .map(|item| item.state.summary)
             .collect();
         Ok(ConversationPage {
@@ -180,7 +190,12 @@ impl ConversationReader for DynamoDbStore {
             .await
             .map_err(store_error)?;
         if let Some(item) = output.item {
-            return Ok(Some(SummaryItem::from_item(item)?.state.summary));
+            let item = SummaryItem::from_item(item)?;
+            if live(item.state.expires_at, now_epoch()) {
+                return Ok(Some(item.state.summary));
+            }
+            // Expired with its latest message: whatever is left (a message the projector has
+            // not folded yet) says, as for a conversation without one.
         }
         // Not made yet (the projector runs a second or so behind): the newest message says.
         let newest = self.query_messages(pk, Order::Desc, 1, None, false).await?;
@@ -217,7 +232,8 @@ impl ConversationReader for DynamoDbStore {
             messages.truncate(limit as usize);
             messages.last().map(|m| m.sk.clone())
         } else {
-            // Cut short by DynamoDB's 1 MB a call: go on from where it stopped.
+            // Cut short by DynamoDB's 1 MB a call, or by expired items the filter dropped: go
+            // on from where it stopped.
             read.last_sk
         };
         Ok(MessagePage {
@@ -249,10 +265,23 @@ impl ConversationReader for DynamoDbStore {
             .iter()
             .filter_map(|item| string(item, "pk"))
             .collect();
+        let now = now_epoch();
         let mut found = self.summaries(&keys).await?;
+        found.retain(|item| live(item.state.expires_at, now));
         found.sort_by(|a, b| b.activity_key.cmp(&a.activity_key));
         Ok(found.into_iter().map(|item| item.state.summary).collect())
     }
+}
+
+/// Now, in epoch seconds, as the TTL counts.
+fn now_epoch() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Whether an item with this TTL is still to be shown at `now`: no TTL is kept for ever; one
+/// at or before now is expired, whether or not DynamoDB has got round to deleting it.
+fn live(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_none_or(|at| at > now)
 }
 
 /// A Query's answer: the items, and the sort key of the last one evaluated when it stopped
@@ -421,7 +450,12 @@ impl DynamoDbStore {
             .consistent_read(true)
             .scan_index_forward(order == Order::Asc)
             .limit(limit as i32)
-            .set_exclusive_start_key(after.map(|sk| item_key(pk, sk)));
+            .set_exclusive_start_key(after.map(|sk| item_key(pk, sk)))
+            // Applied after the `limit` items are read: an expired one makes the page shorter,
+            // and LastEvaluatedKey still says where the next one starts.
+            .filter_expression("attribute_not_exists(#ttl) OR #ttl > :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", AttributeValue::N(now_epoch().to_string()));
         // The keys and the message's attributes, by name (many are DynamoDB reserved words).
         let mut projected = vec!["pk", "sk"];
         projected.extend_from_slice(MESSAGE_ATTRIBUTES);
