@@ -311,6 +311,8 @@ class WriteUnits(unittest.TestCase):
         # All: (4 + 9 + 2 + 3) / 4 one at a time, (4 + 4 + 2 + 3) / 4 in batches.
         self.assertIn("| all three, one at a time | 4 | | | 4.5 | | |", text)
         self.assertIn("| all three, batches of 100 | 4 | | | 3.25 | | |", text)
+        self.assertIn("| WRU per new message with the read side ≤ 4 (issue 20; batches of 100) | "
+                      "3.25 (one at a time: 4.5) | met |", text)
         verdicts = {name: (figure, ok) for name, figure, ok in targets}
         self.assertEqual(verdicts["WRU per new message with the read side ≤ 4 (issue 20; batches of 100)"],
                          ("3.25 (one at a time: 4.5)", True))
