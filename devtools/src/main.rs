@@ -2,11 +2,13 @@
 //!
 //! Not deployed. See `ingest-dev help`.
 
+mod backfill;
 mod bench_events;
 mod cli;
 mod error;
 mod events;
 mod follow;
+mod inbox;
 mod media;
 mod queue;
 mod table;
@@ -20,7 +22,7 @@ use error::Result;
 
 /// The commands' AWS configuration: aws-config's whole provider chain (an operator's profile
 /// or SSO, which the functions leave out), over the crate's HTTPS client.
-async fn sdk_config() -> aws_config::SdkConfig {
+pub(crate) async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(ingest::aws::https_client())
         .load()
@@ -87,8 +89,64 @@ async fn run(command: Command) -> Result<ExitCode> {
             )
             .await?
         }
+        Command::Backfill {
+            table,
+            segments,
+            page_size,
+            resume,
+            dry_run,
+        } => {
+            let options = backfill::Options {
+                table: &table,
+                segments,
+                page_size,
+                resume: resume.as_deref(),
+                dry_run,
+            };
+            if !backfill::run(&options).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Inbox(options) => inbox::run(options).await?,
+        Command::Erase {
+            table,
+            bucket,
+            provider,
+            conversation,
+            phone,
+            email,
+            dry_run,
+        } => {
+            let subject = match (provider, conversation, phone, email) {
+                (Some(provider), Some(conversation_id), None, None) => {
+                    ingest::erase::Subject::Conversation {
+                        provider,
+                        conversation_id,
+                    }
+                }
+                (None, None, Some(phone), None) => ingest::erase::Subject::Phone(phone),
+                (None, None, None, Some(email)) => ingest::erase::Subject::Email(email),
+                _ => unreachable!("clap's group and requirements allow nothing else"),
+            };
+            let eraser = ingest::erase::Eraser {
+                dynamodb: dynamodb_client().await,
+                table,
+                media: bucket.map(|bucket| (ingest::aws::s3_client(), bucket)),
+                dry_run,
+            };
+            let report = eraser
+                .erase(&subject)
+                .await
+                .map_err(|e| error::Error::msg(format!("erase: {e} (run it again to finish)")))?;
+            if dry_run {
+                println!("dry run: nothing removed; would remove:");
+            }
+            println!("{report}");
+        }
         Command::CreateBucket { name } => media::create_bucket(&name).await?,
         Command::MediaFilter => println!("{}", ingest::media::filter::pattern()),
+        Command::ProjectorFilter => println!("{}", ingest::projector::filter::pattern()),
+        Command::TableDefinition => println!("{}", table::definition()),
         Command::PlainCopy { url, bucket, key } => {
             media::plain_copy(&url, &bucket, &key).await?;
         }

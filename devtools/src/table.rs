@@ -4,54 +4,23 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TableDescription, TableStatus, TimeToLiveSpecification,
+    KeySchemaElement, KeyType, TableDescription, TableStatus, TimeToLiveSpecification,
     TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 
 use crate::error::{aws, Context, Error, Result};
 
-const TTL_ATTRIBUTE: &str = "expires_at";
+use ingest::storage::table::TTL_ATTRIBUTE;
+
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement> {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(key_type)
-        .build()
-        .context("invalid key schema element")
-}
-
-fn string_attribute(name: &str) -> Result<AttributeDefinition> {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .context("invalid attribute definition")
-}
-
-/// The stream the media function consumes: new images.
-fn new_image_stream() -> Result<StreamSpecification> {
-    StreamSpecification::builder()
-        .stream_enabled(true)
-        .stream_view_type(StreamViewType::NewImage)
-        .build()
-        .context("invalid stream specification")
-}
-
-/// Creates `name` (pk S HASH, sk S RANGE, on demand, a NEW_IMAGE stream) unless it exists,
-/// waits until it is ACTIVE, turns TTL on for `expires_at` and the stream on if it was off.
+/// Creates `name` as template.yaml defines the table (pk S HASH, sk S RANGE, on demand, the
+/// read side's indexes, a NEW_AND_OLD_IMAGES stream) unless it exists, waits until it is
+/// ACTIVE, then brings an existing one up to date: TTL on `expires_at`, the stream on, the
+/// indexes a table made before the read side lacks.
 pub async fn create(client: &Client, name: &str) -> Result<()> {
-    let created = client
-        .create_table()
-        .table_name(name)
-        .key_schema(key("pk", KeyType::Hash)?)
-        .key_schema(key("sk", KeyType::Range)?)
-        .attribute_definitions(string_attribute("pk")?)
-        .attribute_definitions(string_attribute("sk")?)
-        .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(new_image_stream()?)
+    let created = ingest::storage::table::create_table(client, name, true)
         .send()
         .await;
     match created {
@@ -68,8 +37,56 @@ pub async fn create(client: &Client, name: &str) -> Result<()> {
     }
     wait_until_active(client, name).await?;
     enable_stream(client, name).await?;
+    create_missing_indexes(client, name).await?;
     enable_ttl(client, name).await?;
     warm_transactions(client, name).await
+}
+
+/// Adds the read side's indexes a table made before them lacks (one UpdateTable each, as
+/// DynamoDB allows), waiting for each to become ACTIVE.
+async fn create_missing_indexes(client: &Client, name: &str) -> Result<()> {
+    use aws_sdk_dynamodb::types::{CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let wanted = ingest::storage::table::create_table(client, name, false);
+    let (indexes, attributes) = (
+        wanted
+            .get_global_secondary_indexes()
+            .clone()
+            .unwrap_or_default(),
+        wanted
+            .get_attribute_definitions()
+            .clone()
+            .unwrap_or_default(),
+    );
+    for index in indexes {
+        let table = describe(client, name).await?;
+        if table
+            .global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_name() == Some(index.index_name()))
+        {
+            continue;
+        }
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(index.index_name())
+            .set_key_schema(Some(index.key_schema().to_vec()))
+            .set_projection(index.projection().cloned())
+            .build()
+            .context("invalid index")?;
+        client
+            .update_table()
+            .table_name(name)
+            .set_attribute_definitions(Some(attributes.clone()))
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(aws)
+            .with_context(|| format!("cannot add index {} to table {name}", index.index_name()))?;
+        wait_until_active(client, name).await?;
+        println!("table {name}: index {} added", index.index_name());
+    }
+    Ok(())
 }
 
 /// One transaction that writes nothing (a condition check on a key no item has), so that a
@@ -99,31 +116,34 @@ async fn warm_transactions(client: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A table made before the media function has no stream: turn it on.
+/// A table made before the media function has no stream: turn it on. One made before the read
+/// side has a NEW_IMAGE stream, which DynamoDB cannot change in place: that is an error saying
+/// what to do.
 async fn enable_stream(client: &Client, name: &str) -> Result<()> {
     let table = describe(client, name).await?;
     let current = table.stream_specification();
     let on = current.is_some_and(|s| {
-        s.stream_enabled() && s.stream_view_type() == Some(&StreamViewType::NewImage)
+        s.stream_enabled() && s.stream_view_type() == Some(&ingest::storage::table::STREAM_VIEW)
     });
     if on {
         return Ok(());
     }
     if current.is_some_and(|s| s.stream_enabled()) {
         return Err(Error::msg(format!(
-            "table {name} has a stream of another view type; the media function needs NEW_IMAGE"
+            "table {name} has a stream of another view type; the media function and the projector \
+             need NEW_AND_OLD_IMAGES (disable its stream, then run create-table again)"
         )));
     }
     client
         .update_table()
         .table_name(name)
-        .stream_specification(new_image_stream()?)
+        .stream_specification(ingest::storage::table::stream_specification())
         .send()
         .await
         .map_err(aws)
         .with_context(|| format!("cannot enable the stream of table {name}"))?;
     wait_until_active(client, name).await?;
-    println!("table {name}: NEW_IMAGE stream enabled");
+    println!("table {name}: NEW_AND_OLD_IMAGES stream enabled");
     Ok(())
 }
 
@@ -144,7 +164,11 @@ async fn wait_until_active(client: &Client, name: &str) -> Result<()> {
     loop {
         let table = describe(client, name).await?;
         check_key_schema(name, table.key_schema())?;
-        if table.table_status() == Some(&TableStatus::Active) {
+        let indexes_ready = table
+            .global_secondary_indexes()
+            .iter()
+            .all(|i| i.index_status() == Some(&aws_sdk_dynamodb::types::IndexStatus::Active));
+        if table.table_status() == Some(&TableStatus::Active) && indexes_ready {
             return Ok(());
         }
         if started.elapsed() > ACTIVE_TIMEOUT {
@@ -207,4 +231,55 @@ async fn enable_ttl(client: &Client, name: &str) -> Result<()> {
         .with_context(|| format!("cannot enable TTL on {TTL_ATTRIBUTE} for table {name}"))?;
     println!("table {name}: TTL attribute {TTL_ATTRIBUTE}");
     Ok(())
+}
+
+/// The table's definition as CloudFormation's `AWS::DynamoDB::Table` properties write it (key
+/// schema, attribute definitions, indexes, stream), from the one the code creates.
+pub fn definition() -> serde_json::Value {
+    use serde_json::json;
+    // Building the call needs a client; nothing is sent.
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .build();
+    let client = Client::from_conf(config);
+    let call = ingest::storage::table::create_table(&client, "messages", true);
+    let keys = |schema: &[KeySchemaElement]| -> Vec<serde_json::Value> {
+        schema
+            .iter()
+            .map(|k| json!({"AttributeName": k.attribute_name(), "KeyType": k.key_type().as_str()}))
+            .collect()
+    };
+    let attributes: Vec<serde_json::Value> = call
+        .get_attribute_definitions()
+        .iter()
+        .flatten()
+        .map(|a| json!({"AttributeName": a.attribute_name(), "AttributeType": a.attribute_type().as_str()}))
+        .collect();
+    let indexes: Vec<serde_json::Value> = call
+        .get_global_secondary_indexes()
+        .iter()
+        .flatten()
+        .map(|index| {
+            let projection = index.projection();
+            let mut shown = json!({
+                "ProjectionType": projection.and_then(|p| p.projection_type()).map(|t| t.as_str())
+            });
+            let non_key = projection.map(|p| p.non_key_attributes()).unwrap_or_default();
+            if !non_key.is_empty() {
+                shown["NonKeyAttributes"] = json!(non_key);
+            }
+            json!({"IndexName": index.index_name(), "KeySchema": keys(index.key_schema()), "Projection": shown})
+        })
+        .collect();
+    let stream = call
+        .get_stream_specification()
+        .as_ref()
+        .and_then(|s| s.stream_view_type())
+        .map(|v| json!({"StreamViewType": v.as_str()}));
+    json!({
+        "KeySchema": keys(call.get_key_schema().as_deref().unwrap_or_default()),
+        "AttributeDefinitions": attributes,
+        "GlobalSecondaryIndexes": indexes,
+        "StreamSpecification": stream,
+    })
 }

@@ -19,8 +19,12 @@ use crate::request::{Invocation, Request};
 use crate::response::{Answer, BatchResponse, HttpResponse, Outcome};
 use crate::spool::event::{read_event, Record, Spooled};
 use crate::spool::{Budget, Spool, SpoolMessage, SqsBody, DEFAULT_MAX_RECEIVES};
-use crate::storage::keys::{check_sizes, conversation_key, id_sort_key, MessageKeys};
-use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
+use crate::storage::keys::{
+    check_sizes, conversation_key, id_sort_key, message_sort_key, MessageKeys,
+};
+use crate::storage::{
+    content_sha256, Fingerprint, FirstDelivery, Inserted, MessageStore, Quarantined, Updated,
+};
 use crate::telemetry::{emf_document, emf_drained, MetricsSink};
 use crate::verify::{trust_spooled, verify, Verified};
 use crate::webhook::{IfUnknown, Reason, Update, Webhook};
@@ -131,6 +135,26 @@ struct Delivery<'b> {
     deadline: Deadline,
     /// The named account that verified it, kept with it wherever it goes (spool, quarantine).
     account: Option<String>,
+}
+
+/// Whether two bodies of one message id say the same (a redelivery in a new envelope: other
+/// envelope ids, another signature time) or not (a conflict). Read the way the spool's drain
+/// reads a body: both are authentic, and what the account was does not change what they say.
+/// Only duplicates with another body come here, so the stored body is read only for them.
+fn says_the_same<P: Provider>(stored: &[u8], body: &[u8]) -> bool {
+    let content = |body: &[u8]| {
+        let request = Request::new(&[], &[], body.to_vec());
+        match P::read(&trust_spooled(&request, None)) {
+            Ok(Webhook::NewMessage(message)) => {
+                Some(content_sha256(&message, message.schema_version))
+            }
+            _ => None,
+        }
+    };
+    match (content(stored), content(body)) {
+        (Some(stored), Some(this)) => stored == this,
+        _ => false,
+    }
 }
 
 impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
@@ -556,20 +580,30 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             let invalid = Invalid::body("body is not valid UTF-8, so not JSON");
             return self.quarantine(delivery, invalid).await;
         };
-        let fingerprint = fingerprint(&message, delivery.body);
+        let fingerprint = Fingerprint::of(delivery.body);
         message.raw = raw.to_string();
         message.received_at = delivery.received_at.clone();
-        let mut inserted = self.insert(&message, &fingerprint, delivery).await;
+        let with_id_item = P::updates_find_by_id(&message);
+        let mut inserted = self
+            .insert(&message, &fingerprint, with_id_item, delivery)
+            .await;
         if let Ok(Inserted::OrderKeyTaken) = inserted {
             // Another message holds its place (one TikTok index for two messages): it goes
             // right after that one, and is deduplicated and updated like any other.
             message.order_key = message.order_key.beside(&message.message_id);
-            inserted = self.insert(&message, &fingerprint, delivery).await;
+            inserted = self
+                .insert(&message, &fingerprint, with_id_item, delivery)
+                .await;
         }
         let message_id = message.message_id.clone();
         match inserted {
             Ok(Inserted::Stored) => Outcome::Stored { message_id },
-            Ok(Inserted::Duplicate { same_content }) => {
+            Ok(Inserted::Duplicate { first }) => {
+                let same_content = match first {
+                    FirstDelivery::Same => true,
+                    FirstDelivery::Different => false,
+                    FirstDelivery::OtherBody(stored) => says_the_same::<P>(&stored, delivery.body),
+                };
                 if !same_content {
                     tracing::warn!(
                         provider = P::NAME,
@@ -591,11 +625,12 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         }
     }
 
-    /// Writes the message and its id item, if their keys fit in the table.
+    /// Writes the message (and its id item, when it needs one), if their keys fit in the table.
     async fn insert(
         &self,
         message: &Message,
         fingerprint: &Fingerprint,
+        with_id_item: bool,
         delivery: &Delivery<'_>,
     ) -> Result<Inserted, StoreError> {
         MessageKeys::of(message)
@@ -603,7 +638,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             .map_err(StoreError::Invalid)?;
         delivery
             .deadline
-            .within(self.store.insert(message, fingerprint))
+            .within(self.store.insert(message, fingerprint, with_id_item))
             .await
     }
 
@@ -625,7 +660,11 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
     /// update carries (Partoo) or ignores it (Callbell).
     async fn apply_update(&self, update: Update, delivery: &Delivery<'_>) -> Outcome {
         let pk = conversation_key(update.provider, &update.conversation_id);
-        if let Err(invalid) = check_sizes(&pk, &[&id_sort_key(&update.message_id)]) {
+        let sort_key = match &update.order_key {
+            Some(order_key) => message_sort_key(order_key),
+            None => id_sort_key(&update.message_id),
+        };
+        if let Err(invalid) = check_sizes(&pk, &[&sort_key]) {
             return self.quarantine(delivery, invalid).await;
         }
         match self.update_stored(&update, delivery).await {
@@ -731,19 +770,6 @@ impl MessageRef {
     }
 }
 
-/// What identifies the delivery's bytes, and what the message says before delivery details
-/// (raw body, receipt time) are added to it.
-fn fingerprint(message: &Message, body: &[u8]) -> Fingerprint {
-    // Written whole, then hashed in one pass: serde_json writes a field in several small
-    // pieces, and each piece fed to the hash on its own costs more than the copy.
-    let mut content = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut content, message).expect("a Message always serializes");
-    Fingerprint {
-        body_sha256: crate::digest::sha256_hex(body),
-        content_sha256: crate::digest::sha256_hex(&content),
-    }
-}
-
 /// The answer to an update that found its message.
 fn update_outcome(update: &Update, updated: Updated) -> Outcome {
     match updated {
@@ -777,8 +803,9 @@ mod tests {
             &self,
             message: &Message,
             fingerprint: &Fingerprint,
+            with_id_item: bool,
         ) -> Result<Inserted, StoreError> {
-            self.table.insert(message, fingerprint).await
+            self.table.insert(message, fingerprint, with_id_item).await
         }
 
         async fn update(

@@ -16,19 +16,28 @@
 //! - the pipeline: `handler` ([`WebhookHandler`]: the checks in order, and the drain),
 //!   [`response`] (outcomes as HTTP answers);
 //! - the functions: [`config`] (read once), [`aws`] (the clients), [`telemetry`], [`lambda`]
-//!   (a webhook function's runtime glue), [`media`] (the media function);
-//! - `testkit` and `replay` (features): for tests, fuzz targets, benches and `ingest-dev` only.
+//!   (a webhook function's runtime glue), [`media`] (the media function), [`projector`] (the
+//!   read side's summaries from the table's stream);
+//! - `testkit`, `replay`, `backfill` and `erase` (features): for tests, fuzz targets, benches and
+//!   `ingest-dev` only.
 
 mod accounts;
 pub mod aws;
+#[cfg(feature = "backfill")]
+pub mod backfill;
 pub mod config;
 mod digest;
+#[cfg(feature = "erase")]
+pub mod erase;
 pub mod error;
 mod handler;
+pub mod inbox;
 pub mod lambda;
 pub mod media;
 pub mod message;
+pub mod projector;
 pub mod providers;
+pub mod read;
 #[cfg(feature = "replay")]
 pub mod replay;
 pub mod request;

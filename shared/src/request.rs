@@ -26,6 +26,15 @@ pub struct Request {
     pub request_id: Option<String>,
     /// The event's payload format, which decides the shape of the answer.
     pub payload_version: PayloadVersion,
+    /// The HTTP method (`GET`), upper case: v2's `requestContext.http.method`, v1's
+    /// `httpMethod`. The webhooks never look at it; the read API routes by it.
+    pub method: Option<String>,
+    /// The path, as sent (percent-encoded): v2's `rawPath`, v1's `path`. Below the stage:
+    /// API Gateway's `$default` stage adds nothing, and `cargo lambda watch` hands
+    /// `http://127.0.0.1:9000/lambda-url/inbox/conversations/callbell/a%2Fb` over as the
+    /// function URL event of `rawPath` `/conversations/callbell/a%2Fb` (seen with 1.9.2: the
+    /// `/lambda-url/<function>` prefix taken off, the encoding kept).
+    pub path: Option<String>,
 }
 
 /// Lambda proxy payload formats: 1.0 (REST APIs) and 2.0 (HTTP APIs and function URLs).
@@ -51,7 +60,21 @@ impl Request {
             body: body.into(),
             request_id: None,
             payload_version: PayloadVersion::V2,
+            method: None,
+            path: None,
         }
+    }
+
+    /// The same request with its method and path (for tests and tools).
+    pub fn with_route(mut self, method: &str, path: &str) -> Self {
+        self.method = Some(method.to_ascii_uppercase());
+        self.path = Some(path.to_string());
+        self
+    }
+
+    /// Every query parameter, name and value, in the order sent.
+    pub fn query(&self) -> &[(String, String)] {
+        &self.query
     }
 
     /// The raw body bytes, exactly as the provider sent them.
@@ -144,6 +167,14 @@ struct HttpEvent {
     is_base64_encoded: Option<bool>,
     #[serde(default)]
     request_context: Option<RequestContext>,
+    /// v2 and function URLs: the path as sent.
+    #[serde(default)]
+    raw_path: Option<String>,
+    /// v1: the path and the method.
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    http_method: Option<String>,
     /// Present in SQS (and other event source) events, never in an HTTP one.
     #[serde(default, rename = "Records")]
     records: Option<serde::de::IgnoredAny>,
@@ -194,6 +225,17 @@ where
 struct RequestContext {
     #[serde(default)]
     request_id: Option<String>,
+    /// v2 and function URLs: `{"method": "GET", "path": …}`.
+    #[serde(default)]
+    http: Option<HttpContext>,
+}
+
+#[derive(Deserialize)]
+struct HttpContext {
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
 }
 
 impl HttpEvent {
@@ -255,11 +297,25 @@ impl HttpEvent {
             return Err(Rejected::TooLarge(body.len()));
         }
 
+        let (request_id, http) = match self.request_context {
+            Some(context) => (context.request_id, context.http),
+            None => (None, None),
+        };
+        let (context_method, context_path) = match http {
+            Some(http) => (http.method, http.path),
+            None => (None, None),
+        };
+        let method = context_method
+            .or(self.http_method)
+            .map(|m| m.to_ascii_uppercase());
+        let path = self.raw_path.or(self.path).or(context_path);
         Ok(Request {
             headers,
             query,
             body,
-            request_id: self.request_context.and_then(|c| c.request_id),
+            method,
+            path,
+            request_id,
             // REST API events carry no version; HTTP APIs and function URLs say "2.0".
             payload_version: match self.version.as_deref() {
                 Some(v) if v.starts_with('2') => PayloadVersion::V2,
@@ -295,6 +351,39 @@ mod tests {
         assert_eq!(request.header("x-a"), Err(ConflictingHeader));
         assert_eq!(request.payload_version, PayloadVersion::V1);
         assert_eq!(request.body(), b"");
+    }
+
+    #[test]
+    fn reads_the_method_and_path_of_every_format() {
+        let v2 = br#"{"version":"2.0","rawPath":"/conversations/callbell/a%2Fb",
+            "requestContext":{"http":{"method":"GET","path":"/conversations/callbell/a/b"}}}"#;
+        let request = Request::from_event(v2).unwrap();
+        assert_eq!(request.method.as_deref(), Some("GET"));
+        assert_eq!(
+            request.path.as_deref(),
+            Some("/conversations/callbell/a%2Fb"),
+            "rawPath, still encoded"
+        );
+        let v1 = br#"{"resource":"/{proxy+}","httpMethod":"head","path":"/customers",
+            "queryStringParameters":{"phone":"33612345678"}}"#;
+        let request = Request::from_event(v1).unwrap();
+        assert_eq!(
+            (request.method.as_deref(), request.path.as_deref()),
+            (Some("HEAD"), Some("/customers"))
+        );
+        assert_eq!(
+            request.query(),
+            [("phone".to_string(), "33612345678".to_string())]
+        );
+        // A function URL's event is v2's shape; one with no rawPath still has the context's.
+        let url = br#"{"version":"2.0","requestContext":{"http":{"method":"POST","path":"/x"}}}"#;
+        let request = Request::from_event(url).unwrap();
+        assert_eq!(
+            (request.method.as_deref(), request.path.as_deref()),
+            (Some("POST"), Some("/x"))
+        );
+        let bare = Request::from_event(br#"{"body":"{}"}"#).unwrap();
+        assert_eq!((bare.method, bare.path), (None, None));
     }
 
     #[test]

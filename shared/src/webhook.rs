@@ -1,7 +1,7 @@
 //! What an authentic webhook means, once its provider has read it, and how updates change a
 //! stored message.
 
-use crate::message::Message;
+use crate::message::{Message, OrderKey};
 use crate::providers::ProviderId;
 
 /// The meaning of an authentic webhook call.
@@ -63,6 +63,10 @@ pub struct Update {
     pub account_id: Option<String>,
     pub conversation_id: String,
     pub message_id: String,
+    /// Where the message is, when the update can tell (Partoo's carry the whole message, and so
+    /// its order key): found by key. `None`: found through its id item (Callbell's say only the
+    /// `message_id`).
+    pub order_key: Option<OrderKey>,
     /// The new delivery status, lower case.
     pub status: Option<String>,
     /// The provider reports the message deleted.
@@ -197,6 +201,7 @@ mod tests {
             account_id: None,
             conversation_id: "1".into(),
             message_id: "2".into(),
+            order_key: None,
             status: Some("read".into()),
             deleted: true,
             if_unknown: IfUnknown::Ignore,

@@ -83,7 +83,20 @@ impl Provider for Callbell {
             other => other,
         })
     }
+
+    /// `message_status_updated` names its message by `uuid` alone, and comes only for messages
+    /// the business sent on WhatsApp (Callbell's reference: "outbound WhatsApp only"): those
+    /// get an id item, the others none — an id item is a write unit per message that no
+    /// update would read. A status update naming any other message finds no id item and is
+    /// answered as an update of an unknown message (row 12), as it was for a message never
+    /// stored.
+    fn updates_find_by_id(message: &Message) -> bool {
+        message.direction == Direction::Outbound && message.channel.as_deref() == Some(WHATSAPP)
+    }
 }
+
+/// The channel (lower case) whose sent messages get status updates.
+const WHATSAPP: &str = "whatsapp";
 
 /// The signing secrets: `whsec_…`, comma-separated, each optionally `<account>=<secret>`.
 pub const WEBHOOK_SECRET: &str = "CALLBELL_WEBHOOK_SECRET";
@@ -459,6 +472,7 @@ fn status_update(payload: &Payload) -> Result<Update, Invalid> {
         account_id: None,
         conversation_id: conversation_of(payload)?,
         message_id,
+        order_key: None,
         status: Some(status.to_lowercase()),
         deleted: false,
         if_unknown: IfUnknown::Ignore,
@@ -873,12 +887,14 @@ mod samples {
             "Faraday v2.9.0"
         }
 
+        /// A message the business sent (`sent`): the kind Callbell's status updates come for
+        /// ([`Samples::status_update`] updates it), and which keeps an id item.
         fn message(&self, conversation: &str, n: u64, text: &str) -> Value {
             json!({
                 "event": "message_created",
                 "payload": {
                     "uuid": format!("u{n}"), "to": "1", "from": "2", "text": text,
-                    "status": "received", "channel": "whatsapp",
+                    "status": "sent", "channel": "whatsapp",
                     "createdAt": format!("2024-05-01T{:02}:{:02}:{:02}.000Z", 10 + n / 3600 % 14, n / 60 % 60, n % 60),
                     "contact": {
                         "uuid": format!("k-{conversation}"), "name": "John",
@@ -1237,6 +1253,36 @@ mod tests {
         match read_body(b.as_bytes()).unwrap_or_else(|e| panic!("{b}: {e}")) {
             Webhook::NewMessage(m) => *m,
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// Only what the business sent on WhatsApp can receive a status update, so only that
+    /// keeps an id item.
+    #[test]
+    fn an_id_item_only_for_what_the_business_sent_on_whatsapp() {
+        let message = |status: &str, channel: &str| {
+            let b = format!(
+                r#"{{"event":"message_created","payload":{{"uuid":"m-1","text":"Hi","from":"1","to":"2","status":"{status}","channel":"{channel}","contact":{CONTACT},"createdAt":"2022-10-18T12:06:29.000+02:00"}}}}"#
+            );
+            match read_body(b.as_bytes()).unwrap_or_else(|e| panic!("{b}: {e}")) {
+                Webhook::NewMessage(m) => *m,
+                other => panic!("{other:?}"),
+            }
+        };
+        for (status, channel, by_id) in [
+            ("sent", "WhatsApp", true),
+            ("sent", "whatsapp", true),
+            ("received", "whatsapp", false),
+            ("note", "whatsapp", false),
+            ("sent", "telegram", false),
+            ("sent", "instagram", false),
+            ("sent", "facebook", false),
+        ] {
+            assert_eq!(
+                Callbell::updates_find_by_id(&message(status, channel)),
+                by_id,
+                "{status} on {channel}"
+            );
         }
     }
 

@@ -9,6 +9,7 @@
 use crate::accounts::AllowList;
 use crate::config::{Env, FunctionConfig};
 use crate::error::{Invalid, Misconfigured};
+use crate::message::Message;
 use crate::verify::{Verified, Verify};
 use crate::webhook::{StatusOrder, Webhook};
 
@@ -40,6 +41,14 @@ pub trait Provider: registration::Registered + Sized + Send + Sync + 'static {
     /// A body that is not what the provider sends is [`Invalid`], naming the field to blame.
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid>;
 
+    /// Whether a later update must find `message` by its `message_id` alone, so that storage
+    /// keeps an id item for it (docs/CONTRACT.md, "Writing less"). No by default: a provider
+    /// without updates, or whose updates carry their message's order key
+    /// ([`crate::webhook::Update::order_key`]).
+    fn updates_find_by_id(_message: &Message) -> bool {
+        false
+    }
+
     /// The account a body names, read from its envelope alone, for a body [`Provider::read`]
     /// found invalid: a foreign account's body is refused even then, so that strangers cannot
     /// fill the quarantine. `None` when it names none, or the provider has no allow-list.
@@ -55,6 +64,8 @@ pub struct Settings<P: Provider> {
     pub verifier: P::Verifier,
     /// The accounts it serves ([`Provider::ALLOW_LIST`]), when that setting is set.
     pub allow_list: Option<AllowList>,
+    /// `RETENTION_DAYS` (the shared part's): the TTL on the items it writes.
+    pub retention: Option<crate::config::Retention>,
 }
 
 impl<P: Provider> std::fmt::Debug for Settings<P> {
@@ -64,6 +75,7 @@ impl<P: Provider> std::fmt::Debug for Settings<P> {
             .field("table_name", &self.table_name)
             .field("verifier", &self.verifier)
             .field("allow_list", &self.allow_list)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -82,6 +94,7 @@ impl<P: Provider> Settings<P> {
             table_name: shared.table_name.clone()?,
             verifier: P::verifier(env)?,
             allow_list,
+            retention: shared.retention.clone()?,
         })
     }
 
@@ -139,6 +152,14 @@ macro_rules! providers {
             pub fn sends_updates(self) -> bool {
                 match self {
                     $(ProviderId::$provider => !<$provider as Provider>::STATUS_ORDER.is_none()),+
+                }
+            }
+
+            /// [`Provider::updates_find_by_id`] of this provider: whether storage keeps an id
+            /// item for `message`.
+            pub fn updates_find_by_id(self, message: &Message) -> bool {
+                match self {
+                    $(ProviderId::$provider => <$provider as Provider>::updates_find_by_id(message)),+
                 }
             }
 

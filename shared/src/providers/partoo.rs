@@ -224,6 +224,7 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
         account_id: message.account_id.clone(),
         conversation_id: message.conversation_id.clone(),
         message_id: message.message_id.clone(),
+        order_key: Some(message.order_key.clone()),
         status: message.status.clone(),
         deleted: message.deleted == Some(true),
         if_unknown: IfUnknown::StoreAsNew(Box::new(message)),

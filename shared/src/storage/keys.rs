@@ -43,6 +43,42 @@ pub fn quarantine_sort_key(received_at: &str, body_sha256: &str) -> String {
     format!("{received_at}#{body_sha256}")
 }
 
+/// The sort key of a conversation's summary item (the read side), in the conversation's own
+/// partition beside its messages.
+pub const SUMMARY_SORT_KEY: &str = "SUMMARY";
+
+/// The read side's global secondary indexes (docs/CONTRACT.md, "Our design: the read side").
+/// Conversations by their last activity, newest first within each of [`ACTIVITY_SHARDS`]
+/// partitions (`activity_shard`, `activity_key`).
+pub const BY_ACTIVITY_INDEX: &str = "by_activity";
+/// Conversations by their customer's phone digits (`customer_phone`), keys only.
+pub const BY_PHONE_INDEX: &str = "by_phone";
+/// Conversations by their customer's address, lower case (`customer_email`), keys only.
+pub const BY_EMAIL_INDEX: &str = "by_email";
+
+/// How many partitions `by_activity` spreads summaries over: a thousand messages a second are at
+/// most a thousand summary writes, two index writes each, ~125 a second per shard.
+pub const ACTIVITY_SHARDS: u8 = 16;
+
+/// The `activity_shard` of a conversation (`ACT#00` to `ACT#15`), from its partition key's
+/// SHA-256: a conversation stays in one shard, and the shards share the load.
+pub fn activity_shard(pk: &str) -> String {
+    format!(
+        "ACT#{:02}",
+        crate::digest::sha256(pk.as_bytes())[0] % ACTIVITY_SHARDS
+    )
+}
+
+/// Every shard, for a reader that must look at all of them.
+pub fn activity_shards() -> impl Iterator<Item = String> {
+    (0..ACTIVITY_SHARDS).map(|n| format!("ACT#{n:02}"))
+}
+
+/// `<last_activity_at>#<pk>`: newest first in text order, and unique per conversation.
+pub fn activity_key(last_activity_at: &str, pk: &str) -> String {
+    format!("{last_activity_at}#{pk}")
+}
+
 /// The keys of a message's two items.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageKeys {
@@ -87,6 +123,22 @@ pub fn check_sizes(pk: &str, sort_keys: &[&str]) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activity_shards_are_stable_spread_and_all_named() {
+        let shards: Vec<String> = activity_shards().collect();
+        assert_eq!(shards.len(), usize::from(ACTIVITY_SHARDS));
+        assert_eq!(activity_shard("callbell#x"), activity_shard("callbell#x"));
+        let spread: std::collections::HashSet<String> = (0..200)
+            .map(|n| activity_shard(&format!("partoo#{n}")))
+            .collect();
+        assert!(spread.len() > 12, "{spread:?}");
+        assert!(spread.iter().all(|s| shards.contains(s)));
+        assert!(
+            activity_key("2024-05-01T10:00:02.000Z", "p#1")
+                > activity_key("2024-05-01T10:00:01.000Z", "p#2")
+        );
+    }
 
     #[test]
     fn keys_over_dynamodb_limits_are_invalid() {

@@ -174,7 +174,7 @@ pub enum Stores {
     Nothing,
     /// One quarantine item holding the exact body.
     Quarantine,
-    /// One message item and its id item.
+    /// One message item (and its id item, where its provider's updates need one).
     Message,
 }
 
@@ -369,6 +369,8 @@ pub struct HandlerSpec<S> {
     pub budget: Option<Budget>,
     pub metrics: Option<MetricsSink>,
     pub spool: Option<Arc<dyn Spool>>,
+    /// The handler's clock instead of [`pinned_now`] (messages received at other times).
+    pub clock: Option<fn() -> DateTime<Utc>>,
 }
 
 impl<S> HandlerSpec<S> {
@@ -379,6 +381,7 @@ impl<S> HandlerSpec<S> {
             budget: None,
             metrics: None,
             spool: None,
+            clock: None,
         }
     }
 
@@ -401,6 +404,9 @@ impl<S: MessageStore + 'static> ProviderVisitor for HandlerSpec<S> {
         }
         if let Some(spool) = self.spool {
             handler = handler.with_spool(spool);
+        }
+        if let Some(clock) = self.clock {
+            handler = handler.with_clock(clock);
         }
         Box::new(handler)
     }

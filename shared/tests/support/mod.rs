@@ -2,15 +2,14 @@
 //! crate's test kit (signing like each provider, events, handlers, the pinned clock).
 #![allow(dead_code, unused_imports)]
 
+pub mod items;
 pub mod proxy;
+pub mod recording;
 pub mod sqs;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 pub use ingest::testkit::events::{event, signed_event, Format, FORMATS};
 pub use ingest::testkit::{
@@ -63,25 +62,18 @@ pub async fn admin_client() -> Client {
 
 /// A fresh table with the contract's key schema.
 pub async fn create_table(client: &Client, prefix: &str) -> String {
-    create_table_as(client, prefix, None).await
+    create_table_as(client, prefix, false).await
 }
 
-/// A fresh table with the contract's key schema and, as template.yaml's, a stream of new
-/// images (the media function's trigger).
+/// A fresh table as template.yaml defines it, with its stream (the media function's and the
+/// projector's trigger).
 pub async fn create_table_with_stream(client: &Client, prefix: &str) -> String {
-    let stream = aws_sdk_dynamodb::types::StreamSpecification::builder()
-        .stream_enabled(true)
-        .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
-        .build()
-        .unwrap();
-    create_table_as(client, prefix, Some(stream)).await
+    create_table_as(client, prefix, true).await
 }
 
-async fn create_table_as(
-    client: &Client,
-    prefix: &str,
-    stream: Option<aws_sdk_dynamodb::types::StreamSpecification>,
-) -> String {
+/// A fresh table (keys and indexes as template.yaml's: `ingest::storage::table`, the one
+/// definition), with or without its stream.
+async fn create_table_as(client: &Client, prefix: &str, stream: bool) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let name = format!(
@@ -89,29 +81,7 @@ async fn create_table_as(
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::SeqCst)
     );
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(&name)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_stream_specification(stream)
+    ingest::storage::table::create_table(client, &name, stream)
         .send()
         .await
         .expect("create table on DynamoDB Local");
@@ -160,4 +130,18 @@ pub fn s<'a>(item: &'a Item, name: &str) -> &'a str {
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
         .unwrap_or("")
+}
+
+/// The body a message item keeps in `raw`, whichever form it has (schema 3: a gzip binary;
+/// schema 2: a string), as text.
+pub fn raw(item: &Item) -> String {
+    let value = item.get("raw").expect("a message item has raw");
+    let body = ingest::storage::raw::body_of(value).expect("raw reads as a body");
+    String::from_utf8(body).expect("a stored body is UTF-8")
+}
+
+/// SHA-256 of `bytes`, lower-case hex (as `body_sha256` holds it).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
