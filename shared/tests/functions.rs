@@ -51,11 +51,57 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A loopback port nothing listens on, never handed out twice in this process (the tests
+/// start watches side by side; the kernel may offer a just-closed port again).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap();
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+}
+
+/// The inodes of the sockets listening on 127.0.0.1:`port` (or any address), from
+/// /proc/net/tcp: "sl local_address rem_address st … uid timeout inode".
+fn listening_inodes(port: u16) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let wanted = [
+        format!("0100007F:{port:04X}"),
+        format!("00000000:{port:04X}"),
+    ];
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listening = fields.get(3) == Some(&"0A");
+            (listening && wanted.iter().any(|w| fields.get(1) == Some(&w.as_str())))
+                .then(|| fields.get(9).map(|inode| inode.to_string()))
+                .flatten()
+        })
+        .collect()
+}
+
+/// Whether `pid` holds one of the socket `inodes` open.
+fn holds_socket(pid: i32, inodes: &[String]) -> bool {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten();
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            let target = target.to_string_lossy();
+            inodes
+                .iter()
+                .any(|inode| target == format!("socket:[{inode}]"))
+        })
+    })
 }
 
 /// One `cargo lambda watch`, serving every function with one configuration.
@@ -90,48 +136,65 @@ impl Served {
             lines.push(format!("{key}=\"{value}\""));
         }
         std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
-        let port = free_port();
-        let mut command = Command::new("cargo");
-        command
-            .args(["lambda", "watch", "--ignore-changes", "--env-file"])
-            .arg(&env_file)
-            .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
-            .arg(port.to_string())
-            .args(["--timeout", &CALL_TIMEOUT.as_secs().to_string()])
-            .current_dir(root())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap().try_clone().unwrap());
-        // Its own process group, stopped whole when the test ends.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        for setting in PROVIDER_SETTINGS {
-            command.env_remove(setting);
+        // A watch whose port was taken meanwhile (by another process, or as the source port of
+        // a connection) exits at once with status 0: start it again on another port.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut command = Command::new("cargo");
+            command
+                .args(["lambda", "watch", "--ignore-changes", "--env-file"])
+                .arg(&env_file)
+                .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
+                .arg(port.to_string())
+                .args(["--timeout", &CALL_TIMEOUT.as_secs().to_string()])
+                .current_dir(root())
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(std::fs::File::create(&log).unwrap().try_clone().unwrap());
+            // Its own process group, stopped whole when the test ends.
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+            for setting in PROVIDER_SETTINGS {
+                command.env_remove(setting);
+            }
+            let child = command
+                .spawn()
+                .expect("cargo lambda watch starts (cargo-lambda on the PATH: scripts/setup.sh)");
+            let mut served = Served {
+                name: name.to_string(),
+                child,
+                port,
+                log: log.clone(),
+            };
+            if served.wait_until_listening() {
+                return served;
+            }
+            eprintln!(
+                "{name}: cargo lambda watch exited before it listened on {port}; again on another port:\n{}",
+                served.log()
+            );
         }
-        let child = command
-            .spawn()
-            .expect("cargo lambda watch starts (cargo-lambda on the PATH: scripts/setup.sh)");
-        let mut served = Served {
-            name: name.to_string(),
-            child,
-            port,
-            log,
-        };
-        served.wait_until_listening();
-        served
+        panic!(
+            "{name}: cargo lambda watch never listened:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
-    fn wait_until_listening(&mut self) {
+    /// Waits until this watch itself listens on its port — a connection alone could reach
+    /// another process on a reused port, or the socket itself — or has exited (false).
+    fn wait_until_listening(&mut self) -> bool {
         let started = Instant::now();
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            let inodes = listening_inodes(self.port);
+            let pid = self.child.id() as i32;
+            if !inodes.is_empty()
+                && std::iter::once(pid)
+                    .chain(descendants(pid))
+                    .any(|p| holds_socket(p, &inodes))
+            {
+                return true;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{}: cargo lambda watch exited ({status}):\n{}",
-                    self.name,
-                    self.log()
-                );
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
             }
             assert!(
                 started.elapsed() < START_TIMEOUT,
