@@ -36,7 +36,7 @@ case "${1:-}" in
   "") ;;
   --check) MODE=check ;;
   -h | --help)
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown argument '$1' (see --help)" ;;

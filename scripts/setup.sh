@@ -183,6 +183,16 @@ ensure_bench_tools() {
   bench_tools_ok || die "the peer's Python packages are not usable after install"
 }
 
+for option in "$@"; do
+  case "$option" in
+    -h | --help)
+      sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      echo "Usage: scripts/setup.sh [--deploy-tools] [--bench-tools]"
+      exit 0
+      ;;
+  esac
+done
+
 ensure_java
 ensure_cargo_lambda
 ensure_dynamodb_local

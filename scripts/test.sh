@@ -8,6 +8,16 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+case "${1:-}" in
+  "") ;;
+  -h | --help)
+    sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    echo "Usage: scripts/test.sh   (no arguments)"
+    exit 0
+    ;;
+  *) die "unknown argument '$1': scripts/test.sh takes none (see --help)" ;;
+esac
+
 DDB_PORT=""
 AWS_PORT=""
 cleanup() {
