@@ -18,9 +18,11 @@
 #                                  changes nothing, and the spooled message's conversation is in
 #                                  the inbox's list (the projector's summaries)
 #
-# Environment: DYNAMODB_PORT (default 8000, or a free port when 8000 is taken), INVOKE_PORT
-# (default 9000), AWS_LOCAL_PORT (moto, default 4569), MEDIA_PORT (the local file server,
-# default 8090), likewise. The functions get local.env plus the local endpoints:
+# Environment: DYNAMODB_PORT (default 8000), INVOKE_PORT (the functions, default 9000),
+# AWS_LOCAL_PORT (moto, default 4569), MEDIA_PORT (the local file server, default 8090): a port
+# given is used or the script stops; a default that is taken is replaced by a free port, and
+# the script says so (for INVOKE_PORT again when it starts serving). The functions get
+# local.env plus the local endpoints:
 # AWS_ENDPOINT_URL_DYNAMODB is a loopback proxy in front of DynamoDB Local that this script can
 # switch off (scripts/tcp-proxy.py). The media function fetches from loopback only (local.env's
 # MEDIA_ALLOW_HOSTS; checked below): the local samples' `media.localhost` is the local file
@@ -36,7 +38,7 @@ case "${1:-}" in
   "") ;;
   --check) MODE=check ;;
   -h | --help)
-    sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown argument '$1' (see --help)" ;;
@@ -131,7 +133,7 @@ choose_port() {
     printf '%s\n' "$wanted"
   elif port_open "$default"; then
     port="$(free_port)"
-    info "$what: port $default is taken, using $port" >&2
+    info "$what: port $default is taken, using $port instead (set it with the environment's port variable; see --help)" >&2
     printf '%s\n' "$port"
   else
     printf '%s\n' "$default"
@@ -215,6 +217,7 @@ for function in "${present[@]}"; do build_args+=(--bin "$function"); done
 info "building ${present[*]} media projector inbox (the first build takes a few minutes)"
 cargo build --quiet "${build_args[@]}" || die "the functions do not build (cargo build ${build_args[*]})"
 
+INVOKE_PORT_GIVEN="${INVOKE_PORT:-}"
 INVOKE_PORT="$(choose_port "${INVOKE_PORT:-}" 9000 "cargo lambda watch")"
 WATCH_LOG="$TOOLS_DIR/cargo-lambda-watch-$INVOKE_PORT.log"
 watch_args=(--env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$FUNCTIONS_TABLE_URL"
@@ -412,6 +415,12 @@ fi
 
 section "Serving"
 ((failed == 0)) || info "$failed answers differ from what is expected (marked ✗ above)"
+if [[ "$INVOKE_PORT" != 9000 ]]; then
+  # The README's commands say 9000; say it where it is read, not only when the port was chosen.
+  printf '\n  NOTE: the functions are on port %s, not 9000 (%s): give --invoke-port %s to cargo lambda invoke\n' \
+    "$INVOKE_PORT" "$([[ -n "$INVOKE_PORT_GIVEN" ]] && echo "INVOKE_PORT" || echo "9000 was taken")" "$INVOKE_PORT"
+  printf '        and --url %s to ingest-dev inbox, in place of the README'"'"'s 9000.\n\n' "$INBOX_URL"
+fi
 for function in "${present[@]}"; do
   info "http://127.0.0.1:$INVOKE_PORT/lambda-url/$function/"
 done
