@@ -371,5 +371,55 @@ class ReadmeCommandsTest(unittest.TestCase):
         self.assertIn("scripts/test.sh", firsts, "the test command within the first 60 lines")
 
 
+def anchors(markdown):
+    """The anchors of a Markdown page as GitHub makes them: a slug per heading (lower case,
+    punctuation dropped, spaces as hyphens, a repeated one numbered) and every <a id>."""
+    found, seen, inside = set(), {}, False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        if inside:
+            continue
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).replace("`", "").lower()).replace(" ", "-")
+            count = seen.get(slug, 0)
+            seen[slug] = count + 1
+            found.add(slug if count == 0 else f"{slug}-{count}")
+    found |= set(re.findall(r'<a id="([^"]+)"', markdown))
+    return found
+
+
+def broken_links(document):
+    """Relative links of a page whose file or anchor does not exist."""
+    text = document.read_text()
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"^[a-z]+:", target):
+            continue  # https:, mailto:
+        path, _, anchor = target.partition("#")
+        linked = (document.parent / path).resolve() if path else document
+        if not linked.exists():
+            broken.append(f"{target}: no file {path}")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked.read_text()):
+            broken.append(f"{target}: no heading or anchor #{anchor} in {linked.relative_to(ROOT)}")
+    return broken
+
+
+class DocLinksTest(unittest.TestCase):
+    """The README's and docs/' relative links lead somewhere: content moves between them."""
+
+    def test_slugs(self):
+        self.assertEqual(anchors("## The projector: conversation summaries\n### 1. Store it\n"
+                                 "### Alternative: `cargo lambda deploy`\n## X\n## X\n"),
+                         {"the-projector-conversation-summaries", "1-store-it",
+                          "alternative-cargo-lambda-deploy", "x", "x-1"})
+
+    def test_every_relative_link_resolves(self):
+        broken = [f"{document.relative_to(ROOT)}: {problem}" for document in DOCUMENTS
+                  for problem in broken_links(document)]
+        self.assertEqual(broken, [], "\n" + "\n".join(broken))
+
+
 if __name__ == "__main__":
     unittest.main()
