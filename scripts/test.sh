@@ -3,7 +3,8 @@
 # tools, formatting, lints, unit and integration tests against DynamoDB Local and moto (the local
 # SQS and S3 server), sample events, an end-to-end run of the functions under cargo lambda
 # watch (scripts/run-local.sh --check: a message spooled and drained, attachments copied), and
-# accounts and secrets through the functions (shared/tests/functions.rs).
+# accounts and secrets through the functions (shared/tests/functions.rs), and the docs (their
+# configuration tables and shell commands) against the template, the code and the scripts.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -11,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 case "${1:-}" in
   "") ;;
   -h | --help)
-    sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     echo "Usage: scripts/test.sh   (no arguments)"
     exit 0
     ;;
@@ -92,7 +93,7 @@ step "Accounts and secrets through the functions (shared/tests/functions.rs: car
 # settings, bodies without an envelope; DynamoDB Local is this script's.
 cargo test --workspace --test functions -- --ignored
 
-step "template.yaml: contract checks, cfn-lint, sam validate --lint"
+step "tests/*.py (template.yaml against the contract; the docs against the template, the code and the scripts), cfn-lint, sam validate --lint"
 # Both work offline; SAM wants a region and is told not to send telemetry.
 export AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
 "$VENV_DIR/bin/python" -m unittest discover --start-directory tests --pattern 'test_*.py' --verbose

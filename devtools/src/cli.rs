@@ -13,7 +13,7 @@ use ingest::ProviderId;
 
 use crate::{bench_events, follow, inbox};
 
-/// ingest-dev: local development helper for the message ingest functions
+/// ingest-dev: the message ingest tool, locally and on a deployed stack (replay, erase, inbox)
 #[derive(Debug, Parser)]
 #[command(
     name = "ingest-dev",
