@@ -12,7 +12,7 @@ The sources:
 
 A variable in one place only fails, unless it is in one of the lists below, each with its
 reason. `DisagreementTest` adds a variable to a copy of each source in turn and checks that
-the check reports it.
+the check reports it. Besides, the README names every output and every alarm of the template.
 """
 
 import copy
@@ -188,6 +188,37 @@ class ConfigAgreementTest(unittest.TestCase):
             self.assertNotIn(name, sources["code"], f"{name} is read by the code now")
         for name in CODE_ONLY:
             self.assertIn(name, sources["code"], f"{name} is no longer read by the code")
+
+
+def template_outputs_and_alarms():
+    template, problems = decode(str(ROOT / "template.yaml"))
+    assert not problems, problems
+    alarms = {name for name, resource in template["Resources"].items()
+              if resource["Type"] == "AWS::CloudWatch::Alarm"}
+    return set(template.get("Outputs", {})), alarms
+
+
+def unnamed(names, markdown):
+    """The names the Markdown never mentions as `code`."""
+    mentioned = set(re.findall(r"`([A-Za-z][A-Za-z0-9]*)`", markdown))
+    return sorted(set(names) - mentioned)
+
+
+class OutputsAndAlarmsTest(unittest.TestCase):
+    """The README names every output of the stack (what a deployer reads after a deploy) and
+    every alarm (what an operator is woken by), so that a new one is documented with it."""
+
+    def test_every_output_and_alarm_is_in_the_readme(self):
+        outputs, alarms = template_outputs_and_alarms()
+        readme = (ROOT / "README.md").read_text()
+        self.assertGreaterEqual(len(outputs), 10)
+        self.assertGreaterEqual(len(alarms), 10)
+        self.assertEqual(unnamed(outputs, readme), [], "outputs the README does not name")
+        self.assertEqual(unnamed(alarms, readme), [], "alarms the README does not name")
+
+    def test_an_alarm_missing_from_the_readme_is_reported(self):
+        self.assertEqual(unnamed({"EventsDeadLetterAlarm", "ServerErrorsAlarm"},
+                                 "| `ServerErrorsAlarm` | … |"), ["EventsDeadLetterAlarm"])
 
 
 class DisagreementTest(unittest.TestCase):
