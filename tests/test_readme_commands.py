@@ -1,6 +1,7 @@
 """The shell commands the README and docs/ show run as written (issue 23).
 
-Every fenced ```sh / ```bash block of README.md and docs/*.md is read command by command
+Every fenced ```sh / ```bash block of README.md, docs/*.md, events/README.md and
+fuzz/README.md is read command by command
 (continuation lines joined, comments dropped, `;`, `&&`, `|` split). Each command is classified:
 
 - local: `scripts/*.sh` and `bench/*.sh` (the script must exist, and every option given must be
@@ -27,7 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+             ROOT / "events" / "README.md", ROOT / "fuzz" / "README.md"]
 INGEST_DEV = ROOT / "target" / "debug" / "ingest-dev"
 
 # Deploy-only commands: they talk to an AWS account.
@@ -35,6 +37,7 @@ DEPLOY_ONLY = {"sam", "aws"}
 # Plain tools the README uses around the project's commands (secret edits, clean-up, curl);
 # nothing project-specific to check.
 PLAIN = {"jq", "rm", "curl", "openssl", "umask", "echo", "export", "cd", "python3", "python", "cat",
+         "tail", "head",
          "mkdir", "cp", "true", "timeout", "env"}
 # Local cargo commands other than `cargo run -p devtools` and `cargo lambda`.
 CARGO_PLAIN = {"test", "build", "bench", "fmt", "clippy", "fuzz", "install"}
