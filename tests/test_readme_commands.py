@@ -11,7 +11,8 @@ fuzz/README.md is read command by command
   and option checked against `ingest-dev --help` and `ingest-dev <command> --help`, level by
   level); `cargo lambda …` (options against `cargo lambda <command> --help`); other cargo and
   small shell commands (below) are accepted as they are;
-- deploy-only: `sam …`, `aws …` (they need an AWS account; not run here).
+- deploy-only: `sam …`, `aws …` (they need an AWS account; not run here; sam's options are
+  checked against `sam <command> --help`, offline).
 
 A command of any other kind fails the test, so that a new kind of command is classified on
 purpose. Run by scripts/test.sh after it has built ingest-dev (target/debug/ingest-dev); run
@@ -118,7 +119,8 @@ def split_commands(text):
 
 
 def classify(command):
-    """'local-script', 'ingest-dev', 'cargo-lambda', 'local', 'deploy' or 'unknown'."""
+    """'local-script', 'ingest-dev', 'cargo-lambda', 'local', 'sam' (deploy-only, its options
+    checked), 'deploy' or 'unknown'."""
     head = command[0]
     if head == "bash" and len(command) > 1:
         head = command[1]
@@ -133,6 +135,8 @@ def classify(command):
             return "ingest-dev"
         if command[1] in CARGO_PLAIN or command[1] == "run":
             return "local"
+    if head == "sam":
+        return "sam"
     if head in DEPLOY_ONLY:
         return "deploy"
     if head in PLAIN or re.fullmatch(r"(bench|scripts)/[\w.-]+\.py", head):
@@ -291,8 +295,33 @@ def check_cargo_lambda(command):
     return check_clap((cargo_lambda, "lambda"), command[2:], "cargo lambda")
 
 
+@lru_cache(maxsize=None)
+def sam_help(subcommand):
+    sam = shutil.which("sam") or str(ROOT / ".tools" / "venv" / "bin" / "sam")
+    if not os.access(sam, os.X_OK):
+        return None
+    result = subprocess.run([sam, subcommand, "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
+    return result.stdout if result.returncode == 0 else ""
+
+
+def check_sam(command):
+    """A deploy-only command, not run: its subcommand and options against `sam <sub> --help`
+    (offline), so that a misspelt option is caught before someone deploys with it."""
+    if len(command) < 2:
+        return []
+    help_text = sam_help(command[1])
+    if help_text is None:
+        return ["the SAM CLI is not installed (scripts/setup.sh --deploy-tools installs it)"]
+    if not help_text:
+        return [f"`sam {command[1]}` is not a SAM command"]
+    return [f"`sam {command[1]}` has no option {name}" for name in
+            (arg.partition("=")[0] for arg in command[2:] if arg.startswith("--"))
+            if not re.search(rf"(^|[\s,/]){re.escape(name)}(\s|$|,)", help_text, re.M)]
+
+
 CHECKS = {"local-script": check_script, "ingest-dev": check_ingest_dev,
-          "cargo-lambda": check_cargo_lambda}
+          "cargo-lambda": check_cargo_lambda, "sam": check_sam}
 
 
 def every_command():
@@ -321,7 +350,7 @@ class SplitTest(unittest.TestCase):
         self.assertEqual(classify(["bash", "scripts/test.sh"]), "local-script")
         self.assertEqual(classify(["cargo", "run", "-p", "devtools", "--", "inbox"]), "ingest-dev")
         self.assertEqual(classify(["cargo", "lambda", "invoke"]), "cargo-lambda")
-        self.assertEqual(classify(["sam", "deploy", "--guided"]), "deploy")
+        self.assertEqual(classify(["sam", "deploy", "--guided"]), "sam")
         self.assertEqual(classify(["aws", "dynamodb", "delete-table"]), "deploy")
         self.assertEqual(classify(["terraform", "apply"]), "unknown")
 
@@ -341,6 +370,13 @@ class ScriptCheckTest(unittest.TestCase):
         self.assertTrue(check_script(["scripts/nothing.sh"]))
         self.assertEqual(check_script(["scripts/run-local.sh", "--check"]), [])
         self.assertEqual(check_script(["scripts/bench.sh", "--only", "write-units"]), [])
+
+
+class SamCheckTest(unittest.TestCase):
+    def test_a_misspelt_sam_option_is_reported(self):
+        self.assertEqual(check_sam(["sam", "deploy", "--guided"]), [])
+        self.assertEqual(check_sam(["sam", "deploy", "--parameter-overide", "X=1"]),
+                         ["`sam deploy` has no option --parameter-overide"])
 
 
 class IngestDevCheckTest(unittest.TestCase):
