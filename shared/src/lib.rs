@@ -22,6 +22,7 @@ pub mod aws;
 pub mod config;
 mod digest;
 pub mod error;
+pub mod events;
 mod handler;
 pub mod inbox;
 pub mod lambda;
