@@ -33,7 +33,10 @@ which only its timings do.
 
 Every event is a new message signed by the crate's test kit (`ingest-dev bench-events`), so
 each invocation is a real conditional write that must answer 200 "stored"; any other answer
-fails the run. Runs are interleaved (run 1 of every variant and setting, then run 2, ...), and
+fails the run. The inbox (the read API) is measured beside them: each of its invocations reads
+one page of 50 messages of a conversation that partoo's bootstrap stored before the runs
+(`GET /conversations/partoo/<id>/messages?limit=50`, a strongly consistent Query), and must
+answer 200 with those 50 messages. Runs are interleaved (run 1 of every variant and setting, then run 2, ...), and
 rotated, so that drift in the machine's load spreads over all alike. Results go to a JSON file
 that bench/report.py renders. scripts/bench.sh builds and starts what this needs.
 """
@@ -68,6 +71,9 @@ PREFIX = "/2018-06-01/runtime"
 PEER = "python peer (tiktok)"
 # tiktok-shop with DYNAMODB_WARM_UP=false, beside it as deployed (warm-up on).
 NO_WARM_UP = "tiktok-shop, no warm-up"
+INBOX = "inbox"
+# The inbox's page: the contract's default page of messages.
+INBOX_PAGE = 50
 
 
 class Failed(Exception):
@@ -246,9 +252,19 @@ class Events:
         self.stamp = stamp  # digits unique to this bench run, so reruns never collide
         self.conversation = 0
         self.sizes: dict[str, dict[str, int]] = {}  # function -> bytes of an event and its body
+        self.inbox_page: bytes | None = None  # the inbox's event, once seed_inbox stored its conversation
+
+    def conversation_id(self) -> str:
+        """The last batch's conversation (ingest-dev bench-events: the stamp, then six digits)."""
+        return f"{self.stamp}{self.conversation:06}"
 
     def batch(self, function: str, count: int) -> list[bytes]:
-        """`count` messages of a new conversation, made before any clock starts."""
+        """`count` messages of a new conversation, made before any clock starts; for the inbox,
+        `count` reads of the page of the conversation `seed_inbox` stored."""
+        if function == INBOX:
+            if self.inbox_page is None:
+                raise Failed("the inbox's conversation was not stored (seed_inbox)")
+            return [self.inbox_page] * count
         self.conversation += 1
         command = [str(self.ingest_dev), "bench-events", function, "--count", str(count),
                    "--stamp", self.stamp, "--conversation", str(self.conversation),
@@ -263,6 +279,41 @@ class Events:
             self.sizes[function] = {"event": len(events[0]),
                                     "body": len(json.loads(events[0])["body"].encode())}
         return events
+
+
+def inbox_event(provider: str, conversation_id: str, limit: int) -> bytes:
+    """`GET /conversations/<provider>/<id>/messages?limit=<limit>` as API Gateway's HTTP API
+    (payload 2.0) hands it to the function: what an IAM-authorized caller's request becomes."""
+    path = f"/conversations/{provider}/{conversation_id}/messages"
+    return json.dumps({
+        "version": "2.0", "routeKey": "$default", "rawPath": path,
+        "rawQueryString": f"limit={limit}",
+        "headers": {"host": "bench.execute-api.us-east-1.amazonaws.com", "accept": "application/json"},
+        "queryStringParameters": {"limit": str(limit)},
+        "requestContext": {"accountId": "123456789012", "apiId": "bench", "stage": "$default",
+                           "requestId": "bench", "routeKey": "$default",
+                           "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+                           "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1",
+                                    "sourceIp": "127.0.0.1", "userAgent": "bench"}},
+        "isBase64Encoded": False,
+    }, separators=(",", ":")).encode()
+
+
+def page_of_messages(invocation: Invocation) -> bool:
+    """The inbox answered 200 with a full page of messages."""
+    if invocation.response is None:
+        return False
+    try:
+        answer = json.loads(invocation.response)
+        return (answer.get("statusCode") == 200
+                and len(json.loads(answer["body"])["messages"]) == INBOX_PAGE)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def answered(variant: Variant, invocation: Invocation) -> bool:
+    """What the variant must answer: a page of messages for the inbox, "stored" for the rest."""
+    return page_of_messages(invocation) if variant.function == INBOX else stored(invocation)
 
 
 def stored(invocation: Invocation) -> bool:
@@ -428,9 +479,28 @@ def start(ctx: Context, variant: Variant, setting: Setting, init_group=None, sha
 
 
 def check(variant: Variant, invocation: Invocation):
-    if not stored(invocation):
+    if not answered(variant, invocation):
         shown = (invocation.response or invocation.error or b"")[:300]
-        raise Failed(f"{variant.name}: an invocation was not stored: {shown!r}")
+        what = f"a page of {INBOX_PAGE} messages" if variant.function == INBOX else "stored"
+        raise Failed(f"{variant.name}: an invocation was not {what}: {shown!r}")
+
+
+def seed_inbox(ctx: Context, writer: Variant, setting: Setting):
+    """Stores the conversation the inbox reads (more messages than its page) through `writer`,
+    partoo's bootstrap, and makes the inbox's event of it."""
+    events = ctx.events.batch(writer.function, INBOX_PAGE + 10)
+    group = ctx.groups.group("seed", None)
+    try:
+        api, process = start(ctx, writer, setting, group)
+        try:
+            for i, event in enumerate(events):
+                one_invocation(api, writer, event, i, 60.0)
+        finally:
+            process.stop()
+            api.close()
+    finally:
+        group.remove()
+    ctx.events.inbox_page = inbox_event(writer.function, ctx.events.conversation_id(), INBOX_PAGE)
 
 
 def one_invocation(api: RuntimeApi, variant: Variant, event: bytes, index: int,
@@ -626,7 +696,7 @@ def callgrind_run(ctx: Context, variant: Variant, setting: Setting, events: list
                 raise Failed(f"{variant.name}: under callgrind, no two invocations in a row were stored "
                              f"in {CALLGRIND_PRIMING} (see functions.log)")
             invocation, _ = one_invocation(api, variant, events[index], index, slow, must_store=False)
-            in_a_row = in_a_row + 1 if stored(invocation) else 0
+            in_a_row = in_a_row + 1 if answered(variant, invocation) else 0
             index += 1
         callgrind_control(process.pid, "--zero")
         warm = events[index:]
@@ -792,8 +862,6 @@ def main() -> int:
 
     def rust(name: str, function: str, extra: dict[str, str] | None = None) -> Variant:
         bootstrap = args.bootstraps / function / "bootstrap"
-        if not os.access(bootstrap, os.X_OK):
-            raise SystemExit(f"missing {bootstrap}: run cargo lambda build --release first")
         return Variant(name, function, [str(bootstrap)], args.work_dir, {**rust_env, **(extra or {})},
                        rust_trust)
 
@@ -803,12 +871,15 @@ def main() -> int:
     # As deployed (DYNAMODB_WARM_UP unset: the client readied during init), and with the client
     # left to the first message.
     tiktok_rust = rust("tiktok-shop", "tiktok-shop")
+    partoo = rust("partoo", "partoo")
     variants = [
         tiktok_rust,
         rust(NO_WARM_UP, "tiktok-shop", {"DYNAMODB_WARM_UP": "false"}),
         peer,
-        rust("partoo", "partoo"),
+        partoo,
         rust("callbell", "callbell"),
+        # The read API: its links point into a bucket, which a page without copies never names.
+        rust(INBOX, INBOX, {"MEDIA_BUCKET": "bench-media"}),
     ]
     if args.only:
         unknown = set(args.only) - {v.name for v in variants}
@@ -816,6 +887,10 @@ def main() -> int:
             raise SystemExit(f"--only: no variant {', '.join(sorted(unknown))} "
                              f"(there are: {', '.join(v.name for v in variants)})")
         variants = [v for v in variants if v.name in args.only]
+    # The bootstraps measured, and partoo's, which stores the inbox's conversation.
+    for variant in variants + ([partoo] if any(v.function == INBOX for v in variants) else []):
+        if variant is not peer and not os.access(variant.command[0], os.X_OK):
+            raise SystemExit(f"missing {variant.command[0]}: run cargo lambda build --release first")
 
     stamp = str(int(time.time()))[-7:]
     log_path = args.work_dir / "functions.log"
@@ -858,6 +933,11 @@ def main() -> int:
                                                            if s.share_mb else args.cfs_period_us)}
                 results["cold"][s.key] = {v.name: [] for v in variants}
 
+            if any(v.function == INBOX for v in variants):
+                seed_inbox(ctx, partoo, settings[0])
+                print(f"inbox: stored conversation partoo/{ctx.events.conversation_id()} to read "
+                      f"{INBOX_PAGE} messages of", flush=True)
+
             pairs = [(s, v) for s in settings for v in variants]
             for run in range(args.runs):
                 # Rotate the order too, so no variant always follows the same one.
@@ -874,7 +954,7 @@ def main() -> int:
                           f"  throttled {throttled}", flush=True)
 
             if args.seconds > 0:
-                for variant in (tiktok_rust, peer):
+                for variant in (v for v in (tiktok_rust, peer) if v in variants):
                     for clients in (1, 16):
                         figures = throughput_run(ctx, variant, settings[0], clients, args.seconds)
                         results["throughput"].setdefault(variant.name, []).append(figures)

@@ -90,8 +90,21 @@ def main() -> int:
     parser.add_argument("--write-units-only", action="store_true",
                         help="put only the write units section into --out (an existing report), "
                              "leaving every other section as it is")
+    parser.add_argument("--inbox-only", action="store_true",
+                        help="put only the inbox's section into --out (an existing report), from "
+                             "--harness (scripts/bench.sh --only inbox), every other section left as it is")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+
+    if args.inbox_only:
+        if args.harness is None:
+            parser.error("--inbox-only needs --harness")
+        document = args.out.read_text() if args.out.exists() else "# Performance\n"
+        meta = json.loads(args.meta.read_text()) if args.meta else None
+        lines = render_inbox(json.loads(args.harness.read_text()), meta)
+        args.out.write_text(insert_section(document, "\n".join(lines), INBOX_HEADING, INBOX_BEFORE))
+        print(f"wrote the inbox's section of {args.out}")
+        return 0
 
     if args.write_units_only:
         if args.write_units is None:
@@ -348,6 +361,9 @@ def render(medians: dict, harness: dict, meta: dict, zips: Path, analysis: str,
         out.extend(lines)
         targets.extend(wu_targets)
 
+    if any(INBOX in by_variant for by_variant in cold.values()):
+        out.extend(render_inbox(harness))
+
     if tls_keys:
         # --- warm-up decision
         w("## DYNAMODB_WARM_UP, with TLS and the CPU share\n")
@@ -498,6 +514,7 @@ LAMBDA_MEMORY_MB = 256  # the template's memory size and architecture
 LAMBDA_ARCHITECTURE = "arm64"
 # Issue 19's targets.
 MEAN_WRU_TARGET = 2
+READ_SIDE_WRU_TARGET = 4  # issue 20: everything written for a new message, the read side in
 
 
 def lambda_figures_from_harness(harness: dict) -> tuple[dict, str]:
@@ -534,20 +551,99 @@ def lambda_figures_from_report(document: str) -> tuple[dict, str]:
                      f"{LAMBDA_MEMORY_MB} MB, {LAMBDA_ARCHITECTURE}; requests included), not this run")
 
 
-def insert_section(document: str, section: str) -> str:
-    """`document` with its write units section replaced by `section`, or `section` put in before
-    WRITE_UNITS_BEFORE (or at the end): nothing else changes."""
+def insert_section(document: str, section: str, heading: str = WRITE_UNITS_HEADING,
+                   before: str = WRITE_UNITS_BEFORE) -> str:
+    """`document` with its section under `heading` (the write units' by default) replaced by
+    `section`, or `section` put in before the heading that starts with `before` (or at the end):
+    nothing else changes."""
     lines = document.split("\n")
     body = section.rstrip("\n").split("\n") + [""]
-    if WRITE_UNITS_HEADING in lines:
-        start = lines.index(WRITE_UNITS_HEADING)
+    if heading in lines:
+        start = lines.index(heading)
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         return "\n".join(lines[:start] + body + lines[end:])
-    at = next((i for i, l in enumerate(lines) if l.startswith(WRITE_UNITS_BEFORE)), len(lines))
+    at = next((i for i, l in enumerate(lines) if l.startswith(before)), len(lines))
     return "\n".join(lines[:at] + body + lines[at:])
 
 
+# ---------------------------------------------------------------------------------------------
+# The inbox (the read API): a warm page of messages beside a webhook's warm message
+
+INBOX = "inbox"  # the harness's variant (harness.INBOX)
+INBOX_HEADING = "## The inbox: a warm page of 50 messages"
+INBOX_BEFORE = WRITE_UNITS_BEFORE
+
+
+def render_inbox(harness: dict, meta: dict | None = None) -> list[str]:
+    """The inbox's warm invocations (latency, billed duration, CPU, instructions) beside the
+    webhook functions' measured in the same run."""
+    cold, settings = harness["cold"], harness["settings"]
+    instructions = harness.get("instructions", {})
+    out = [INBOX_HEADING, ""]
+    w = out.append
+    if meta is not None:
+        w(f"From its own run ({meta['date']}, commit `{meta['commit']}`: `{meta['command']}`), not the "
+          "run of the sections around it; the webhooks beside it were measured in that run too.\n")
+    w("The inbox's warm invocation reads one page of 50 messages: `GET /conversations/partoo/<id>/"
+      "messages?limit=50` as API Gateway hands it over, one strongly consistent Query of a "
+      "conversation partoo's bootstrap stored before the runs (each message grown to the committed "
+      "text sample's size, as the webhooks' are), the items turned into the API's JSON and a "
+      "cursor; each answer must be 200 with 50 messages. Beside it, from the same runs, a "
+      "webhook's warm invocation: one new message verified, normalized and written. Same "
+      "definitions as above (medians over the runs; *CPU / warm* from the scheduler's figures, "
+      "instructions from callgrind's warm halves).\n")
+    webhooks = [f for f in FUNCTIONS if any(f in by for by in cold.values())]
+    w("| setting | variant | warm latency | billed / warm | CPU / warm | CPU vs " +
+      (webhooks[0] if webhooks else "a webhook") + " |")
+    w("| --- | --- | ---: | ---: | ---: | ---: |")
+    for key, by_variant in cold.items():
+        if not by_variant.get(INBOX):
+            continue
+        label = settings[key]["label"]
+        base = by_variant.get(webhooks[0]) if webhooks else None
+        base_cpu = median_of(base, "warm_cpu_us") if base else None
+        for name in [INBOX] + webhooks:
+            runs = by_variant.get(name)
+            if not runs:
+                continue
+            cpu = median_of(runs, "warm_cpu_us")
+            ratio = f"{cpu / base_cpu:.2f}×" if base_cpu and name == INBOX else ""
+            w(f"| {label} | {name} | {median_of(runs, 'warm_ms'):.2f} ms | "
+              f"{median_of(runs, 'warm_billed_ms'):.1f} ms | {cpu:.0f} µs | {ratio} |")
+    w("")
+    if INBOX in instructions:
+        w("| variant | instructions per warm invocation | start-up | spread (warm) |")
+        w("| --- | ---: | ---: | ---: |")
+        for name in [INBOX] + webhooks:
+            runs = instructions.get(name)
+            if not runs:
+                continue
+            warms = [w_ for r in runs for w_ in r["warm_per_invocation"]]
+            warm = statistics.median(warms)
+            startup = statistics.median(r["startup"] for r in runs)
+            w(f"| {name} | {mega(warm)} | {mega(startup)} | {(max(warms) - min(warms)) / warm:.1%} |")
+        w("")
+    else:
+        w("Instructions not measured in this run (`--callgrind-runs 0`).\n")
+    return out
+
+
 ROLE_ANSWERS = {"new": "stored", "redelivery": "duplicate", "update": "updated"}
+
+
+def stored_by(entry: dict) -> set[tuple[str, str]]:
+    """The bodies `entry` stored as new messages, by corpus and name."""
+    return {(c["corpus"], c["name"]) for c in entry["samples"] + entry["golden"]
+            if c["role"] == "new" and c["answer"] == "stored"}
+
+
+def against_the_peer(entry: dict, peer: dict) -> tuple[list[float], list[float]]:
+    """Ours and the measured peer's write units per new message over the same bodies: those both
+    stored (the peer drops TikTok's second message of one `index` as a duplicate and fails on a
+    string `create_time`; what it never wrote cannot be cheaper)."""
+    both = stored_by(entry) & stored_by(peer)
+    pick = lambda e: [c["wru"] for c in cases_of(e, "new") if (c["corpus"], c["name"]) in both]
+    return pick(entry), pick(peer)
 
 
 def cases_of(entry: dict, role: str) -> list[dict]:
@@ -582,6 +678,65 @@ def peer_way(entry: dict) -> list[float]:
     """What one conditional PutItem of each of our message items bills: new, the item's size per
     started KB; sent again, the failed conditional write at the stored item's size: the same."""
     return [c["one_put_wru"] for c in cases_of(entry, "new") if "one_put_wru" in c]
+
+
+def read_side_figures(variants: dict) -> dict[str, tuple[float, int, int]]:
+    """Per batch size: (write units per new message, the read side in; new messages; summary
+    writes) over every provider's samples — the message's own writes plus the projector's, of
+    the same corpus on a table of its own."""
+    out = {}
+    batches = sorted({b for e in variants.values() for b in e.get("read_side", {})}, key=int)
+    for batch in batches:
+        runs = [e["read_side"][batch] for e in variants.values() if batch in e.get("read_side", {})]
+        messages = sum(r["new_messages"] for r in runs)
+        total = sum(r["message_wru"] + r["wru"] for r in runs)
+        out[batch] = (total / messages if messages else None, messages, sum(r["summary_puts"] for r in runs))
+    return out
+
+
+def render_read_side(w, variants: dict) -> list[tuple[str, str, bool]]:
+    """The read side's section (issue 20) and its target."""
+    if not any(e.get("read_side") for e in variants.values()):
+        return []
+    w("### With the read side (issue 20)\n")
+    w("Each provider's samples again, on tables of their own, then the projector fed the table's "
+      "stream by `ingest-dev follow-stream` (the template's filter), every request it makes "
+      "metered like the functions'. *One at a time*: a batch per record — every message folded "
+      "into its summary on its own, as when a conversation's messages come more than the "
+      "mapping's 1 s window apart. *Batches of 100*: the corpus as the event source mapping "
+      "hands over a burst (the template's batch size, within its window): one summary write per "
+      "conversation per batch. A summary write is its item (1 unit under a kilobyte) and its "
+      "`by_activity` entry, whose key moves with the last activity: a delete and a put; the "
+      "customer indexes' entries are written once per conversation. Updates' records count "
+      "too. Write request units per new message.\n")
+    w("| provider | new messages | messages' own | read side, one at a time | total | read side, batches of 100 | total |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, entry in variants.items():
+        sides = entry.get("read_side", {})
+        one, burst = sides.get("1"), sides.get("100")
+        if not one or not burst:
+            continue
+        n = one["new_messages"]
+        own = one["message_wru"] / n if n else None
+        w(f"| {name} | {n} | {units(own)} | {units(one['wru'] / n)} ({one['summary_puts']} summary writes) | "
+          f"{units(own + one['wru'] / n)} | {units(burst['wru'] / n)} ({burst['summary_puts']} summary writes) | "
+          f"{units(own + burst['wru'] / n)} |")
+    figures = read_side_figures(variants)
+    for batch, (per_message, messages, _) in figures.items():
+        label = "one at a time" if batch == "1" else f"batches of {batch}"
+        w(f"| all three, {label} | {messages} | | | {units(per_message)} | | |")
+    w("")
+    burst = figures.get("100")
+    if burst is None or burst[0] is None:
+        return []
+    one = figures.get("1", (None,))[0]
+    target = (f"WRU per new message with the read side ≤ {READ_SIDE_WRU_TARGET} (issue 20; batches of 100)",
+              f"{units(burst[0])} (one at a time: {units(one)})", burst[0] <= READ_SIDE_WRU_TARGET)
+    w("| target (issue 20) | figure | |")
+    w("| --- | --- | --- |")
+    w(f"| {target[0]} | {target[1]} | {verdict(target[2])} |")
+    w("")
+    return [target]
 
 
 def render_write_units(wu: dict, lambda_figures: dict, lambda_source: str) -> tuple[list[str], list]:
@@ -641,7 +796,8 @@ def render_write_units(wu: dict, lambda_figures: dict, lambda_source: str) -> tu
                   if c["role"] == "new" and c["answer"] != "stored"]
         if missed:
             w(f"The peer did not store {len(missed)} of the samples it was sent, left out of its "
-              f"figures: {', '.join(missed)}.")
+              f"figures: {', '.join(missed)}; the targets below compare ours with it over the "
+              "bodies both stored.")
     w("")
 
     # Issue 19's own figures, for the golden bodies.
@@ -716,11 +872,14 @@ def render_write_units(wu: dict, lambda_figures: dict, lambda_source: str) -> tu
         entry = variants[name]
         new = mean(c["wru"] for c in cases_of(entry, "new"))
         if peer is not None and peer["function"] == entry["function"]:
-            peer_new = mean(c["wru"] for c in cases_of(peer, "new"))
+            same, theirs = against_the_peer(entry, peer)
+            same_bodies, peer_new = mean(same), mean(theirs)
+            figure = f"{units(same_bodies)} against {units(peer_new)} (the {len(same)} bodies both stored)"
         else:
-            peer_new = mean(peer_way(entry))
-        targets.append((f"{name} WRU per new message ≤ the peer's", f"{units(new)} against {units(peer_new)}",
-                        new is not None and peer_new is not None and new <= peer_new))
+            same_bodies, peer_new = new, mean(peer_way(entry))
+            figure = f"{units(new)} against {units(peer_new)}"
+        targets.append((f"{name} WRU per new message ≤ the peer's", figure,
+                        same_bodies is not None and peer_new is not None and same_bodies <= peer_new))
         again = mean(c["wru"] for c in cases_of(entry, "redelivery"))
         targets.append((f"{name} WRU per redelivery ≤ per new message", f"{units(again)} against {units(new)}",
                         again is not None and new is not None and again <= new))
@@ -729,6 +888,7 @@ def render_write_units(wu: dict, lambda_figures: dict, lambda_source: str) -> tu
     for name, figure, ok in targets:
         w(f"| {name} | {figure} | {verdict(ok)} |")
     w("")
+    targets += render_read_side(w, {name: variants[name] for name in ours})
 
     # A million messages by line item.
     w("### A million messages, by line item\n")

@@ -31,12 +31,15 @@ scripts/bench.sh runs this (`--only write-units` for this step alone).
 from __future__ import annotations
 
 import argparse
+import base64
+import http.server
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -50,6 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PEER = harness.PEER
 GOLDEN_DIR = ROOT / "shared/tests/data/golden"
 ANSWERED_TWICE = "stored"  # the answer after which the same event is sent again
+# The projector's batch sizes measured: one message at a time, and the template's batch.
+READ_SIDE_BATCHES = (1, 100)
 
 
 class Failed(Exception):
@@ -114,6 +119,8 @@ def item_kind(key: dict) -> str:
     for prefix, kind in (("MSG#", "message"), ("ID#", "id")):
         if sk.startswith(prefix):
             return kind
+    if sk == "SUMMARY":
+        return "summary"
     return "other"
 
 
@@ -134,8 +141,33 @@ def compact(records: list[dict]) -> list[dict]:
     return out
 
 
-def summarize(records: list[dict]) -> dict:
-    """What one invocation cost, and the message item it wrote (if it wrote one)."""
+def event_body_bytes(event: bytes) -> int:
+    """How many bytes the request body of an API Gateway event is (decoded from base64 when
+    the event says so)."""
+    doc = json.loads(event)
+    body = doc.get("body") or ""
+    if doc.get("isBase64Encoded"):
+        return len(base64.b64decode(body))
+    return len(body.encode("utf-8"))
+
+
+# What our message item holds that the peer's record does not: the schema-3 digest (the peer
+# keeps the body itself, uncompressed, and nothing else about it).
+NOT_THE_PEERS = ("body_sha256",)
+
+
+def peer_item_bytes(message: dict, body_bytes: int) -> int:
+    """The peer's way of storing the same message: our message item with `raw` as the body
+    uncompressed (a string, as the peer writes it; schema 3 keeps it gzip-compressed) and
+    without the digests only schema 3 keeps. For a schema-2 item, the item itself."""
+    attributes = message["attribute_bytes"]
+    ours = attributes.get("raw", 0) + sum(attributes.get(name, 0) for name in NOT_THE_PEERS)
+    return message["bytes_after"] - ours + len("raw") + body_bytes
+
+
+def summarize(records: list[dict], body_bytes: int) -> dict:
+    """What one invocation cost, and the message item it wrote (if it wrote one); `body_bytes`:
+    the size of the body it was sent."""
     wru = sum(r["wru"] for r in records)
     rru = sum(r["rru"] for r in records)
     stored = [i for r in records for i in r["items"] if i["outcome"] == "written" and i["action"] == "put"]
@@ -148,10 +180,16 @@ def summarize(records: list[dict]) -> dict:
         raw = message["attribute_bytes"].get("raw", 0)
         summary["message_item_bytes"] = message["bytes_after"]
         summary["message_item_bytes_without_raw"] = message["bytes_after"] - raw
-        # One conditional PutItem of this very item, new: what the peer's way would bill.
-        summary["one_put_wru"] = meter.write_units(message["bytes_after"])
+        # Bytes of each attribute (name and value), for the question which ones make an item
+        # cross a kilobyte.
+        summary["message_item_attribute_bytes"] = dict(message["attribute_bytes"])
+        # One conditional PutItem of the same record with the body in it, new: what the peer's
+        # way would bill.
+        peer_bytes = peer_item_bytes(message, body_bytes)
+        summary["peer_item_bytes"] = peer_bytes
+        summary["one_put_wru"] = meter.write_units(peer_bytes)
         summary["one_put_wru_without_raw"] = meter.write_units(message["bytes_after"] - raw)
-        summary["one_put_stored_bytes"] = meter.STORAGE_OVERHEAD_BYTES + message["bytes_after"]
+        summary["one_put_stored_bytes"] = meter.STORAGE_OVERHEAD_BYTES + peer_bytes
     return summary
 
 
@@ -187,11 +225,14 @@ class Runner:
         return harness.Variant(name, function, [str(binary)], self.args.work_dir,
                                {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO", "TABLE_NAME": table})
 
-    def run(self, name: str, function: str, corpus: str, events: list[tuple[str, Path, int | None, str | None]]) -> list[dict]:
+    def run(self, name: str, function: str, corpus: str, events: list[tuple[str, Path, int | None, str | None]],
+            project: int | None = None) -> list[dict] | tuple[list[dict], dict]:
         """Sends `events` ((name, event file, expected HTTP status, expected answer)) to a new
-        process of the variant on a new table; each event answered `stored` is sent again."""
+        process of the variant on a new table; each event answered `stored` is sent again. With
+        `project`, the projector then reads the table's stream in batches of that many records,
+        and what it cost comes back beside the cases."""
         slug = name.replace(" ", "-").replace("(", "").replace(")", "").replace(",", "")
-        table = f"wru-{slug}-{corpus}-{self.stamp}"
+        table = f"wru-{slug}-{corpus}-{self.stamp}" + (f"-p{project}" if project else "")
         self.create_table(table)
         variant = self.variant(name, function, table)
         ctx = harness.Context(SimpleNamespace(table=table), self.local_env, None, self.log, None)
@@ -226,14 +267,87 @@ class Runner:
         finally:
             process.stop()
             api.close()
+        if project:
+            return cases, self.project(table, project)
         return cases
+
+    def project(self, table: str, batch: int) -> dict:
+        """The read side's share of a corpus: the projector fed the table's stream by `ingest-dev
+        follow-stream` (the template's filter; `batch` records per invocation), every request it
+        makes metered. With 1, each message is projected alone (a conversation whose messages
+        come apart: a summary write per message); with 100, the corpus is handed over as the
+        event source mapping hands a burst within its 1 s window."""
+        binary = self.args.projector
+        variant = harness.Variant("projector", "projector", [str(binary)], self.args.work_dir,
+                                  {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO",
+                                   "TABLE_NAME": table})
+        ctx = harness.Context(SimpleNamespace(table=table), self.local_env, None, self.log, None)
+        setting = harness.Setting("write-units", "whole core, plain HTTP, through the meter", self.proxy.url,
+                                  False, 256, None)
+        api, process = harness.start(ctx, variant, setting, timeout=120)
+        records: list[dict] = []
+        answers: list[bytes | None] = []
+        lock = threading.Lock()
+        runner = self
+
+        class Invoke(http.server.BaseHTTPRequestHandler):
+            """cargo lambda watch's invoke endpoint, as follow-stream calls it: each body handed
+            to the projector's process under the bench's Runtime API."""
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    since = runner.proxy.meter.seq
+                    invocation, _ = harness.one_invocation(api, variant, body, len(answers), timeout=120,
+                                                           must_store=False)
+                    answers.append(invocation.response)
+                    records.extend(runner.proxy.snapshot(since)["requests"])
+                answer = invocation.response or b'{"error":"invocation error"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *_):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Invoke)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            # The stream is read from DynamoDB Local itself: reading it is not a table write.
+            env = {**os.environ, "AWS_ENDPOINT_URL_DYNAMODB": self.args.endpoint, "AWS_REGION": "us-east-1",
+                   "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+            result = subprocess.run(
+                [str(self.args.ingest_dev), "follow-stream", table, "--function", "projector",
+                 "--invoke", f"http://127.0.0.1:{server.server_address[1]}", "--batch-size", str(batch)],
+                env=env, capture_output=True, text=True, timeout=900)
+        finally:
+            server.shutdown()
+            server.server_close()
+            process.stop()
+            api.close()
+        if result.returncode != 0 or "0 dead-lettered" not in result.stdout:
+            raise Failed(f"projecting {table} (batches of {batch}): {(result.stdout + result.stderr)[-800:]}")
+        for answer in answers:
+            failures = json.loads(answer or b"{}").get("batchItemFailures") if answer else None
+            if answer is None or failures:
+                raise Failed(f"the projector failed records of {table}: {answer!r}")
+        items = [i for r in records for i in r["items"]]
+        return {"batch": batch, "invocations": len(answers),
+                "wru": sum(r["wru"] for r in records), "rru": sum(r["rru"] for r in records),
+                "summary_puts": sum(1 for i in items if item_kind(i["key"]) == "summary"
+                                    and i["outcome"] == "written"),
+                "index_wru": sum(w["wru"] for i in items for w in i["indexes"]),
+                "operations": sorted({r["operation"] for r in records})}
 
     def invoke(self, api, variant, event: bytes, index: int) -> dict:
         since = self.proxy.meter.seq
         invocation, _ = harness.one_invocation(api, variant, event, index, timeout=120, must_store=False)
         records = self.proxy.snapshot(since)["requests"]
         status, answer = answer_of(invocation)
-        return {"status": status, "answer": answer, **summarize(records), "requests": compact(records)}
+        return {"status": status, "answer": answer, **summarize(records, event_body_bytes(event)),
+                "requests": compact(records)}
 
 
 def calibration(proxy: meter.MeterServer, endpoint: str, ingest_dev: Path, stamp: str, create) -> list[dict]:
@@ -283,11 +397,13 @@ def main() -> int:
     parser.add_argument("--ingest-dev", type=Path, required=True)
     parser.add_argument("--local-env", type=Path, default=ROOT / "local.env")
     parser.add_argument("--functions", default="tiktok-shop,partoo,callbell")
+    parser.add_argument("--projector", type=Path, required=True,
+                        help="the projector's binary (what it writes does not depend on the build)")
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--commit", default="", help="what the figures were measured at")
     args = parser.parse_args()
-    for name in ("binaries", "peer_python", "peer_dir", "ingest_dev", "local_env", "work_dir", "out"):
+    for name in ("binaries", "peer_python", "peer_dir", "ingest_dev", "local_env", "work_dir", "out", "projector"):
         setattr(args, name, Path(os.path.abspath(getattr(args, name))))
     functions = [f for f in args.functions.split(",") if f]
     args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -315,6 +431,18 @@ def main() -> int:
                 entry = {"function": function, "samples": runner.run(name, function, "samples", samples)}
                 entry["golden"] = runner.run(name, function, "golden",
                                              [(n, p, 200, "stored") for n, p in golden[function]])
+                if name != PEER:
+                    # The read side: the same corpus again on tables of their own, each then
+                    # projected one message at a time and as one burst.
+                    entry["read_side"] = {}
+                    for batch in READ_SIDE_BATCHES:
+                        cases, projected = runner.run(name, function, "samples", samples, project=batch)
+                        new = [c for c in cases if c["role"] == "new" and c["answer"] == "stored"]
+                        projected["new_messages"] = len(new)
+                        projected["message_wru"] = sum(c["wru"] for c in new)
+                        entry["read_side"][str(batch)] = projected
+                        print(f"    {name:22} read side, batches of {batch:3}: {projected['wru']:.0f} WRU for "
+                              f"{len(new)} new messages ({projected['summary_puts']} summary writes)", flush=True)
                 results["variants"][name] = entry
             results["calibration"] = calibration(proxy, args.endpoint, args.ingest_dev, runner.stamp,
                                                  runner.create_table)

@@ -5,7 +5,8 @@
 #      to serde_json's floor, verification next to its primitive
 #   3. bench/harness.py against DynamoDB Local, the three functions and the Python peer
 #      (../shared/peers/python_tiktok, run unchanged by awslambdaric), each message a new one
-#      signed by the crate's test kit (ingest-dev bench-events):
+#      signed by the crate's test kit (ingest-dev bench-events), and the inbox beside them, each
+#      invocation a page of 50 messages of a conversation partoo stored first:
 #      - cold starts and warm invocations as AWS runs them: DynamoDB behind a local TLS
 #        terminator (socat, a certificate chain made for the run, TCP_NODELAY, checked for Nagle
 #        stalls), init on a whole core, invocations under a CPU quota of the memory's share of a
@@ -15,7 +16,9 @@
 #      - instructions under valgrind's callgrind: start-up, first and warm invocations
 #   4. bench/write_units.py: the write units DynamoDB bills per message (new, redelivered,
 #      updated) for every sample and golden body, ours against the peer, metered by bench/meter.py
-#      in front of DynamoDB Local (whose own ConsumedCapacity undercounts transactions)
+#      in front of DynamoDB Local (whose own ConsumedCapacity undercounts transactions); and the
+#      read side: the samples again, the projector fed their stream one record at a time and in
+#      batches of 100 (ingest-dev follow-stream --batch-size), its writes metered too
 #   5. bench/report.py: the figures, the cost per million messages at each memory size and by line
 #      item, the targets met or missed, then bench/ANALYSIS.md
 #
@@ -34,6 +37,11 @@
 #                       depend on the build), no root needed: its section goes into the report
 #                       (--out) in place of the one there, every other section left as it is
 #                       (their Lambda figures price the cost table); about a minute plus the build
+#   --only inbox        only the inbox's warm page of 50 messages beside partoo's warm message:
+#                       release bootstraps of the two, step 3 for them alone (no peer, no
+#                       throughput), its section put into the report (--out) in place of the one
+#                       there, every other section left as it is; as root. About 5 minutes with
+#                       --runs 3 --warm 50 --callgrind-runs 1, plus two fat-LTO release links
 # With the defaults: about 20 minutes on this two-core machine (criterion ~5, cold starts ~9,
 # throughput ~1, callgrind ~3), plus the builds when the sources changed since the last run
 # (three fat-LTO release links and the criterion bench: 15-25 minutes here). A smoke run:
@@ -65,7 +73,8 @@ while (($#)); do
     --callgrind-warm) CALLGRIND_WARM="$2"; shift 2 ;;
     --criterion-quick) CRITERION_QUICK=1; shift ;;
     --only)
-      [[ "${2:-}" == write-units ]] || die "--only takes write-units (the one step that runs alone)"
+      [[ "${2:-}" == write-units || "${2:-}" == inbox ]] ||
+        die "--only takes write-units or inbox (the steps that run alone)"
       ONLY="$2"; shift 2 ;;
     *) die "unknown option $1 (see the head of $0)" ;;
   esac
@@ -109,9 +118,13 @@ commit_label() {
 
 # write_units <binaries dir> <out json>: step 4 against the running DynamoDB Local.
 write_units() {
+  # The projector, for the read side's writes: a debug build (what it writes does not depend on
+  # the build; the full run's release bootstraps are the webhooks').
+  cargo build --bin projector
+  build_ingest_dev
   "$VENV_DIR/bin/python" bench/write_units.py --binaries "$1" --peer-python "$PEER_VENV_DIR/bin/python" \
     --peer-dir "$PEER_DIR" --endpoint "http://127.0.0.1:$DDB_PORT" --ingest-dev "$INGEST_DEV" \
-    --work-dir "$WORK/write-units" --out "$2" --commit "$(commit_label)"
+    --projector target/debug/projector --work-dir "$WORK/write-units" --out "$2" --commit "$(commit_label)"
 }
 
 if [[ "$ONLY" == write-units ]]; then
@@ -137,6 +150,62 @@ if [[ "$ONLY" == write-units ]]; then
   exit 0
 fi
 
+harness_args=(--runs "$RUNS" --warm "$WARM" --seconds "$SECONDS_PER_THROUGHPUT" --memory "$MEMORY"
+  --cfs-period-us "$CFS_PERIOD_US" --callgrind-runs "$CALLGRIND_RUNS" --callgrind-warm "$CALLGRIND_WARM")
+
+# unzip_bootstraps <dir> <function>...: each function's bootstrap out of its release zip, as
+# Lambda runs it, into <dir>/<function>/bootstrap.
+unzip_bootstraps() {
+  local dir="$1" function
+  shift
+  for function in "$@"; do
+    mkdir -p "$dir/$function"
+    python3 -m zipfile -e "target/lambda/$function/bootstrap.zip" "$dir/$function"
+    chmod +x "$dir/$function/bootstrap"
+    info "$function: $(stat -c %s "target/lambda/$function/bootstrap.zip") B zipped, $(stat -c %s "$dir/$function/bootstrap") B unzipped"
+  done
+}
+
+if [[ "$ONLY" == inbox ]]; then
+  section "Tools (scripts/setup.sh --bench-tools) and checks"
+  bash scripts/setup.sh --bench-tools
+  python3 bench/cgroups.py check || die "the bench needs CPU quotas (run it as root, with the cpu cgroup controller)"
+  for checks in tests/test_bench.py tests/test_meter.py; do
+    "$VENV_DIR/bin/python" -m unittest "$checks" 2>&1 | tail -n 1 |
+      grep -qx OK || die "the bench's own checks fail: $VENV_DIR/bin/python -m unittest $checks"
+  done
+  [[ -f "$OUT" ]] || die "--only inbox puts its section into an existing report; $OUT is missing"
+  INBOX_WORK="$WORK/inbox"
+  rm -rf "$INBOX_WORK" && mkdir -p "$INBOX_WORK/bootstraps" "$PID_DIR"
+  section "Release bootstraps (cargo lambda build --release --output-format zip --bin inbox --bin partoo)"
+  cargo lambda build --release --output-format zip --bin inbox --bin partoo
+  unzip_bootstraps "$INBOX_WORK/bootstraps" inbox partoo
+  section "DynamoDB Local [$((SECONDS - started))s]"
+  DDB_PORT="$(free_port)"
+  bash scripts/dynamodb-local.sh start "$DDB_PORT"
+  build_ingest_dev
+  AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench \
+    AWS_SECRET_ACCESS_KEY=bench "$INGEST_DEV" create-table messages
+  section "The inbox beside partoo (bench/harness.py --only inbox --only partoo) [$((SECONDS - started))s]"
+  "$VENV_DIR/bin/python" bench/harness.py --bootstraps "$INBOX_WORK/bootstraps" \
+    --peer-python "$PEER_VENV_DIR/bin/python" --peer-dir "$PEER_DIR" --endpoint "http://127.0.0.1:$DDB_PORT" \
+    --ingest-dev "$INGEST_DEV" --cgroup-name "$CGROUP_NAME" --pid-dir "$PID_DIR" \
+    "${harness_args[@]}" --seconds 0 --only inbox --only partoo --work-dir "$INBOX_WORK" --out "$INBOX_WORK/harness.json"
+  section "Report: the inbox's section of $OUT [$((SECONDS - started))s]"
+  "$VENV_DIR/bin/python" - "$INBOX_WORK/meta.json" <<PY
+import json, sys
+json.dump({
+    "date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
+    "commit": "$(commit_label)",
+    "command": "bash scripts/bench.sh --only inbox --runs $RUNS --warm $WARM --memory $MEMORY --callgrind-runs $CALLGRIND_RUNS --callgrind-warm $CALLGRIND_WARM",
+}, open(sys.argv[1], "w"), indent=2)
+PY
+  "$VENV_DIR/bin/python" bench/report.py --inbox-only --harness "$INBOX_WORK/harness.json" \
+    --meta "$INBOX_WORK/meta.json" --out "$OUT"
+  info "done in $((SECONDS - started)) s"
+  exit 0
+fi
+
 section "Tools (scripts/setup.sh --bench-tools) and checks"
 bash scripts/setup.sh --bench-tools
 python3 bench/cgroups.py check || die "the bench needs CPU quotas (run it as root, with the cpu cgroup controller)"
@@ -149,17 +218,16 @@ mkdir -p "$(dirname "$OUT")"
 
 section "Release bootstraps (cargo lambda build --release --output-format zip)"
 mapfile -t FUNCTIONS < <(webhook_functions)
+# The inbox is measured beside the webhooks (its warm page of 50 messages).
+FUNCTIONS+=(inbox)
 bin_args=()
 for function in "${FUNCTIONS[@]}"; do bin_args+=(--bin "$function"); done
 cargo lambda build --release --output-format zip "${bin_args[@]}"
+# The harness runs exactly what Lambda would: the bootstrap out of the zip.
+unzip_bootstraps "$WORK/bootstraps" "${FUNCTIONS[@]}"
 declare -A unzipped
 for function in "${FUNCTIONS[@]}"; do
-  # The harness runs exactly what Lambda would: the bootstrap out of the zip.
-  mkdir -p "$WORK/bootstraps/$function"
-  python3 -m zipfile -e "target/lambda/$function/bootstrap.zip" "$WORK/bootstraps/$function"
-  chmod +x "$WORK/bootstraps/$function/bootstrap"
   unzipped[$function]="$(stat -c %s "$WORK/bootstraps/$function/bootstrap")"
-  info "$function: $(stat -c %s "target/lambda/$function/bootstrap.zip") B zipped, ${unzipped[$function]} B unzipped"
 done
 
 section "Micro-benchmarks (cargo bench -p ingest --bench pipeline) [$((SECONDS - started))s]"
@@ -177,8 +245,6 @@ AWS_ENDPOINT_URL_DYNAMODB="$endpoint" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=ben
   AWS_SECRET_ACCESS_KEY=bench "$INGEST_DEV" create-table messages
 
 section "Cold starts, warm invocations, throughput, instructions (bench/harness.py) [$((SECONDS - started))s]"
-harness_args=(--runs "$RUNS" --warm "$WARM" --seconds "$SECONDS_PER_THROUGHPUT" --memory "$MEMORY"
-  --cfs-period-us "$CFS_PERIOD_US" --callgrind-runs "$CALLGRIND_RUNS" --callgrind-warm "$CALLGRIND_WARM")
 "$VENV_DIR/bin/python" bench/harness.py --bootstraps "$WORK/bootstraps" \
   --peer-python "$PEER_VENV_DIR/bin/python" --peer-dir "$PEER_DIR" --endpoint "$endpoint" \
   --ingest-dev "$INGEST_DEV" --cgroup-name "$CGROUP_NAME" --pid-dir "$PID_DIR" \

@@ -98,7 +98,7 @@ build_ingest_dev() {
 }
 
 # The shared crate's test-kit features, which no function's build may enable.
-TEST_KIT_FEATURES=(testkit testkit-stream replay)
+TEST_KIT_FEATURES=(testkit testkit-stream replay backfill erase)
 
 # Fails unless the functions' builds, as `sam build` makes them, enable none of
 # TEST_KIT_FEATURES on the shared crate. SAM runs `cargo lambda build --release --bin <function>`

@@ -2,8 +2,9 @@
 # Runs the functions locally against DynamoDB Local and moto (the local SQS and S3 server),
 # feeds the webhook functions every sample event, shows the spool (one new message sent while
 # the table is down for the functions is accepted into the spool queue, and stored by the drain
-# once it is back), feeds the media function the table's stream, and prints a conversation
-# through the read API (the inbox function, with ingest-dev inbox).
+# once it is back), feeds the media function and the projector the table's stream, and prints a
+# conversation and the list of conversations through the read API (the inbox function, with
+# ingest-dev inbox).
 #
 #   scripts/run-local.sh           set up, send events/, show the spool, copy the media, print
 #                                  the timeline, then keep serving
@@ -13,8 +14,9 @@
 #                                  event got the answer events/expected-status.tsv names, the
 #                                  spooled message was drained into the table, every local
 #                                  sample's media is copied with the file's sha256 and size, every
-#                                  other attachment is refused or expired, and replaying the stream
-#                                  changes nothing
+#                                  other attachment is refused or expired, replaying the stream
+#                                  changes nothing, and the spooled message's conversation is in
+#                                  the inbox's list (the projector's summaries)
 #
 # Environment: DYNAMODB_PORT (default 8000, or a free port when 8000 is taken), INVOKE_PORT
 # (default 9000), AWS_LOCAL_PORT (moto, default 4569), MEDIA_PORT (the local file server,
@@ -206,11 +208,11 @@ for function in "${FUNCTIONS[@]}"; do
   fi
 done
 ((${#present[@]} > 0)) || die "no function to run"
-build_args=(--bin media --bin inbox)
+build_args=(--bin media --bin projector --bin inbox)
 for function in "${present[@]}"; do build_args+=(--bin "$function"); done
 # Build first, the way cargo lambda watch runs them (cargo run --bin <function>), so that compile
 # errors show here and the first invocation does not wait for a build.
-info "building ${present[*]} media inbox (the first build takes a few minutes)"
+info "building ${present[*]} media projector inbox (the first build takes a few minutes)"
 cargo build --quiet "${build_args[@]}" || die "the functions do not build (cargo build ${build_args[*]})"
 
 INVOKE_PORT="$(choose_port "${INVOKE_PORT:-}" 9000 "cargo lambda watch")"
@@ -343,10 +345,10 @@ FOLLOW=("$INGEST_DEV" follow-stream "$TABLE_NAME" --invoke "http://127.0.0.1:$IN
 CHECK_MEDIA=("$INGEST_DEV" check-media "$TABLE_NAME" --bucket "$MEDIA_BUCKET"
   --served-host media.localhost --served-root "$MEDIA_DIR")
 
-section "Media: the table's stream through the media function (ingest-dev follow-stream)"
+section "The table's stream through the media function and the projector (ingest-dev follow-stream)"
 rc=0
 "${FOLLOW[@]}" || rc=$?
-media_result "stream → media function" "$rc" "every record handled, none dead-lettered"
+media_result "stream → media function, projector" "$rc" "every record handled, none dead-lettered"
 
 section "Media: every attachment stored, or why not (ingest-dev check-media)"
 rc=0
@@ -386,8 +388,17 @@ if [[ "$rc" == 0 ]] && grep -qF "$demo_text" <<<"$out"; then
 else
   fail "the spooled message through the read API" "\"$demo_text\" is not in what the inbox answered"
 fi
-# TODO(issue 20): print the list too (ingest-dev inbox conversations) once the projector
-# (branch issue-20-projector) makes the summaries it reads: run-local.sh must feed it the stream.
+
+section "The inbox: the list of conversations through the read API (the projector's summaries)"
+rc=0
+out="$("$INGEST_DEV" inbox --url "$INBOX_URL" conversations 2>&1)" || rc=$?
+printf '%s\n' "$out"
+if [[ "$rc" == 0 ]] && grep -qF "spool-demo" <<<"$out"; then
+  printf '  %-58s  %s\n' "GET $INBOX_URL/conversations" "✓"
+  passed=$((passed + 1))
+else
+  fail "the conversation list through the read API" "the spooled message's conversation is not in the list"
+fi
 
 if [[ "$MODE" == check ]]; then
   section "Result"
@@ -411,7 +422,7 @@ info "take the table away from the functions: echo reset > ${PROXY_MODE_FILE#"$R
 "$AWS_VENV_DIR/bin/python" scripts/sqs-feed.py "$AWS_ENDPOINT_URL_SQS" "$SPOOL_QUEUE_URL" "$INVOKE_PORT" --follow &
 FEED_PID=$!
 info "moto S3: AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3 (bucket $MEDIA_BUCKET)"
-info "the media function follows the table's stream (new messages' attachments are copied)"
+info "the media function and the projector follow the table's stream (attachments copied, summaries kept: the list within seconds)"
 info "send a sample: PATH=\"\$PWD/.tools/venv/bin:\$PATH\" cargo lambda invoke ${present[0]} --data-file events/${present[0]}/<name>.json --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT"
 info "function logs follow. Press Ctrl-C to stop everything."
 "${FOLLOW[@]}" --follow --skip-existing >>"$WATCH_LOG" 2>&1 &

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
 # tools, formatting, lints, unit and integration tests against DynamoDB Local and moto (the local
-# SQS and S3 server), sample events, and an end-to-end run of the functions under cargo lambda
-# watch (scripts/run-local.sh --check: a message spooled and drained, attachments copied).
+# SQS and S3 server), sample events, an end-to-end run of the functions under cargo lambda
+# watch (scripts/run-local.sh --check: a message spooled and drained, attachments copied), and
+# accounts and secrets through the functions (shared/tests/functions.rs).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -74,6 +75,12 @@ step "ingest-dev sign-events --check"
 step "scripts/run-local.sh --check"
 # It starts its own DynamoDB Local and moto.
 env -u AWS_ENDPOINT_URL_S3 -u AWS_ENDPOINT_URL_SQS bash scripts/run-local.sh --check
+
+step "Accounts and secrets through the functions (shared/tests/functions.rs: cargo lambda watch per configuration)"
+# The functions run-local.sh just built, served by cargo lambda watch with one environment file per
+# configuration: secret lists and rotation, named Callbell accounts, allow-lists, misconfigured
+# settings, bodies without an envelope; DynamoDB Local is this script's.
+cargo test --workspace --test functions -- --ignored
 
 step "template.yaml: contract checks, cfn-lint, sam validate --lint"
 # Both work offline; SAM wants a region and is told not to send telemetry.

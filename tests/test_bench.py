@@ -122,7 +122,7 @@ class Fractions(unittest.TestCase):
 
 def made_up_run() -> dict:
     """A harness JSON with every section, as a smoke run produces it."""
-    variants = ["tiktok-shop", report.WARM_UP, report.PEER, "partoo", "callbell"]
+    variants = ["tiktok-shop", report.WARM_UP, report.PEER, "partoo", "callbell", report.INBOX]
 
     def runs(scale: float, throttled: bool) -> list[dict]:
         return [{
@@ -139,7 +139,7 @@ def made_up_run() -> dict:
     for mb in (128, 256, 512):
         settings[f"tls-{mb}"] = {"label": f"TLS, {mb} MB", "tls": True, "memory_mb": mb,
                                  "share": mb / 1769, "quota_us": round(mb / 1769 * 100_000)}
-        cold[f"tls-{mb}"] = {v: runs(50 if v == report.PEER else 1, True) for v in variants}
+        cold[f"tls-{mb}"] = {v: runs({report.PEER: 50, report.INBOX: 2}.get(v, 1), True) for v in variants}
     instructions = {v: [{"startup": 3_000_000_000 if v == report.PEER else 20_000_000,
                          "startup_with_bundle": 3_000_000_000 if v == report.PEER else 24_000_000,
                          "priming_invocations": 3,
@@ -184,7 +184,7 @@ class Rendering(unittest.TestCase):
                         "## Memory size: cold start and cost per million messages",
                         "## DYNAMODB_WARM_UP, with TLS and the CPU share", "## The TLS terminator",
                         "## Whole core, plain HTTP", "## Throughput", "## Targets", "## Commands",
-                        "## Reading the figures"):
+                        "## Reading the figures", report.INBOX_HEADING):
             self.assertIn(heading, text)
         names = [name for name, _, _ in targets]
         for function in report.FUNCTIONS:
@@ -274,6 +274,48 @@ class WriteUnits(unittest.TestCase):
         self.assertEqual(verdicts["mean WRU per new message ≤ 2 (issue 19)"], ("6.67", False))
         self.assertEqual(verdicts["partoo WRU per new message ≤ the peer's"], ("8 against 3", False))
         self.assertTrue(verdicts["tiktok-shop WRU per redelivery ≤ per new message"][1])
+        self.assertEqual(verdicts["tiktok-shop WRU per new message ≤ the peer's"],
+                         ("4.67 against 1.33 (the 3 bodies both stored)", False))
+
+    def test_against_the_peer_over_the_bodies_both_stored(self):
+        # Ours stores TikTok's second message of one index (two writes: the taken key, then the
+        # one beside it), which the peer drops as a duplicate: that body is left out of both.
+        ours = {"function": "tiktok-shop", "golden": [], "samples": [
+            case("text", "new", "stored", 1), case("same-index", "new", "stored", 2),
+            case("video", "new", "stored", 2)]}
+        peer = {"function": "tiktok-shop", "golden": [], "samples": [
+            case("text", "new", "stored", 1), case("same-index", "new", "duplicate", 1),
+            case("video", "new", "stored", 2)]}
+        self.assertEqual(report.against_the_peer(ours, peer), ([1, 2], [1, 2]))
+        data = made_up_write_units()
+        data["variants"]["tiktok-shop"] = ours
+        data["variants"][report.PEER] = peer
+        _, targets = report.render_write_units(data, {}, "a run")
+        verdicts = {name: (figure, ok) for name, figure, ok in targets}
+        self.assertEqual(verdicts["tiktok-shop WRU per new message ≤ the peer's"],
+                         ("1.5 against 1.5 (the 2 bodies both stored)", True))
+
+    def test_the_read_side_per_new_message(self):
+        data = made_up_write_units()
+        # TikTok: 3 new messages costing 4 units of their own; the projector one at a time 9
+        # units (three summary writes of 3), in one batch 4 (one write, a new conversation).
+        data["variants"]["tiktok-shop"]["read_side"] = {
+            "1": {"batch": 1, "new_messages": 3, "message_wru": 4, "wru": 9, "rru": 1.5, "summary_puts": 3},
+            "100": {"batch": 100, "new_messages": 3, "message_wru": 4, "wru": 4, "rru": 0.5, "summary_puts": 1}}
+        data["variants"]["partoo"]["read_side"] = {
+            "1": {"batch": 1, "new_messages": 1, "message_wru": 2, "wru": 3, "rru": 0.5, "summary_puts": 1},
+            "100": {"batch": 100, "new_messages": 1, "message_wru": 2, "wru": 3, "rru": 0.5, "summary_puts": 1}}
+        lines, targets = report.render_write_units(data, {}, "a run")
+        text = "\n".join(lines)
+        self.assertIn("| tiktok-shop | 3 | 1.33 | 3 (3 summary writes) | 4.33 | 1.33 (1 summary writes) | 2.67 |", text)
+        # All: (4 + 9 + 2 + 3) / 4 one at a time, (4 + 4 + 2 + 3) / 4 in batches.
+        self.assertIn("| all three, one at a time | 4 | | | 4.5 | | |", text)
+        self.assertIn("| all three, batches of 100 | 4 | | | 3.25 | | |", text)
+        self.assertIn("| WRU per new message with the read side ≤ 4 (issue 20; batches of 100) | "
+                      "3.25 (one at a time: 4.5) | met |", text)
+        verdicts = {name: (figure, ok) for name, figure, ok in targets}
+        self.assertEqual(verdicts["WRU per new message with the read side ≤ 4 (issue 20; batches of 100)"],
+                         ("3.25 (one at a time: 4.5)", True))
 
     def test_the_whole_report_carries_it(self):
         medians = {}
@@ -295,6 +337,54 @@ class WriteUnits(unittest.TestCase):
         self.assertIn("mean WRU per new message ≤ 2 (issue 19)", [name for name, _, _ in targets])
         # Lambda from the same run: 256 MB, 5 ms billed on arm64.
         self.assertIn(f"| Lambda (256 MB, arm64, warm) | {report.usd(cost.per_million_usd(256, 5, 'arm64'))} |", text)
+
+    def test_the_inbox_beside_the_webhooks(self):
+        lines = report.render_inbox(made_up_run(), {"date": "d", "commit": "abc1234",
+                                                    "command": "bash scripts/bench.sh --only inbox"})
+        text = "\n".join(lines)
+        self.assertEqual(lines[0], report.INBOX_HEADING)
+        self.assertIn("commit `abc1234`", text)
+        # At 128 MB the inbox's CPU per warm invocation (1400 µs) is twice tiktok-shop's (700 µs).
+        self.assertIn("| TLS, 128 MB | inbox | 8.00 ms | 10.0 ms | 1400 µs | 2.00× |", text)
+        self.assertIn("| TLS, 128 MB | partoo | 4.00 ms | 5.0 ms | 700 µs |  |", text)
+        self.assertIn("| inbox | 0.91 M | 20.00 M | 1.1% |", text)
+        # Without the other webhooks, a run of --only inbox --only partoo, the ratio is to partoo's.
+        run = made_up_run()
+        for by_variant in run["cold"].values():
+            for name in ("tiktok-shop", "callbell", report.WARM_UP, report.PEER):
+                by_variant.pop(name)
+        run["instructions"] = {}
+        text = "\n".join(report.render_inbox(run))
+        self.assertIn("| CPU vs partoo |", text)
+        self.assertNotIn("tiktok-shop", text)
+        self.assertIn("Instructions not measured", text)
+        document = "# Performance\n\n## Write units per message\n\nw\n\n## DYNAMODB_WARM_UP, x\n\nkept\n"
+        placed = report.insert_section(document, text, report.INBOX_HEADING, report.INBOX_BEFORE)
+        self.assertTrue(placed.startswith(document.split("## DYNAMODB")[0] + report.INBOX_HEADING))
+        self.assertTrue(placed.endswith("## DYNAMODB_WARM_UP, x\n\nkept\n"))
+        again = report.insert_section(placed, text.replace("partoo", "PARTOO"), report.INBOX_HEADING,
+                                      report.INBOX_BEFORE)
+        self.assertEqual(again, placed.replace("partoo", "PARTOO"))
+
+    def test_the_inboxs_event_and_answers(self):
+        event = json.loads(harness.inbox_event("partoo", "123000001", 50))
+        self.assertEqual(event["rawPath"], "/conversations/partoo/123000001/messages")
+        self.assertEqual(event["requestContext"]["http"]["method"], "GET")
+        self.assertEqual(event["queryStringParameters"], {"limit": "50"})
+        inbox = harness.Variant(harness.INBOX, harness.INBOX, [], ROOT, {})
+        webhook = harness.Variant("partoo", "partoo", [], ROOT, {})
+
+        def answered(variant, status, body):
+            invocation = harness.Invocation(b"")
+            invocation.response = json.dumps({"statusCode": status, "body": json.dumps(body)}).encode()
+            return harness.answered(variant, invocation)
+
+        page = {"messages": [{"message_id": str(i)} for i in range(50)], "next_cursor": "c"}
+        self.assertTrue(answered(inbox, 200, page))
+        self.assertFalse(answered(inbox, 200, {"messages": page["messages"][:49], "next_cursor": None}))
+        self.assertFalse(answered(inbox, 503, {"error": "table unavailable"}))
+        self.assertFalse(answered(webhook, 200, page), "a webhook must store")
+        self.assertTrue(answered(webhook, 200, {"status": "stored"}))
 
     def test_the_section_goes_in_alone(self):
         document = "# Performance\n\n## Memory size\n\ncost\n\n## DYNAMODB_WARM_UP, x\n\nkept\n"
@@ -325,12 +415,28 @@ class WriteUnits(unittest.TestCase):
                        attribute_bytes={})
         records = [{"operation": "TransactWriteItems", "outcome": "ok", "wru": 8, "rru": 0.0, "note": "",
                     "items": [message, id_item], "reads": []}]
-        summary = write_units.summarize(records)
+        # A schema-2 item: raw is the body (1,997 bytes) as a string, so the peer's way is that item.
+        summary = write_units.summarize(records, 1997)
         self.assertEqual((summary["wru"], summary["stored_items"]), (8, 2))
         self.assertEqual(summary["stored_bytes"], 2600 + 100 + 240 + 100)
         self.assertEqual((summary["message_item_bytes"], summary["message_item_bytes_without_raw"]), (2600, 600))
         self.assertEqual((summary["one_put_wru"], summary["one_put_wru_without_raw"]), (3, 1))
+        self.assertEqual(summary["peer_item_bytes"], 2600)
+        # A schema-3 item: raw gzip-compressed (700 bytes with its name), and the digest the peer
+        # does not keep; the peer's way holds the 1,997-byte body instead.
+        schema_3 = dict(message, bytes_after=1100, wru=2,
+                        attribute_bytes={"raw": 700, "body_sha256": 75, "pk": 30})
+        records = [{"operation": "PutItem", "outcome": "ok", "wru": 2, "rru": 0.0, "note": "",
+                    "items": [schema_3], "reads": []}]
+        summary = write_units.summarize(records, 1997)
+        self.assertEqual(summary["peer_item_bytes"], 1100 - 700 - 75 + 3 + 1997)
+        self.assertEqual((summary["wru"], summary["one_put_wru"]), (2, 3))
+        self.assertEqual(summary["one_put_stored_bytes"], 100 + summary["peer_item_bytes"])
         self.assertEqual(write_units.item_kind({"pk": {"S": "QUARANTINE#partoo"}, "sk": {"S": "x"}}), "quarantine")
+
+    def test_the_body_of_an_event(self):
+        self.assertEqual(write_units.event_body_bytes(b'{"body": "h\\u00e9"}'), 3)
+        self.assertEqual(write_units.event_body_bytes(b'{"body": "aGk=", "isBase64Encoded": true}'), 2)
 
     def test_the_manifest_as_the_step_reads_it(self):
         rows = write_units.manifest(ROOT)

@@ -2,7 +2,8 @@
 workspace, routes, table key schema, least-privilege policies, secrets from Secrets Manager
 only, logs with retention, each webhook function's spool queue and dead-letter queue, alarms;
 and the media function's bucket, stream, event source mapping (its filter is `ingest-dev
-media-filter`'s), dead-letter queue, policy and alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
+media-filter`'s), dead-letter queue, policy and alarms; the projector's mapping (its filter is
+`ingest-dev projector-filter`'s), dead-letter queue, policy and alarms. Run by scripts/test.sh with the project's tool venv (cfn-lint
 provides the CloudFormation YAML reader), after it has built ingest-dev.
 
 The functions come from the workspace (functions/<name>/) and the providers from `ingest-dev
@@ -31,18 +32,23 @@ def ingest_dev(*args):
 
 
 def registered_providers():
-    """(function, provider value, sends updates) of every registered provider."""
+    """(function, provider value, sends updates, allow-list setting or None) of every registered
+    provider."""
     out = ingest_dev("providers", "--table")
     rows = [line.split("\t") for line in out.splitlines() if line.strip()]
-    return [(function, provider, updates == "updates") for function, provider, updates in rows]
+    return [(function, provider, updates == "updates", None if allow == "-" else allow)
+            for function, provider, updates, allow in rows]
 
 
 PROVIDERS = registered_providers()
 WORKSPACE_FUNCTIONS = {p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml")}
-CONTRACT_ROUTES = {function: f"/webhooks/{function}" for function, _, _ in PROVIDERS}
-# The functions that are not a provider's webhook: the media function (a stream consumer) and
-# the inbox (the read API).
+CONTRACT_ROUTES = {function: f"/webhooks/{function}" for function, _, _, _ in PROVIDERS}
+# The functions whose provider has an allow-list of accounts (PARTOO_ORG_IDS, TIKTOK_SHOP_IDS).
+ALLOW_LISTS = {function: allow for function, _, _, allow in PROVIDERS if allow}
+# The functions that are not a provider's webhook: the media function and the projector (the
+# stream's consumers) and the inbox (the read API).
 MEDIA_FUNCTION = "media"
+PROJECTOR_FUNCTION = "projector"
 INBOX_FUNCTION = "inbox"
 # The read API's routes (docs/CONTRACT.md, "The read API (3)").
 INBOX_ROUTES = {"/conversations", "/conversations/{provider}/{conversation_id}",
@@ -52,7 +58,7 @@ OTHER_FUNCTIONS = WORKSPACE_FUNCTIONS - set(CONTRACT_ROUTES)
 # of Puts, GetItem for duplicates and update lookups, UpdateItem where the provider sends updates.
 ALLOWED_ACTIONS = {
     function: {"dynamodb:PutItem", "dynamodb:GetItem"} | ({"dynamodb:UpdateItem"} if updates else set())
-    for function, _, updates in PROVIDERS
+    for function, _, updates, _ in PROVIDERS
 }
 # What a webhook function does with its own spool queue (shared/src/spool): send a body the table
 # cannot take (row 7), and drain the queue through its SQS event source mapping.
@@ -85,7 +91,7 @@ class TemplateTest(unittest.TestCase):
     def test_every_function_is_a_rust_function_built_with_cargo_lambda(self):
         self.assertEqual(set(self.functions), WORKSPACE_FUNCTIONS, "one resource per functions/<name>/")
         self.assertTrue(set(CONTRACT_ROUTES) <= WORKSPACE_FUNCTIONS, "a function per provider")
-        self.assertEqual(OTHER_FUNCTIONS, {MEDIA_FUNCTION, INBOX_FUNCTION},
+        self.assertEqual(OTHER_FUNCTIONS, {MEDIA_FUNCTION, PROJECTOR_FUNCTION, INBOX_FUNCTION},
                          "a function that is not a provider's needs its own checks here")
         glob = self.t["Globals"]["Function"]
         self.assertEqual(glob["Runtime"], "provided.al2023")
@@ -227,8 +233,8 @@ class TemplateTest(unittest.TestCase):
         local = dict(line.split("=", 1) for line in (ROOT / "local.env").read_text().splitlines()
                      if "=" in line and not line.lstrip().startswith("#"))
         secret_vars = {name for name in local
-                       if re.search(r"(SECRET|TOKEN|KEY)$", name) and not name.startswith("AWS_")}
-        self.assertTrue({"TIKTOK_SHOP_APP_SECRET", "CALLBELL_WEBHOOK_SECRET"} <= secret_vars)
+                       if re.search(r"(SECRET|TOKEN|KEY|APPS)$", name) and not name.startswith("AWS_")}
+        self.assertTrue({"TIKTOK_SHOP_APP_SECRET", "TIKTOK_SHOP_APPS", "CALLBELL_WEBHOOK_SECRET"} <= secret_vars)
         seen = set()
         for binary, (_, f) in self.functions.items():
             for name, value in f["Properties"].get("Environment", {}).get("Variables", {}).items():
@@ -242,6 +248,52 @@ class TemplateTest(unittest.TestCase):
             self.assertNotIn("NoEcho", parameter, f"{name}: secrets are not parameters")
         source = (ROOT / "template.yaml").read_text()
         self.assertIsNone(re.search(r"whsec_[A-Za-z0-9]", source), "a literal Callbell secret")
+
+    def test_secret_keys_are_referenced_only_as_their_parameters_require(self):
+        # A dynamic reference to a key the secret lacks fails the deploy: each secret key is
+        # referenced under the condition of the parameter that says it is in the secret.
+        conditions = self.t["Conditions"]
+        expected = {
+            "tiktok-shop": {"TIKTOK_SHOP_APP_KEY": ("TikTokShopAuthentication", "apps"),
+                            "TIKTOK_SHOP_APP_SECRET": ("TikTokShopAuthentication", "apps"),
+                            "TIKTOK_SHOP_APPS": ("TikTokShopAuthentication", "app")},
+            "callbell": {"CALLBELL_WEBHOOK_SECRET": ("CallbellAuthentication", "token"),
+                         "CALLBELL_URL_TOKEN": ("CallbellAuthentication", "signature")},
+        }
+        for binary, variables in expected.items():
+            env = self.functions[binary][1]["Properties"]["Environment"]["Variables"]
+            for name, (parameter, without) in variables.items():
+                condition, when, otherwise = env[name]["Fn::If"]
+                self.assertIn(name, json.dumps(when), f"{binary}: {name}")
+                self.assertEqual(otherwise, {"Ref": "AWS::NoValue"}, f"{binary}: {name}")
+                # The condition: the parameter is anything but the value that leaves the key out.
+                self.assertEqual(conditions[condition],
+                                 {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, without]}]},
+                                 f"{binary}: {name}")
+                self.assertIn(without, self.t["Parameters"][parameter]["AllowedValues"])
+        self.assertEqual(self.t["Parameters"]["TikTokShopAuthentication"]["Default"], "app",
+                         "an existing stack's secret (key and secret) keeps working")
+
+    def test_allow_lists_are_parameters_with_an_alarm(self):
+        self.assertEqual(set(ALLOW_LISTS), {"tiktok-shop", "partoo"})
+        alarm = json.dumps(self.resources["ForeignAccountAlarm"])
+        self.assertIn('"MetricName": "ForeignAccount"', alarm)
+        self.assertIn('"Namespace": "MessageIngest"', alarm)
+        for binary, setting in ALLOW_LISTS.items():
+            env = self.functions[binary][1]["Properties"]["Environment"]["Variables"]
+            reference = env.get(setting)
+            self.assertIsInstance(reference, dict, f"{binary}: {setting} comes from a parameter")
+            parameter = self.t["Parameters"][reference["Ref"]]
+            self.assertEqual(parameter["Type"], "String")
+            self.assertEqual(parameter["Default"], "", f"{setting}: unset by default (every account)")
+            self.assertNotIn("resolve:secretsmanager", json.dumps(reference), "not a secret")
+            self.assertIn(f'"Value": "{binary}"', alarm, f"ForeignAccountAlarm leaves out {binary}")
+        # No function reads another provider's allow-list.
+        for binary, (_, f) in self.functions.items():
+            variables = f["Properties"].get("Environment", {}).get("Variables", {})
+            for other, setting in ALLOW_LISTS.items():
+                if other != binary:
+                    self.assertNotIn(setting, variables, binary)
 
     def test_log_groups_with_retention(self):
         groups = self.of_type("AWS::Logs::LogGroup")
@@ -302,15 +354,12 @@ class TemplateTest(unittest.TestCase):
     def test_table_stream_feeds_the_media_function(self):
         table_name, table = next(iter(self.of_type("AWS::DynamoDB::Table").items()))
         self.assertEqual(table["Properties"]["StreamSpecification"], {"StreamViewType": "NEW_AND_OLD_IMAGES"})
-        mappings = self.of_type("AWS::Lambda::EventSourceMapping")
-        self.assertEqual(len(mappings), 1)
-        m = next(iter(mappings.values()))["Properties"]
-        self.assertEqual(m["FunctionName"], {"Ref": self.functions[MEDIA_FUNCTION][0]})
+        m = self.mapping_of(MEDIA_FUNCTION)
         self.assertEqual(m["EventSourceArn"], {"Fn::GetAtt": [table_name, "StreamArn"]})
         self.assertEqual(m["FunctionResponseTypes"], ["ReportBatchItemFailures"])
         self.assertTrue(m["BisectBatchOnFunctionError"])
         self.assertTrue(1 <= m["MaximumRetryAttempts"] <= 10)
-        queue = next(iter(self.of_type("AWS::SQS::Queue")))
+        queue = "MediaDeadLetterQueue"
         self.assertEqual(m["DestinationConfig"]["OnFailure"]["Destination"],
                          {"Fn::GetAtt": [queue, "Arn"]})
         filters = m["FilterCriteria"]["Filters"]
@@ -320,10 +369,25 @@ class TemplateTest(unittest.TestCase):
         # No SAM event source: it would attach AWSLambdaDynamoDBExecutionRole (stream actions on *).
         self.assertNotIn("Events", self.media()["Properties"])
 
+    def mapping_of(self, binary):
+        """The one event source mapping that invokes a function: its properties."""
+        function = self.functions[binary][0]
+        mappings = [m["Properties"] for m in self.of_type("AWS::Lambda::EventSourceMapping").values()
+                    if m["Properties"]["FunctionName"] == {"Ref": function}]
+        self.assertEqual(len(mappings), 1, binary)
+        return mappings[0]
+
+    def test_the_stream_has_two_readers_each_with_its_own_dead_letter_queue(self):
+        mappings = self.of_type("AWS::Lambda::EventSourceMapping").values()
+        readers = {m["Properties"]["FunctionName"]["Ref"] for m in mappings}
+        self.assertEqual(readers, {self.functions[b][0] for b in (MEDIA_FUNCTION, PROJECTOR_FUNCTION)})
+        self.assertNotEqual(self.mapping_of(MEDIA_FUNCTION)["DestinationConfig"],
+                            self.mapping_of(PROJECTOR_FUNCTION)["DestinationConfig"])
+
     def test_media_least_privilege(self):
         table = next(iter(self.of_type("AWS::DynamoDB::Table")))
         bucket = next(iter(self.of_type("AWS::S3::Bucket")))
-        queue = next(iter(self.of_type("AWS::SQS::Queue")))
+        queue = "MediaDeadLetterQueue"
         granted = set()
         for policy in self.media()["Properties"]["Policies"]:
             self.assertIsInstance(policy, dict, "no SAM policy templates")
@@ -350,17 +414,85 @@ class TemplateTest(unittest.TestCase):
         })
 
     def test_media_alarms(self):
+        self.assert_stream_reader_alarms(MEDIA_FUNCTION, "MediaDeadLetterQueue")
+
+    def assert_stream_reader_alarms(self, binary, queue):
+        """An alarm on the function's dead-letter queue, and one on its failed batches."""
         alarms = self.of_type("AWS::CloudWatch::Alarm")
-        queue = next(iter(self.of_type("AWS::SQS::Queue")))
-        function = self.functions[MEDIA_FUNCTION][0]
+        function = self.functions[binary][0]
         dlq = [a for a in alarms.values()
-               if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"]
-        self.assertEqual(len(dlq), 1)
-        self.assertEqual(dlq[0]["Properties"]["Dimensions"][0]["Value"],
-                         {"Fn::GetAtt": [queue, "QueueName"]})
+               if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+               and a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue, "QueueName"]}]
+        self.assertEqual(len(dlq), 1, binary)
+        self.assertEqual(dlq[0]["Properties"]["Threshold"], 1)
         errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"
                   and a["Properties"]["Dimensions"][0]["Value"] == {"Ref": function}]
-        self.assertEqual(len(errors), 1)
+        self.assertEqual(len(errors), 1, binary)
+
+    # The projector (the read side's summaries from the stream).
+
+    def projector(self):
+        return self.functions[PROJECTOR_FUNCTION][1]
+
+    def test_table_stream_feeds_the_projector(self):
+        table = next(iter(self.of_type("AWS::DynamoDB::Table")))
+        m = self.mapping_of(PROJECTOR_FUNCTION)
+        self.assertEqual(m["EventSourceArn"], {"Fn::GetAtt": [table, "StreamArn"]})
+        # Large batches coalesce a conversation's burst into one summary write; a second's
+        # window is how far the list may lag behind.
+        self.assertEqual(m["BatchSize"], 100)
+        self.assertEqual(m["MaximumBatchingWindowInSeconds"], 1)
+        self.assertEqual(m["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertTrue(m["BisectBatchOnFunctionError"])
+        self.assertTrue(1 <= m["MaximumRetryAttempts"] <= 10)
+        self.assertEqual(m["DestinationConfig"]["OnFailure"]["Destination"],
+                         {"Fn::GetAtt": ["ProjectorDeadLetterQueue", "Arn"]})
+        queue = self.resources["ProjectorDeadLetterQueue"]["Properties"]
+        self.assertEqual(queue["MessageRetentionPeriod"], FOURTEEN_DAYS)
+        self.assertTrue(queue["SqsManagedSseEnabled"])
+        filters = m["FilterCriteria"]["Filters"]
+        self.assertEqual(len(filters), 1)
+        pattern = json.loads(filters[0]["Pattern"])
+        self.assertEqual(pattern, json.loads(ingest_dev("projector-filter")),
+                         "the template's filter is the code's (ingest-dev projector-filter)")
+        self.assertIn("Keys", pattern["dynamodb"], "by the keys: removals have no new image")
+        self.assertNotIn("Events", self.projector()["Properties"])
+        # ARM or x86 as the stack's Architecture says, as every function (the globals).
+        self.assertNotIn("Architectures", self.projector()["Properties"])
+
+    def test_projector_least_privilege(self):
+        table = next(iter(self.of_type("AWS::DynamoDB::Table")))
+        granted = set()
+        for policy in self.projector()["Properties"]["Policies"]:
+            self.assertIsInstance(policy, dict, "no SAM policy templates")
+            for statement in policy["Statement"]:
+                self.assertEqual(statement["Effect"], "Allow")
+                actions = statement["Action"]
+                actions = [actions] if isinstance(actions, str) else actions
+                for action in actions:
+                    self.assertNotIn("*", action)
+                    granted.add((action, json.dumps(statement["Resource"], sort_keys=True)))
+        res = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+        arn = res({"Fn::GetAtt": [table, "Arn"]})
+        stream = res({"Fn::GetAtt": [table, "StreamArn"]})
+        # The calls of shared/src/storage/summary.rs (DynamoDbStore::project), and no other:
+        # no index, no Scan, no UpdateItem, no batch write.
+        calls = {"get_item": "GetItem", "put_item": "PutItem", "query": "Query", "delete_item": "DeleteItem"}
+        source = (ROOT / "shared" / "src" / "storage" / "summary.rs").read_text()
+        code = source.split("#[cfg(test)]")[0]
+        made = {action for call, action in calls.items() if f".{call}()" in code}
+        made.add("GetItem")  # consistent_get (storage/mod.rs), through DynamoDbStore::summary
+        self.assertEqual(made, set(calls.values()))
+        self.assertEqual(granted, {("dynamodb:" + a, arn) for a in made} | {
+            ("dynamodb:DescribeStream", stream),
+            ("dynamodb:GetRecords", stream),
+            ("dynamodb:GetShardIterator", stream),
+            ("dynamodb:ListStreams", stream),
+            ("sqs:SendMessage", res({"Fn::GetAtt": ["ProjectorDeadLetterQueue", "Arn"]})),
+        })
+
+    def test_projector_alarms(self):
+        self.assert_stream_reader_alarms(PROJECTOR_FUNCTION, "ProjectorDeadLetterQueue")
 
 
     # The inbox (the read API).
@@ -464,6 +596,83 @@ class TemplateTest(unittest.TestCase):
         variables = self.inbox()["Properties"]["Environment"]["Variables"]
         self.assertEqual(variables["MEDIA_BUCKET"], {"Ref": bucket})
         self.assertNotIn("Events", self.inbox()["Properties"])
+
+    def test_the_read_sides_indexes_are_sparse_sharded_and_small(self):
+        # docs/CONTRACT.md, "Our design": the list's activity index over 16 shards (no partition
+        # takes every write), the customer indexes keyed by what never changes for a
+        # conversation (KEYS_ONLY, so a moved conversation writes nothing to them); each holds
+        # only the summaries, the items that carry its key.
+        props = next(iter(self.of_type("AWS::DynamoDB::Table").values()))["Properties"]
+        indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+        self.assertEqual(set(indexes), {"by_activity", "by_phone", "by_email"})
+        keys = {name: [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
+                for name, index in indexes.items()}
+        self.assertEqual(keys, {
+            "by_activity": [("activity_shard", "HASH"), ("activity_key", "RANGE")],
+            "by_phone": [("customer_phone", "HASH")],
+            "by_email": [("customer_email", "HASH")],
+        })
+        self.assertEqual(indexes["by_activity"]["Projection"], {
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": ["provider", "account_id", "channel", "awaiting_reply"]})
+        for name in ("by_phone", "by_email"):
+            self.assertEqual(indexes[name]["Projection"], {"ProjectionType": "KEYS_ONLY"}, name)
+        types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+        for attribute in ("activity_shard", "activity_key", "customer_phone", "customer_email"):
+            self.assertEqual(types.get(attribute), "S", attribute)
+        # On demand: no index has capacity of its own to run out of.
+        for name, index in indexes.items():
+            self.assertNotIn("ProvisionedThroughput", index, name)
+
+    def test_retention_days_reaches_the_webhook_functions_and_the_media_bucket(self):
+        parameter = self.t["Parameters"]["RetentionDays"]
+        self.assertEqual((parameter["Type"], parameter["Default"]), ("Number", 0),
+                         "unset by default: everything is kept")
+        self.assertEqual(self.t["Conditions"]["HasRetention"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "RetentionDays"}, 0]}]})
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        # Blank is unset in the functions' configuration (shared/src/config.rs).
+        self.assertEqual(env["RETENTION_DAYS"],
+                         {"Fn::If": ["HasRetention", {"Ref": "RetentionDays"}, ""]})
+        bucket = next(iter(self.of_type("AWS::S3::Bucket").values()))
+        rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+        expiring = [r for r in rules if isinstance(r, dict) and "Fn::If" in r]
+        self.assertEqual(len(expiring), 1, "one conditional rule expires the copies")
+        condition, rule, otherwise = expiring[0]["Fn::If"]
+        self.assertEqual(condition, "HasRetention")
+        self.assertEqual(otherwise, {"Ref": "AWS::NoValue"})
+        self.assertEqual(rule["Status"], "Enabled")
+        self.assertEqual(rule["Prefix"], "media/")
+        self.assertEqual(rule["ExpirationInDays"], {"Ref": "RetentionDays"})
+        table = next(iter(self.of_type("AWS::DynamoDB::Table").values()))
+        ttl = table["Properties"]["TimeToLiveSpecification"]
+        self.assertEqual(ttl, {"AttributeName": "expires_at", "Enabled": True})
+
+    def test_the_erase_policy_allows_exactly_the_calls_erase_makes(self):
+        policies = self.of_type("AWS::IAM::ManagedPolicy")
+        self.assertIn("ErasePolicy", policies)
+        statements = policies["ErasePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        granted = set()
+        for statement in statements:
+            self.assertEqual(statement["Effect"], "Allow")
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                self.assertNotIn("*", action)
+                granted.add(action)
+        # The SDK calls in shared/src/erase.rs, as IAM names them.
+        source = (ROOT / "shared" / "src" / "erase.rs").read_text()
+        iam = {"query": "dynamodb:Query", "get_item": "dynamodb:GetItem",
+               "batch_write_item": "dynamodb:BatchWriteItem", "delete_item": "dynamodb:DeleteItem",
+               "list_objects_v2": "s3:ListBucket", "delete_objects": "s3:DeleteObject",
+               "delete_object": "s3:DeleteObject", "scan": "dynamodb:Scan",
+               "put_item": "dynamodb:PutItem", "update_item": "dynamodb:UpdateItem",
+               "get_object": "s3:GetObject"}
+        called = {iam[call] for call in re.findall(r"\.(\w+)\(\)", source) if call in iam}
+        self.assertTrue(called, "erase.rs makes SDK calls")
+        self.assertNotIn("dynamodb:Scan", called, "erase finds conversations without a Scan")
+        self.assertEqual(granted, called, "the policy grants what erase calls, nothing more")
+        outputs = self.t["Outputs"]
+        self.assertEqual(outputs["ErasePolicyArn"]["Value"], {"Ref": "ErasePolicy"})
 
 
 if __name__ == "__main__":

@@ -52,12 +52,14 @@ pub enum Command {
         name: String,
     },
 
-    /// The local event source mapping of the media function: the table's stream into it
+    /// The local event source mappings: the table's stream into media and the projector
     ///
-    /// Read the table's stream from its start, keep the records the template's filter admits,
-    /// and invoke the function through cargo lambda watch in batches of 10, retrying a failed
-    /// record twice. Stops once the stream is idle (exit 1 if a record was dead-lettered), or
-    /// with --follow keeps following; --skip-existing starts at its end.
+    /// Read the table's stream from its start and, for each function, keep the records its
+    /// template filter admits and invoke it through cargo lambda watch in batches (media: 10,
+    /// projector: 100, as the template's), retrying a failed record twice. Stops once the
+    /// stream is idle (exit 1 if a record was dead-lettered), or with --follow keeps
+    /// following; --skip-existing starts at its end. --function (repeatable) picks the
+    /// functions to feed.
     #[command(verbatim_doc_comment)]
     FollowStream(follow::Options),
 
@@ -98,6 +100,13 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     MediaFilter,
 
+    /// Print the projector's event filter (JSON), as template.yaml must carry it
+    ///
+    /// The pattern of the event source mapping's filter, the one definition of which items'
+    /// stream records reach the projector (every record of a message item, removals too).
+    #[command(verbatim_doc_comment)]
+    ProjectorFilter,
+
     /// Print the table's definition (JSON, CloudFormation's shape), as template.yaml must carry it
     ///
     /// Its key schema, attribute definitions, global secondary indexes and stream, as
@@ -126,10 +135,12 @@ pub enum Command {
     /// Print the function name of every registered provider, one per line
     ///
     /// The scripts' list of webhook functions; with --table, tab-separated: function, provider
-    /// value, and whether it sends updates (`updates` or `no-updates`).
+    /// value, whether it sends updates (`updates` or `no-updates`), and the setting of its
+    /// allow-list of accounts (`PARTOO_ORG_IDS`, or `-` when it has none).
     #[command(verbatim_doc_comment)]
     Providers {
-        /// Tab-separated lines: function, provider value, `updates` or `no-updates`
+        /// Tab-separated lines: function, provider value, `updates` or `no-updates`, the
+        /// allow-list's setting or `-`
         #[arg(long)]
         table: bool,
     },
@@ -153,6 +164,68 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         queue_url: Option<String>,
         /// Read only: print what would happen, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
+    /// Build the read side's summaries for messages stored before it (an upgraded stack)
+    ///
+    /// A parallel Scan of the table's message items, each conversation folded into its
+    /// summary (and the list's and customer lookup's index entries) as the projector folds
+    /// the stream: a summary that already holds its messages is left alone, so a second run
+    /// writes nothing, and a run racing the projector converges. Prints a resume token on
+    /// stderr after each page (the last one printed is where an interrupted run goes on,
+    /// with --resume), and counts at the end. With --dry-run, read only: count what would be
+    /// written, write nothing. Cost: README, "Backfilling the read side".
+    #[command(verbatim_doc_comment)]
+    Backfill {
+        /// The messages table
+        table: String,
+        /// Scans at once, each over its share of the table (default 4; a resumed run keeps
+        /// its token's)
+        #[arg(long, value_name = "N", value_parser = value_parser!(u32).range(1..=1000))]
+        segments: Option<u32>,
+        /// Items each Scan request reads (default: DynamoDB's pages of 1 MB)
+        #[arg(long, value_name = "N", value_parser = value_parser!(i32).range(1..))]
+        page_size: Option<i32>,
+        /// Go on from this token, printed by an earlier run
+        #[arg(long, value_name = "TOKEN")]
+        resume: Option<String>,
+        /// Read only: count what would be written, write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
+    /// Erase one customer's data: their conversations, media copies and quarantined bodies
+    ///
+    /// The customer is one conversation (--provider and --conversation), or everyone the
+    /// customer indexes find by --phone (compared by its digits) or --email (compared without
+    /// case), on any provider. Removes their message, id and summary items, their media copies
+    /// in the bucket (under media/<provider>/<conversation>/), and the quarantined bodies that
+    /// name them; prints how many of each (never content). Idempotent; a run cut short
+    /// finishes on the next. With --dry-run, read only: print what would be removed.
+    /// The rights it needs: README, "Retention and erasure" (the stack's ErasePolicyArn).
+    #[command(verbatim_doc_comment)]
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["conversation", "phone", "email"])))]
+    Erase {
+        /// The messages table
+        table: String,
+        /// The media bucket (the stack's MediaBucketName); needed when a conversation has copies
+        #[arg(long, value_name = "NAME")]
+        bucket: Option<String>,
+        /// The conversation's provider (provider value or function name)
+        #[arg(long, value_name = "PROVIDER", value_parser = provider, requires = "conversation")]
+        provider: Option<ProviderId>,
+        /// The conversation's id, as the provider gives it
+        #[arg(long, value_name = "ID", requires = "provider")]
+        conversation: Option<String>,
+        /// The customer's phone number, in any format
+        #[arg(long, value_name = "NUMBER")]
+        phone: Option<String>,
+        /// The customer's address
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
+        /// Read only: print what would be removed, remove nothing
         #[arg(long)]
         dry_run: bool,
     },
@@ -300,7 +373,7 @@ mod tests {
             let long = command.render_long_help().to_string();
             assert!(long.contains(&about), "{name}: {long}");
         }
-        assert_eq!(commands, 15);
+        assert_eq!(commands, 18);
         assert!(help.contains("AWS_ENDPOINT_URL_DYNAMODB"), "{help}");
     }
 
@@ -357,6 +430,10 @@ mod tests {
         ));
         assert!(parse(&["media-filter", "x"]).is_err());
         assert!(matches!(
+            parse(&["projector-filter"]),
+            Ok(Some(Command::ProjectorFilter))
+        ));
+        assert!(matches!(
             parse(&["table-definition"]),
             Ok(Some(Command::TableDefinition))
         ));
@@ -375,12 +452,51 @@ mod tests {
     }
 
     #[test]
+    fn backfill() {
+        assert!(matches!(
+            parse(&["backfill", "t", "--segments", "8", "--page-size", "100", "--dry-run"]),
+            Ok(Some(Command::Backfill { table, segments: Some(8), page_size: Some(100), resume: None, dry_run: true }))
+                if table == "t"
+        ));
+        assert!(matches!(
+            parse(&["backfill", "t", "--resume", "abc"]),
+            Ok(Some(Command::Backfill { segments: None, resume: Some(r), dry_run: false, .. })) if r == "abc"
+        ));
+        for wrong in [
+            &["backfill"][..],
+            &["backfill", "t", "--segments", "0"],
+            &["backfill", "t", "--segments", "1001"],
+            &["backfill", "t", "--page-size", "0"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
     fn replay() {
         assert!(matches!(
             parse(&["replay", "t", "--provider", "partoo", "--dry-run"]),
             Ok(Some(Command::Replay { table, provider: Some(ProviderId::Partoo), queue_url: None, dry_run: true }))
                 if table == "t"
         ));
+        assert!(matches!(
+            parse(&["erase", "t", "--phone", "+33 6 12 34 56 78", "--bucket", "b", "--dry-run"]),
+            Ok(Some(Command::Erase { table, bucket: Some(bucket), phone: Some(phone), dry_run: true, .. }))
+                if table == "t" && bucket == "b" && phone == "+33 6 12 34 56 78"
+        ));
+        assert!(matches!(
+            parse(&["erase", "t", "--provider", "partoo", "--conversation", "77"]),
+            Ok(Some(Command::Erase { provider: Some(ProviderId::Partoo), conversation: Some(c), .. })) if c == "77"
+        ));
+        for wrong in [
+            &["erase", "t"][..],
+            &["erase", "t", "--phone", "1", "--email", "a@b"],
+            &["erase", "t", "--conversation", "77"],
+            &["erase", "t", "--provider", "partoo"],
+            &["erase", "t", "--provider", "acme", "--conversation", "1"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
         // By function name too, as sample-event takes it.
         assert!(matches!(
             parse(&["replay", "t", "--provider", ProviderId::ALL[0].function()]),
@@ -520,7 +636,7 @@ mod tests {
         };
         assert_eq!(options.table, "messages");
         assert_eq!(options.invoke, "http://127.0.0.1:9000");
-        assert_eq!(options.function, "media");
+        assert_eq!(options.functions, ["media", "projector"]);
         assert!(!options.follow && !options.skip_existing);
         let Ok(Some(Command::FollowStream(options))) = parse(&[
             "follow-stream",
@@ -530,12 +646,27 @@ mod tests {
             "--follow",
             "--skip-existing",
             "--function",
-            "other",
+            "projector",
         ]) else {
             panic!("follow-stream --follow");
         };
         assert!(options.follow && options.skip_existing);
-        assert_eq!(options.function, "other");
+        assert_eq!(options.functions, ["projector"]);
+        assert_eq!(options.batch_size, None);
+        // The write-units bench's: one record per invocation.
+        let args = ["follow-stream", "t", "--invoke", "http://127.0.0.1:9"];
+        let Ok(Some(Command::FollowStream(options))) =
+            parse(&[&args[..], &["--batch-size", "1"]].concat())
+        else {
+            panic!("follow-stream --batch-size 1");
+        };
+        assert_eq!(options.batch_size, Some(1));
+        for bad in ["0", "-1", "x", "10001"] {
+            assert!(
+                parse(&[&args[..], &["--batch-size", bad]].concat()).is_err(),
+                "{bad}"
+            );
+        }
         assert_eq!(
             kind(&["follow-stream", "t"]),
             ErrorKind::MissingRequiredArgument

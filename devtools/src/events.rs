@@ -2,14 +2,16 @@
 //!
 //! `events/bodies/<function>/<name>.json` holds the exact request body (the source of truth);
 //! an optional `events/bodies/<function>/<name>.headers` adds or overrides headers (`name: value`
-//! lines). The generated event is `events/<function>/<name>.json`. Everything that is not the
-//! body is fixed, so the output is the same on every run.
+//! lines), and an optional `<name>.signer` names another of local.env's entries to sign with
+//! (TikTok's `second-app`, a named Callbell account). The generated event is
+//! `events/<function>/<name>.json`. Everything that is not the body is fixed, so the output is
+//! the same on every run.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ingest::testkit::events::sample_event;
+use ingest::testkit::events::sample_event_with;
 use ingest::ProviderId;
 
 use crate::error::{Context, Error, Result};
@@ -66,7 +68,11 @@ fn generate_all(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
     for id in ProviderId::ALL.iter().copied() {
         let bodies_dir = root.join("events/bodies").join(id.function());
         let bodies = files_with_extension(&bodies_dir, "json")?;
-        for sidecar in files_with_extension(&bodies_dir, "headers")? {
+        let sidecars = [
+            files_with_extension(&bodies_dir, "headers")?,
+            files_with_extension(&bodies_dir, "signer")?,
+        ];
+        for sidecar in sidecars.iter().flatten() {
             if !sidecar.with_extension("json").is_file() {
                 return Err(Error::msg(format!(
                     "{} has no body {}",
@@ -91,7 +97,23 @@ fn generate_all(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
             } else {
                 BTreeMap::new()
             };
-            let event = sample_event(id, name, &body, &extra_headers);
+            let signer = body_path.with_extension("signer");
+            let credentials = if signer.is_file() {
+                let signer = fs::read_to_string(&signer)
+                    .with_context(|| format!("cannot read {}", signer.display()))?;
+                let signer = signer.trim();
+                id.samples()
+                    .sign_lasting_as(body.as_bytes(), signer)
+                    .ok_or_else(|| {
+                        Error::msg(format!(
+                            "{}: {id} has no signer {signer:?} in local.env",
+                            body_path.with_extension("signer").display()
+                        ))
+                    })?
+            } else {
+                id.samples().sign_lasting(body.as_bytes())
+            };
+            let event = sample_event_with(id, name, &body, &extra_headers, credentials);
             let target = root
                 .join("events")
                 .join(id.function())
@@ -196,6 +218,35 @@ mod tests {
         assert_eq!(headers["x-a"], "1");
         assert_eq!(headers["authorization"], "z");
         assert!(parse_headers(Path::new("x.headers"), "oops").is_err());
+    }
+
+    #[test]
+    fn signer_sidecars_sign_as_another_local_entry() {
+        let root = std::env::temp_dir().join(format!("ingest-dev-signer-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let bodies = root.join("events/bodies");
+        fs::create_dir_all(bodies.join("callbell")).unwrap();
+        fs::create_dir_all(bodies.join("tiktok-shop")).unwrap();
+        fs::write(bodies.join("callbell/named.json"), "{}").unwrap();
+        fs::write(bodies.join("callbell/named.signer"), "local-brand-b\n").unwrap();
+        fs::write(bodies.join("tiktok-shop/second.json"), "{}").unwrap();
+        fs::write(bodies.join("tiktok-shop/second.signer"), "second-app").unwrap();
+        assert!(sign_events(&root, false).unwrap());
+        let read = |path: &str| -> serde_json::Value {
+            serde_json::from_slice(&fs::read(root.join(path)).unwrap()).unwrap()
+        };
+        let named = read("events/callbell/named.json");
+        let token = ingest::testkit::local_named("CALLBELL_URL_TOKEN", "local-brand-b").unwrap();
+        assert_eq!(named["queryStringParameters"]["token"], token);
+        let second = read("events/tiktok-shop/second.json");
+        let (key, secret) = ingest::testkit::local_first("TIKTOK_SHOP_APPS")
+            .split_once(':')
+            .unwrap();
+        let expected = ingest::testkit::hmac_hex(secret.as_bytes(), &[key.as_bytes(), b"{}"]);
+        assert_eq!(second["headers"]["authorization"], expected);
+        fs::write(bodies.join("tiktok-shop/second.signer"), "third-app").unwrap();
+        assert!(sign_events(&root, false).is_err(), "an unknown signer");
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! `follow-stream`: the local stand-in for Lambda's event source mapping. It reads the local
-//! table's stream (DynamoDB Local), keeps the records the template's filter admits
-//! ([`ingest::media::filter`]), and invokes the media function with them through
-//! `cargo lambda watch` (`POST /2015-03-31/functions/media/invocations`), in batches of 10, in
-//! order. A record the function reports in `batchItemFailures` is sent again, with the records
-//! after it, up to [`RETRIES`] times; after that it is printed as dead-lettered and skipped,
-//! as the deployed mapping would send it to its dead-letter queue.
+//! `follow-stream`: the local stand-in for Lambda's event source mappings of the table's stream.
+//! It reads the local table's stream (DynamoDB Local) and, for each function it feeds (the
+//! media function and the projector), keeps the records that function's template filter admits
+//! ([`ingest::media::filter`], [`ingest::projector::filter`]) and invokes it with them through
+//! `cargo lambda watch` (`POST /2015-03-31/functions/<name>/invocations`), in batches of the
+//! template's size, in order. A record the function reports in `batchItemFailures` is sent
+//! again, with the records after it, up to [`RETRIES`] times; after that it is printed as
+//! dead-lettered and skipped, as the deployed mapping would send it to its dead-letter queue.
 //!
 //! It only ever connects to a loopback invoke address.
 
@@ -22,7 +23,28 @@ use crate::error::{Context, Error, Result};
 
 /// The template's `MaximumRetryAttempts`, locally.
 pub const RETRIES: usize = 2;
-const BATCH_SIZE: usize = 10;
+
+/// What a function's mapping is, locally: its filter and its batch size (template.yaml's).
+struct Mapping {
+    name: String,
+    pattern: Value,
+    batch_size: usize,
+}
+
+impl Mapping {
+    fn of(name: &str) -> Mapping {
+        let (pattern, batch_size) = match name {
+            "projector" => (ingest::projector::filter::pattern(), 100),
+            // The media function's, and any other function's that reads it the same way.
+            _ => (filter::pattern(), 10),
+        };
+        Mapping {
+            name: name.to_string(),
+            pattern,
+            batch_size,
+        }
+    }
+}
 
 /// `follow-stream`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -32,15 +54,23 @@ pub struct Options {
     /// `http://127.0.0.1:<port>` of `cargo lambda watch` (a loopback address only)
     #[arg(long, value_name = "URL", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub invoke: String,
-    /// The function to invoke
-    #[arg(long, value_name = "NAME", default_value = "media")]
-    pub function: String,
+    /// A function to invoke (repeat for several)
+    #[arg(
+        long = "function",
+        value_name = "NAME",
+        default_values_t = ["media".to_string(), "projector".to_string()]
+    )]
+    pub functions: Vec<String>,
     /// Keep following (Ctrl-C stops); otherwise stop once the stream is idle
     #[arg(long)]
     pub follow: bool,
     /// Skip the records already in the stream (start at its end)
     #[arg(long)]
     pub skip_existing: bool,
+    /// Records per invocation instead of the template's (the write-units bench projects one
+    /// message at a time with 1: a conversation whose messages come apart)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub batch_size: Option<u16>,
 }
 
 /// What a drain did.
@@ -71,8 +101,17 @@ pub async fn run(options: &Options) -> Result<Summary> {
         let skipped = reader.read_new().await.map_err(Error::msg)?;
         println!("follow-stream: {} existing records skipped", skipped.len());
     }
-    let pattern = filter::pattern();
-    let path = format!("/2015-03-31/functions/{}/invocations", options.function);
+    let mappings: Vec<Mapping> = options
+        .functions
+        .iter()
+        .map(|f| {
+            let mut mapping = Mapping::of(f);
+            if let Some(size) = options.batch_size {
+                mapping.batch_size = usize::from(size);
+            }
+            mapping
+        })
+        .collect();
     loop {
         let records = reader.read_new().await.map_err(Error::msg)?;
         if records.is_empty() {
@@ -83,18 +122,26 @@ pub async fn run(options: &Options) -> Result<Summary> {
             break;
         }
         summary.records += records.len();
-        let matched: Vec<Value> = records
-            .into_iter()
-            .filter(|r| filter::matches(&pattern, r))
-            .collect();
-        summary.matched += matched.len();
-        for batch in matched.chunks(BATCH_SIZE) {
-            deliver(&host, port, &path, batch, &mut summary).await?;
+        for mapping in &mappings {
+            let matched: Vec<Value> = records
+                .iter()
+                .filter(|r| filter::matches(&mapping.pattern, r))
+                .cloned()
+                .collect();
+            summary.matched += matched.len();
+            for batch in matched.chunks(mapping.batch_size) {
+                deliver(&host, port, &mapping.name, batch, &mut summary).await?;
+            }
         }
     }
     println!(
-        "follow-stream: {} records, {} for the media function, {} invocations, {} retried, {} dead-lettered",
-        summary.records, summary.matched, summary.invocations, summary.retried, summary.dead_lettered
+        "follow-stream: {} records, {} delivered to {}, {} invocations, {} retried, {} dead-lettered",
+        summary.records,
+        summary.matched,
+        options.functions.join(" and "),
+        summary.invocations,
+        summary.retried,
+        summary.dead_lettered
     );
     Ok(summary)
 }
@@ -103,16 +150,17 @@ pub async fn run(options: &Options) -> Result<Summary> {
 async fn deliver(
     host: &str,
     port: u16,
-    path: &str,
+    function: &str,
     batch: &[Value],
     summary: &mut Summary,
 ) -> Result<()> {
+    let path = format!("/2015-03-31/functions/{function}/invocations");
     let mut start = 0;
     let mut attempts = 0;
     while start < batch.len() {
         let records = &batch[start..];
         summary.invocations += 1;
-        let answer = invoke(host, port, path, &event(records)).await?;
+        let answer = invoke(host, port, &path, &event(records)).await?;
         let failed = match serde_json::from_slice::<BatchResponse>(&answer) {
             Ok(response) => response
                 .batch_item_failures
@@ -120,12 +168,12 @@ async fn deliver(
                 .map(|f| f.item_identifier.clone()),
             Err(_) => {
                 let text = String::from_utf8_lossy(&answer);
-                println!("media: the function failed the batch: {}", text.trim());
+                println!("{function}: the function failed the batch: {}", text.trim());
                 Some(sequence(&records[0]))
             }
         };
         let Some(failed) = failed else {
-            println!("media: {} records handled", records.len());
+            println!("{function}: {} records handled", records.len());
             return Ok(());
         };
         let at = records
@@ -136,14 +184,14 @@ async fn deliver(
             attempts += 1;
             summary.retried += 1;
             println!(
-                "media: record {failed} failed; retrying it (attempt {attempts} of {RETRIES})"
+                "{function}: record {failed} failed; retrying it (attempt {attempts} of {RETRIES})"
             );
             start += at;
             tokio::time::sleep(Duration::from_millis(200)).await;
         } else {
             summary.dead_lettered += 1;
             println!(
-                "media: record {failed} failed {} times: dead-lettered",
+                "{function}: record {failed} failed {} times: dead-lettered",
                 RETRIES + 1
             );
             start += at + 1;
@@ -211,8 +259,8 @@ async fn invoke(host: &str, port: u16, path: &str, body: &[u8]) -> Result<Vec<u8
     // The first invocation may wait for cargo lambda watch to build and start the function.
     let response = tokio::time::timeout(Duration::from_secs(900), sender.send_request(request))
         .await
-        .map_err(|_| Error::msg("the media function did not answer within 900 s"))?
-        .context("invoking the media function")?;
+        .map_err(|_| Error::msg(format!("{path}: no answer within 900 s")))?
+        .with_context(|| format!("invoking {path}"))?;
     let status = response.status();
     let bytes = response
         .into_body()

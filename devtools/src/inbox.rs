@@ -221,8 +221,9 @@ pub fn message_line(message: &Value) -> String {
 
 fn arrow(direction: Option<&str>) -> &'static str {
     match direction {
-        Some("inbound") => "←",
-        Some("outbound") => "→",
+        // As the timeline draws them: → from the customer, ← to the customer.
+        Some("inbound") => "→",
+        Some("outbound") => "←",
         _ => "·",
     }
 }
@@ -513,7 +514,7 @@ mod tests {
         });
         assert_eq!(
             conversation_line(&summary),
-            "2024-05-01T10:00:02.123Z  partoo/42  Jane  [awaiting reply]  ← hello there"
+            "2024-05-01T10:00:02.123Z  partoo/42  Jane  [awaiting reply]  → hello there"
         );
         let message = json!({
             "created_at": "2024-05-01T10:00:03.000Z", "direction": "outbound",
@@ -522,7 +523,7 @@ mod tests {
         });
         assert_eq!(
             message_line(&message),
-            "  2024-05-01T10:00:03.000Z  → agent Bob        [image]  (2 attachment(s), 1 copied)"
+            "  2024-05-01T10:00:03.000Z  ← agent Bob        [image]  (2 attachment(s), 1 copied)"
         );
     }
 }

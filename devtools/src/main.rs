@@ -2,6 +2,7 @@
 //!
 //! Not deployed. See `ingest-dev help`.
 
+mod backfill;
 mod bench_events;
 mod cli;
 mod error;
@@ -46,7 +47,8 @@ async fn run(command: Command) -> Result<ExitCode> {
                     } else {
                         "no-updates"
                     };
-                    println!("{}\t{}\t{updates}", id.function(), id.name());
+                    let allow_list = id.allow_list().unwrap_or("-");
+                    println!("{}\t{}\t{updates}\t{allow_list}", id.function(), id.name());
                 } else {
                     println!("{}", id.function());
                 }
@@ -87,9 +89,63 @@ async fn run(command: Command) -> Result<ExitCode> {
             )
             .await?
         }
+        Command::Backfill {
+            table,
+            segments,
+            page_size,
+            resume,
+            dry_run,
+        } => {
+            let options = backfill::Options {
+                table: &table,
+                segments,
+                page_size,
+                resume: resume.as_deref(),
+                dry_run,
+            };
+            if !backfill::run(&options).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Inbox(options) => inbox::run(options).await?,
+        Command::Erase {
+            table,
+            bucket,
+            provider,
+            conversation,
+            phone,
+            email,
+            dry_run,
+        } => {
+            let subject = match (provider, conversation, phone, email) {
+                (Some(provider), Some(conversation_id), None, None) => {
+                    ingest::erase::Subject::Conversation {
+                        provider,
+                        conversation_id,
+                    }
+                }
+                (None, None, Some(phone), None) => ingest::erase::Subject::Phone(phone),
+                (None, None, None, Some(email)) => ingest::erase::Subject::Email(email),
+                _ => unreachable!("clap's group and requirements allow nothing else"),
+            };
+            let eraser = ingest::erase::Eraser {
+                dynamodb: dynamodb_client().await,
+                table,
+                media: bucket.map(|bucket| (ingest::aws::s3_client(), bucket)),
+                dry_run,
+            };
+            let report = eraser
+                .erase(&subject)
+                .await
+                .map_err(|e| error::Error::msg(format!("erase: {e} (run it again to finish)")))?;
+            if dry_run {
+                println!("dry run: nothing removed; would remove:");
+            }
+            println!("{report}");
+        }
         Command::CreateBucket { name } => media::create_bucket(&name).await?,
         Command::MediaFilter => println!("{}", ingest::media::filter::pattern()),
+        Command::ProjectorFilter => println!("{}", ingest::projector::filter::pattern()),
         Command::TableDefinition => println!("{}", table::definition()),
         Command::PlainCopy { url, bucket, key } => {
             media::plain_copy(&url, &bucket, &key).await?;

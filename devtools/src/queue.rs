@@ -83,7 +83,11 @@ pub async fn run_replay(
     queue_url: Option<String>,
     dry_run: bool,
 ) -> Result<()> {
-    let store = DynamoDbStore::new(dynamodb, table);
+    // A replay writes what the functions would have: with their TTL when RETENTION_DAYS is
+    // set here as it is on the stack, and it refuses a value the functions would refuse.
+    let retention = ingest::config::Retention::read(&ingest::config::Env::process())
+        .map_err(|e| Error::msg(e.0))?;
+    let store = DynamoDbStore::new(dynamodb, table).with_retention(retention);
     let source = match queue_url {
         Some(url) => Source::Queue {
             client: crate::sqs_client().await,

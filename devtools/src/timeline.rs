@@ -634,6 +634,28 @@ mod tests {
     }
 
     #[test]
+    fn reads_messages_whatever_form_their_raw_has() {
+        let body = br#"{"type":14,"data":{"content":"{\"content\":\"hi\"}"}}"#;
+        let message = |raw: AttributeValue| {
+            item(&[
+                ("kind", s("text")),
+                ("text", s("hi")),
+                ("created_at", s("2025-11-20T09:14:03.512Z")),
+                ("direction", s("inbound")),
+                ("raw", raw),
+            ])
+        };
+        let schema_2 = message(s(std::str::from_utf8(body).unwrap()));
+        let schema_3 = message(ingest::storage::raw::attribute(body));
+        assert!(schema_3["raw"].as_b().is_ok(), "a gzip binary");
+        let text = format_conversation("tiktok_shop#1", &[schema_2, schema_3], now());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[2].ends_with("text         hi"), "{text}");
+        assert_eq!(lines[2], lines[3], "both forms read alike");
+    }
+
+    #[test]
     fn quarantine_summary() {
         let counts = BTreeMap::from([("partoo".to_owned(), 2), ("tiktok_shop".to_owned(), 1)]);
         assert_eq!(

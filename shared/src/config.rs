@@ -56,6 +56,52 @@ pub struct FunctionConfig {
     /// [`warm_up_enabled`]).
     pub warm_up: bool,
     pub aws: AwsConfig,
+    /// `RETENTION_DAYS`: how long the items a message writes are kept; `None` keeps them.
+    /// An unreadable value is [`Misconfigured`], and a webhook function then answers 500:
+    /// storing messages for ever, or for a day, because of a typo is worse than refusing them
+    /// (the provider redelivers, the spool keeps what it holds).
+    pub retention: Result<Option<Retention>, Misconfigured>,
+}
+
+/// `RETENTION_DAYS`: a whole number of days, at least one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    days: u32,
+}
+
+/// Seconds in a day: the TTL counts whole days of 86 400 s, leap seconds aside as Unix time does.
+const DAY_SECONDS: i64 = 86_400;
+
+impl Retention {
+    /// `days` as a retention, if it is one (at least a day).
+    pub fn days(days: u32) -> Option<Self> {
+        (days >= 1).then_some(Retention { days })
+    }
+
+    /// Reads `RETENTION_DAYS`: unset or blank keeps everything; a whole number ≥ 1 is the
+    /// retention; anything else (0, negative, a fraction, text) is refused rather than guessed.
+    pub fn read(env: &Env) -> Result<Option<Self>, Misconfigured> {
+        let Some(value) = env.get("RETENTION_DAYS") else {
+            return Ok(None);
+        };
+        value
+            .parse::<u32>()
+            .ok()
+            .and_then(Retention::days)
+            .map(Some)
+            .ok_or_else(|| {
+                Misconfigured("RETENTION_DAYS is not a whole number of days of at least 1".into())
+            })
+    }
+
+    /// The TTL (`expires_at`, epoch seconds) of an item whose message was received at
+    /// `received_at` (the contract's timestamp, RFC 3339): that instant plus the days. `None`
+    /// for a time that does not parse — the handler always writes one that does; an item
+    /// without a TTL is kept, which is the safe side of a bug.
+    pub fn expires_at(&self, received_at: &str) -> Option<i64> {
+        let received = chrono::DateTime::parse_from_rfc3339(received_at).ok()?;
+        Some(received.timestamp() + i64::from(self.days) * DAY_SECONDS)
+    }
 }
 
 /// How the function logs: Lambda's advanced logging controls, else `RUST_LOG`.
@@ -125,6 +171,7 @@ impl FunctionConfig {
             },
             warm_up: warm_up_enabled(env.get("DYNAMODB_WARM_UP").as_deref()),
             aws: AwsConfig::read(env),
+            retention: Retention::read(env),
         }
     }
 }
@@ -274,6 +321,38 @@ mod tests {
         assert!(!defaults.spool.max_receives_unreadable);
         assert!(defaults.warm_up);
         assert_eq!(defaults.aws, AwsConfig::default());
+    }
+
+    #[test]
+    fn retention_is_whole_days_or_unset() {
+        let read = |value: Option<&str>| {
+            let vars = lookup(
+                &value
+                    .map(|v| vec![("RETENTION_DAYS", v)])
+                    .unwrap_or_default(),
+            );
+            FunctionConfig::read(&Env::new(&vars)).retention
+        };
+        assert_eq!(read(None), Ok(None));
+        assert_eq!(read(Some("  ")), Ok(None), "blank is unset");
+        assert_eq!(read(Some(" 30 ")), Ok(Retention::days(30)));
+        assert_eq!(read(Some("1")), Ok(Retention::days(1)));
+        for bad in ["0", "-1", "x", "1.5", "30d", "99999999999"] {
+            let err = read(Some(bad)).unwrap_err();
+            assert!(err.0.contains("RETENTION_DAYS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_item_expires_its_days_after_its_message_arrived() {
+        let month = Retention::days(30).unwrap();
+        // 2024-05-01T10:00:00Z is 1714557600.
+        assert_eq!(
+            month.expires_at("2024-05-01T10:00:00.123Z"),
+            Some(1_714_557_600 + 30 * 86_400)
+        );
+        assert_eq!(month.expires_at("yesterday"), None);
+        assert_eq!(Retention::days(0), None);
     }
 
     #[test]

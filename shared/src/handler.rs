@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts::AccountName;
 use crate::error::{Invalid, Misconfigured, StoreError};
 use crate::message::{format_timestamp, Message};
 use crate::providers::{Provider, ProviderId, Settings};
@@ -18,8 +19,12 @@ use crate::request::{Invocation, Request};
 use crate::response::{Answer, BatchResponse, HttpResponse, Outcome};
 use crate::spool::event::{read_event, Record, Spooled};
 use crate::spool::{Budget, Spool, SpoolMessage, SqsBody, DEFAULT_MAX_RECEIVES};
-use crate::storage::keys::{check_sizes, conversation_key, id_sort_key, MessageKeys};
-use crate::storage::{Fingerprint, Inserted, MessageStore, Quarantined, Updated};
+use crate::storage::keys::{
+    check_sizes, conversation_key, id_sort_key, message_sort_key, MessageKeys,
+};
+use crate::storage::{
+    content_sha256, Fingerprint, FirstDelivery, Inserted, MessageStore, Quarantined, Updated,
+};
 use crate::telemetry::{emf_document, emf_drained, MetricsSink};
 use crate::verify::{trust_spooled, verify, Verified};
 use crate::webhook::{IfUnknown, Reason, Update, Webhook};
@@ -37,6 +42,8 @@ pub struct WebhookHandler<P: Provider, S> {
     spool: Option<Arc<dyn Spool>>,
     /// The spool queue's `maxReceiveCount` (`SPOOL_MAX_RECEIVES`).
     max_receives: u32,
+    /// `ingest-dev replay`'s handler: it has no settings, and redelivers without them.
+    replaying: bool,
 }
 
 /// How a request ended, and which message it was about (for its log line).
@@ -126,6 +133,28 @@ struct Delivery<'b> {
     body: &'b [u8],
     received_at: String,
     deadline: Deadline,
+    /// The named account that verified it, kept with it wherever it goes (spool, quarantine).
+    account: Option<String>,
+}
+
+/// Whether two bodies of one message id say the same (a redelivery in a new envelope: other
+/// envelope ids, another signature time) or not (a conflict). Read the way the spool's drain
+/// reads a body: both are authentic, and what the account was does not change what they say.
+/// Only duplicates with another body come here, so the stored body is read only for them.
+fn says_the_same<P: Provider>(stored: &[u8], body: &[u8]) -> bool {
+    let content = |body: &[u8]| {
+        let request = Request::new(&[], &[], body.to_vec());
+        match P::read(&trust_spooled(&request, None)) {
+            Ok(Webhook::NewMessage(message)) => {
+                Some(content_sha256(&message, message.schema_version))
+            }
+            _ => None,
+        }
+    };
+    match (content(stored), content(body)) {
+        (Some(stored), Some(this)) => stored == this,
+        _ => false,
+    }
 }
 
 impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
@@ -145,6 +174,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             metrics: MetricsSink::stdout(),
             spool: None,
             max_receives: DEFAULT_MAX_RECEIVES,
+            replaying: false,
         }
     }
 
@@ -164,6 +194,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             metrics: MetricsSink::new(|_| {}),
             spool: None,
             max_receives: DEFAULT_MAX_RECEIVES,
+            replaying: true,
         }
     }
 
@@ -248,6 +279,15 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         handled.outcome.into_response(version)
     }
 
+    /// Why, for a log line: the outcome's detail, or for a misconfigured function which
+    /// setting is wrong (never a value: [`Misconfigured`] never holds one).
+    fn detail(&self, outcome: &Outcome) -> Option<String> {
+        match (outcome, &self.settings) {
+            (Outcome::Misconfigured, Err(why)) => Some(why.to_string()),
+            _ => outcome.detail(),
+        }
+    }
+
     /// The request's summary log line and metrics document.
     fn report(&self, handled: &Handled, request_id: Option<&str>, duration_ms: f64) {
         let outcome = &handled.outcome;
@@ -255,10 +295,11 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             provider = P::NAME,
             outcome = outcome.name().as_str(),
             status = outcome.status_code(),
+            account_id = outcome.refused_account(),
             conversation_id = handled.message.as_ref().map(|m| m.conversation_id.as_str()),
             message_id = handled.message.as_ref().map(|m| m.message_id.as_str()),
             request_id,
-            detail = outcome.detail().as_deref(),
+            detail = self.detail(outcome).as_deref(),
             duration_ms,
             "request handled"
         );
@@ -266,8 +307,9 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             P::FUNCTION,
             outcome.name(),
             duration_ms,
-            matches!(outcome, Outcome::Quarantined(_)),
+            outcome.quarantined(),
             matches!(outcome, Outcome::Duplicate { conflict: true, .. }),
+            matches!(outcome, Outcome::Forbidden { .. }),
             (self.clock)().timestamp_millis(),
         );
         self.metrics.write(&emf);
@@ -335,6 +377,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             retry,
             sqs_message_id = record.message_id.as_deref(),
             receive_count = record.receive_count,
+            account_id = outcome.refused_account(),
             conversation_id = drained
                 .handled
                 .message
@@ -345,7 +388,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
                 .message
                 .as_ref()
                 .map(|m| m.message_id.as_str()),
-            detail = outcome.detail().as_deref(),
+            detail = self.detail(outcome).as_deref(),
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             "spooled message handled"
         );
@@ -353,7 +396,8 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             P::FUNCTION,
             outcome.name(),
             retry,
-            matches!(outcome, Outcome::Quarantined(_)),
+            outcome.quarantined(),
+            matches!(outcome, Outcome::Forbidden { .. }),
             (self.clock)().timestamp_millis(),
         );
         self.metrics.write(&emf);
@@ -372,10 +416,17 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             body: spooled.body(),
             received_at: spooled.received_at().to_string(),
             deadline: Deadline::after(self.budget.table_share(false)),
+            account: spooled.account().map(str::to_string),
         };
-        let handled = if spooled.provider() == P::ID {
+        // An account name the functions wrote; anything else is no account at all.
+        let account = spooled.account().and_then(AccountName::parse);
+        let handled = if self.settings.is_err() && !self.replaying {
+            // Its allow-list is part of what it cannot read: nothing is stored unjudged.
+            Outcome::Misconfigured.into()
+        } else if spooled.provider() == P::ID {
             let request = Request::new(&[], &[], spooled.body().to_vec());
-            self.process(&trust_spooled(&request), &delivery).await
+            self.process(&trust_spooled(&request, account), &delivery)
+                .await
         } else {
             let other = spooled.provider();
             let invalid = Invalid::body(format!(
@@ -402,6 +453,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             body: raw,
             received_at: received_at.unwrap_or_else(|| format_timestamp((self.clock)())),
             deadline: Deadline::after(self.budget.table_share(false)),
+            account: None,
         };
         let handled: Handled = self
             .quarantine_as(provider, &delivery, invalid)
@@ -428,6 +480,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             body: verified.body(),
             received_at: format_timestamp(now),
             deadline: Deadline::after(self.budget.table_share(self.spool.is_some())),
+            account: verified.account().map(|a| a.to_string()),
         };
         let mut handled = self.process(&verified, &delivery).await;
         handled.outcome = match (handled.outcome, &self.spool) {
@@ -463,6 +516,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             provider: P::ID,
             received_at: delivery.received_at.clone(),
             body,
+            account: delivery.account.clone(),
         };
         match tokio::time::timeout_at(deadline, spool.send(&message)).await {
             Ok(Ok(())) => Outcome::Spooled(cause),
@@ -471,15 +525,41 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         }
     }
 
-    /// Reads an authentic body and stores what it means.
+    /// Reads an authentic body and stores what it means — unless it is of an account the
+    /// allow-list leaves out (row 5b): then nothing is stored, not even in quarantine.
     async fn process(&self, verified: &Verified<'_>, delivery: &Delivery<'_>) -> Handled {
         let webhook = match P::read(verified) {
             Ok(webhook) => webhook,
-            Err(invalid) => return self.quarantine(delivery, invalid).await.into(),
+            Err(invalid) => {
+                // A body whose account can be read and is foreign does not fill the quarantine.
+                if let Some(account) = P::account_of(delivery.body) {
+                    if !self.serves(Some(&account)) {
+                        return Outcome::Forbidden {
+                            account: Some(account),
+                        }
+                        .into();
+                    }
+                }
+                return self.quarantine(delivery, invalid).await.into();
+            }
         };
+        let account = match &webhook {
+            Webhook::NewMessage(message) => Some(&message.account_id),
+            Webhook::Update(update) => Some(&update.account_id),
+            _ => None,
+        };
+        if let Some(account) = account {
+            if !self.serves(account.as_deref()) {
+                return Outcome::Forbidden {
+                    account: account.clone(),
+                }
+                .into();
+            }
+        }
         match webhook {
             Webhook::Ignored(reason) => Outcome::Ignored(reason).into(),
             Webhook::ConnectionCheck => Outcome::ConnectionOk.into(),
+            Webhook::Unenveloped => self.keep_unenveloped(delivery).await.into(),
             Webhook::NewMessage(message) => Handled {
                 message: Some(MessageRef::of(
                     &message.conversation_id,
@@ -500,20 +580,30 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             let invalid = Invalid::body("body is not valid UTF-8, so not JSON");
             return self.quarantine(delivery, invalid).await;
         };
-        let fingerprint = fingerprint(&message, delivery.body);
+        let fingerprint = Fingerprint::of(delivery.body);
         message.raw = raw.to_string();
         message.received_at = delivery.received_at.clone();
-        let mut inserted = self.insert(&message, &fingerprint, delivery).await;
+        let with_id_item = P::updates_find_by_id(&message);
+        let mut inserted = self
+            .insert(&message, &fingerprint, with_id_item, delivery)
+            .await;
         if let Ok(Inserted::OrderKeyTaken) = inserted {
             // Another message holds its place (one TikTok index for two messages): it goes
             // right after that one, and is deduplicated and updated like any other.
             message.order_key = message.order_key.beside(&message.message_id);
-            inserted = self.insert(&message, &fingerprint, delivery).await;
+            inserted = self
+                .insert(&message, &fingerprint, with_id_item, delivery)
+                .await;
         }
         let message_id = message.message_id.clone();
         match inserted {
             Ok(Inserted::Stored) => Outcome::Stored { message_id },
-            Ok(Inserted::Duplicate { same_content }) => {
+            Ok(Inserted::Duplicate { first }) => {
+                let same_content = match first {
+                    FirstDelivery::Same => true,
+                    FirstDelivery::Different => false,
+                    FirstDelivery::OtherBody(stored) => says_the_same::<P>(&stored, delivery.body),
+                };
                 if !same_content {
                     tracing::warn!(
                         provider = P::NAME,
@@ -535,11 +625,12 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         }
     }
 
-    /// Writes the message and its id item, if their keys fit in the table.
+    /// Writes the message (and its id item, when it needs one), if their keys fit in the table.
     async fn insert(
         &self,
         message: &Message,
         fingerprint: &Fingerprint,
+        with_id_item: bool,
         delivery: &Delivery<'_>,
     ) -> Result<Inserted, StoreError> {
         MessageKeys::of(message)
@@ -547,7 +638,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             .map_err(StoreError::Invalid)?;
         delivery
             .deadline
-            .within(self.store.insert(message, fingerprint))
+            .within(self.store.insert(message, fingerprint, with_id_item))
             .await
     }
 
@@ -569,7 +660,11 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
     /// update carries (Partoo) or ignores it (Callbell).
     async fn apply_update(&self, update: Update, delivery: &Delivery<'_>) -> Outcome {
         let pk = conversation_key(update.provider, &update.conversation_id);
-        if let Err(invalid) = check_sizes(&pk, &[&id_sort_key(&update.message_id)]) {
+        let sort_key = match &update.order_key {
+            Some(order_key) => message_sort_key(order_key),
+            None => id_sort_key(&update.message_id),
+        };
+        if let Err(invalid) = check_sizes(&pk, &[&sort_key]) {
             return self.quarantine(delivery, invalid).await;
         }
         match self.update_stored(&update, delivery).await {
@@ -608,6 +703,37 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
         }
     }
 
+    /// Whether the function serves messages of `account`: always, unless its allow-list is
+    /// set and leaves it out (a message naming no account is then not served).
+    fn serves(&self, account: Option<&str>) -> bool {
+        match &self.settings {
+            Ok(Settings {
+                allow_list: Some(list),
+                ..
+            }) => list.allows(account),
+            _ => true,
+        }
+    }
+
+    /// Row 5 (3): an authentic object without an event envelope is answered as a connection
+    /// check, and kept in quarantine (it may be a message that lost its envelope on the way),
+    /// with a warning. Should the table not take it, it is row 7 like any quarantine write.
+    async fn keep_unenveloped(&self, delivery: &Delivery<'_>) -> Outcome {
+        tracing::warn!(
+            provider = P::NAME,
+            body_bytes = delivery.body.len(),
+            "a JSON object without `event`: answered as a connection check and kept in quarantine, \
+             in case it is a message without its envelope (an integration routed elsewhere?)"
+        );
+        let invalid = Invalid::body(
+            "no `event`: not an event envelope; kept in case it is a message without its envelope",
+        );
+        match self.quarantine(delivery, invalid).await {
+            Outcome::Quarantined(kept) => Outcome::KeptUnenveloped(kept),
+            other => other,
+        }
+    }
+
     /// Keeps an authentic body that cannot be a message, then answers 400 — or 503 when it
     /// could not be kept, so that the provider's retry brings it back.
     async fn quarantine(&self, delivery: &Delivery<'_>, invalid: Invalid) -> Outcome {
@@ -626,6 +752,7 @@ impl<P: Provider, S: MessageStore> WebhookHandler<P, S> {
             body_sha256: crate::digest::sha256_hex(delivery.body),
             raw: delivery.body.to_vec(),
             error: invalid.to_string(),
+            account: delivery.account.clone(),
         };
         match delivery.deadline.within(self.store.quarantine(&item)).await {
             Ok(()) => Outcome::Quarantined(invalid),
@@ -640,19 +767,6 @@ impl MessageRef {
             conversation_id: conversation_id.to_string(),
             message_id: message_id.to_string(),
         }
-    }
-}
-
-/// What identifies the delivery's bytes, and what the message says before delivery details
-/// (raw body, receipt time) are added to it.
-fn fingerprint(message: &Message, body: &[u8]) -> Fingerprint {
-    // Written whole, then hashed in one pass: serde_json writes a field in several small
-    // pieces, and each piece fed to the hash on its own costs more than the copy.
-    let mut content = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut content, message).expect("a Message always serializes");
-    Fingerprint {
-        body_sha256: crate::digest::sha256_hex(body),
-        content_sha256: crate::digest::sha256_hex(&content),
     }
 }
 
@@ -689,8 +803,9 @@ mod tests {
             &self,
             message: &Message,
             fingerprint: &Fingerprint,
+            with_id_item: bool,
         ) -> Result<Inserted, StoreError> {
-            self.table.insert(message, fingerprint).await
+            self.table.insert(message, fingerprint, with_id_item).await
         }
 
         async fn update(
@@ -792,6 +907,7 @@ mod tests {
                 Outcome::Ignored(Reason::NoChange),
                 Outcome::Ignored(Reason::NotAMessageEvent),
                 Outcome::ConnectionOk,
+                Outcome::KeptUnenveloped(Invalid::body("kept")),
                 Outcome::Quarantined(Invalid::body("quarantined")),
             ] {
                 assert!(!retry(&done, last), "{done:?}");

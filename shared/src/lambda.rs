@@ -36,7 +36,10 @@ pub async fn run<P: Provider>() -> Result<(), lambda_runtime::Error> {
     // One HTTP client (connection pools, TLS set-up) for both AWS clients.
     let http = config.aws.https_client();
     let client = config.aws.dynamodb_client(http.clone());
-    let store = DynamoDbStore::for_function(client, table, config.warm_up).await;
+    let retention = settings.as_ref().ok().and_then(|s| s.retention);
+    let store = DynamoDbStore::for_function(client, table, config.warm_up)
+        .await
+        .with_retention(retention);
     let spool = &config.spool;
     if spool.max_receives_unreadable {
         tracing::warn!(

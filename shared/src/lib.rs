@@ -10,17 +10,25 @@
 //! - the primitives: [`request`] (the HTTP request inside an event), [`verify`] (what a
 //!   verified request is, and the checks' building blocks), [`wire`] (lenient JSON), `digest`;
 //! - [`providers`]: one module per provider: settings, verification, payloads, mapping;
+//! - `accounts`: secret lists, named accounts and allow-lists, read strictly;
 //! - [`storage`]: DynamoDB behind a small trait, and the table's key layout; [`spool`]: the
 //!   queue that keeps bodies the table cannot take in time, and its events;
 //! - the pipeline: `handler` ([`WebhookHandler`]: the checks in order, and the drain),
 //!   [`response`] (outcomes as HTTP answers);
 //! - the functions: [`config`] (read once), [`aws`] (the clients), [`telemetry`], [`lambda`]
-//!   (a webhook function's runtime glue), [`media`] (the media function);
-//! - `testkit` and `replay` (features): for tests, fuzz targets, benches and `ingest-dev` only.
+//!   (a webhook function's runtime glue), [`media`] (the media function), [`projector`] (the
+//!   read side's summaries from the table's stream);
+//! - `testkit`, `replay`, `backfill` and `erase` (features): for tests, fuzz targets, benches and
+//!   `ingest-dev` only.
 
+mod accounts;
 pub mod aws;
+#[cfg(feature = "backfill")]
+pub mod backfill;
 pub mod config;
 mod digest;
+#[cfg(feature = "erase")]
+pub mod erase;
 pub mod error;
 pub mod events;
 mod handler;
@@ -28,6 +36,7 @@ pub mod inbox;
 pub mod lambda;
 pub mod media;
 pub mod message;
+pub mod projector;
 pub mod providers;
 pub mod read;
 #[cfg(feature = "replay")]

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::Invalid;
 use crate::providers::ProviderId;
 
-/// The `schema_version` every item written by this code carries: 2 since the attributes
-/// docs/CONTRACT.md marks (2). Readers treat an absent attribute as not said.
-pub const SCHEMA_VERSION: u8 = 2;
+/// The `schema_version` every item written by this code carries: 3 since the rules
+/// docs/CONTRACT.md marks (3) (`raw` gzip-compressed, `body_sha256` on the message item, one
+/// write per message); 2 before, for the attributes marked (2). Readers treat an absent
+/// attribute as not said.
+pub const SCHEMA_VERSION: u8 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -361,7 +363,8 @@ pub struct Message {
     pub received_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
-    /// The body of the first delivery, exactly as received (the handler fills it in).
+    /// The body of the first delivery, exactly as received (the handler fills it in). Storage
+    /// writes it gzip-compressed, as a binary (`crate::storage::raw`).
     pub raw: String,
     #[serde(skip_serializing_if = "Business::is_empty")]
     pub business: Business,

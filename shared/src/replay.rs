@@ -330,10 +330,11 @@ async fn quarantined(
             ))?;
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
             let key = text("sk").unwrap_or_default();
+            // A quarantine item keeps the plain bytes; any form of `raw` reads (a string, or
+            // gzip), should one have been written by hand.
             let body = item
                 .get("raw")
-                .and_then(|v| v.as_b().ok())
-                .map(|b| b.as_ref().to_vec())
+                .and_then(|v| crate::storage::raw::body_of(v).ok())
                 .unwrap_or_default();
             // The sort key starts with the time the body was received.
             let received_at = text("received_at")
@@ -347,6 +348,7 @@ async fn quarantined(
                         provider,
                         received_at,
                         body,
+                        account: text(crate::storage::ACCOUNT_ATTRIBUTE),
                     }),
                 },
                 key,

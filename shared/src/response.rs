@@ -22,6 +22,11 @@ pub(crate) enum Outcome {
     Ignored(Reason),
     /// Row 5.
     ConnectionOk,
+    /// Row 5 (3): answered as a connection check, the body kept in quarantine (why).
+    KeptUnenveloped(Invalid),
+    /// Row 5b (3): an authentic message of an account the allow-list leaves out (or of none),
+    /// stored nowhere.
+    Forbidden { account: Option<String> },
     /// Row 6: the body is not a message the contract accepts, and was quarantined.
     Quarantined(Invalid),
     /// Row 7: the table could not take the body, the spool queue did (why the table could not).
@@ -44,6 +49,7 @@ pub enum OutcomeName {
     TooLarge,
     Invalid,
     Unauthorized,
+    Forbidden,
     Ignored,
     Spooled,
     Unavailable,
@@ -59,6 +65,7 @@ impl OutcomeName {
             OutcomeName::TooLarge => "too_large",
             OutcomeName::Invalid => "invalid",
             OutcomeName::Unauthorized => "unauthorized",
+            OutcomeName::Forbidden => "forbidden",
             OutcomeName::Ignored => "ignored",
             OutcomeName::Spooled => "spooled",
             OutcomeName::Unavailable => "unavailable",
@@ -90,7 +97,10 @@ impl Outcome {
             Outcome::Rejected(Rejected::TooLarge(_)) => OutcomeName::TooLarge,
             Outcome::Rejected(_) | Outcome::Quarantined(_) => OutcomeName::Invalid,
             Outcome::Unauthorized(_) => OutcomeName::Unauthorized,
-            Outcome::Ignored(_) | Outcome::ConnectionOk => OutcomeName::Ignored,
+            Outcome::Forbidden { .. } => OutcomeName::Forbidden,
+            Outcome::Ignored(_) | Outcome::ConnectionOk | Outcome::KeptUnenveloped(_) => {
+                OutcomeName::Ignored
+            }
             Outcome::Spooled(_) => OutcomeName::Spooled,
             Outcome::Unavailable(_) => OutcomeName::Unavailable,
             Outcome::Stored { .. } => OutcomeName::Stored,
@@ -99,14 +109,40 @@ impl Outcome {
         }
     }
 
+    /// Why a message is refused, naming its account: the caller's own id, no secret.
+    fn forbidden_text(&self) -> String {
+        match self {
+            Outcome::Forbidden { account: Some(id) } => {
+                format!("account {id} is not one this function serves; nothing was stored")
+            }
+            _ => "the message names no account, and this function serves listed accounts only; \
+                  nothing was stored"
+                .to_string(),
+        }
+    }
+
+    /// The account of a refused message (the `account_id` of its log line).
+    pub fn refused_account(&self) -> Option<&str> {
+        match self {
+            Outcome::Forbidden { account } => account.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the body was kept in quarantine (the `Quarantined` metric).
+    pub fn quarantined(&self) -> bool {
+        matches!(self, Outcome::Quarantined(_) | Outcome::KeptUnenveloped(_))
+    }
+
     /// Why, for the log line of a request that did not simply succeed.
     pub(crate) fn detail(&self) -> Option<String> {
         match self {
             Outcome::Rejected(e) => Some(e.to_string()),
             Outcome::Unauthorized(e) => Some(e.to_string()),
-            Outcome::Quarantined(e) => Some(e.to_string()),
+            Outcome::Quarantined(e) | Outcome::KeptUnenveloped(e) => Some(e.to_string()),
             Outcome::Unavailable(e) | Outcome::Spooled(e) => Some(e.to_string()),
             Outcome::Ignored(reason) => Some(reason.to_string()),
+            Outcome::Forbidden { .. } => Some(self.forbidden_text()),
             _ => None,
         }
     }
@@ -117,10 +153,12 @@ impl Outcome {
             Outcome::Rejected(Rejected::TooLarge(_)) => 413,
             Outcome::Rejected(_) | Outcome::Quarantined(_) => 400,
             Outcome::Unauthorized(_) => 401,
+            Outcome::Forbidden { .. } => 403,
             Outcome::Unavailable(_) => 503,
             Outcome::Ignored(_)
             | Outcome::Spooled(_)
             | Outcome::ConnectionOk
+            | Outcome::KeptUnenveloped(_)
             | Outcome::Stored { .. }
             | Outcome::Duplicate { .. }
             | Outcome::Updated { .. } => 200,
@@ -148,12 +186,13 @@ impl Outcome {
             },
             Outcome::Rejected(e) => error(e.to_string()),
             Outcome::Unauthorized(e) => error(e.to_string()),
+            Outcome::Forbidden { .. } => error(self.forbidden_text()),
             Outcome::Ignored(reason) => Body::Status {
                 message_id: None,
                 reason: Some(reason.as_str()),
                 status: "ignored",
             },
-            Outcome::ConnectionOk => status("ok", None),
+            Outcome::ConnectionOk | Outcome::KeptUnenveloped(_) => status("ok", None),
             Outcome::Quarantined(Invalid { field, reason }) => Body::Error {
                 error: Cow::Borrowed(reason),
                 field: field.as_deref(),
@@ -306,6 +345,10 @@ mod tests {
         );
         assert_eq!(text(Outcome::ConnectionOk), r#"{"status":"ok"}"#);
         assert_eq!(
+            text(Outcome::KeptUnenveloped(Invalid::body("kept"))),
+            r#"{"status":"ok"}"#
+        );
+        assert_eq!(
             text(Outcome::Quarantined(Invalid::missing("data.index"))),
             r#"{"error":"required field is missing","field":"data.index"}"#
         );
@@ -345,6 +388,25 @@ mod tests {
             serde_json::to_value(batch).unwrap(),
             json!({"batchItemFailures": [{"itemIdentifier": "m"}]})
         );
+    }
+
+    #[test]
+    fn foreign_accounts_are_forbidden() {
+        let outcome = Outcome::Forbidden {
+            account: Some("9999".into()),
+        };
+        assert_eq!(
+            (outcome.status_code(), outcome.name()),
+            (403, OutcomeName::Forbidden)
+        );
+        assert!(outcome.body()["error"].as_str().unwrap().contains("9999"));
+        assert_eq!(outcome.refused_account(), Some("9999"));
+        let none = Outcome::Forbidden { account: None };
+        assert!(none.body()["error"]
+            .as_str()
+            .unwrap()
+            .contains("names no account"));
+        assert!(!none.quarantined());
     }
 
     #[test]

@@ -95,15 +95,17 @@ impl std::fmt::Debug for MetricsSink {
 }
 
 /// One request's metrics as an EMF document: `Requests` (count, per function and per function
-/// and outcome), `Latency` (ms), `Quarantined`, `Conflicts` and `Spooled` (counts; `Spooled`:
-/// bodies handed to the spool queue, outcome `spooled`). Written straight to JSON text: this
-/// runs on every request.
+/// and outcome), `Latency` (ms), `Quarantined`, `Conflicts`, `Spooled` (counts; `Spooled`:
+/// bodies handed to the spool queue, outcome `spooled`) and `ForeignAccount` (a message of an
+/// account the allow-list leaves out, refused). Written straight to JSON text: this runs on
+/// every request.
 pub(crate) fn emf_document(
     function: &str,
     outcome: OutcomeName,
     latency_ms: f64,
     quarantined: bool,
     conflict: bool,
+    foreign: bool,
     timestamp_ms: i64,
 ) -> String {
     #[derive(Serialize)]
@@ -118,6 +120,7 @@ pub(crate) fn emf_document(
         quarantined: u8,
         conflicts: u8,
         spooled: u8,
+        foreign_account: u8,
     }
     const METRICS: &[Metric] = &[
         metric("Requests", "Count"),
@@ -125,6 +128,7 @@ pub(crate) fn emf_document(
         metric("Quarantined", "Count"),
         metric("Conflicts", "Count"),
         metric("Spooled", "Count"),
+        metric("ForeignAccount", "Count"),
     ];
     let document = Request {
         aws: Metadata::new(timestamp_ms, BY_FUNCTION_AND_OUTCOME, METRICS),
@@ -135,17 +139,20 @@ pub(crate) fn emf_document(
         quarantined: u8::from(quarantined),
         conflicts: u8::from(conflict),
         spooled: u8::from(outcome == OutcomeName::Spooled),
+        foreign_account: u8::from(foreign),
     };
     serde_json::to_string(&document).expect("an EMF document serializes")
 }
 
 /// One drained spool message's metrics: `Drained` (count, per function and per function and
-/// outcome), `DrainRetries` (left in the queue for a later receive) and `Quarantined`.
+/// outcome), `DrainRetries` (left in the queue for a later receive), `Quarantined` and
+/// `ForeignAccount` (a body of an account the allow-list no longer lists, dropped).
 pub(crate) fn emf_drained(
     function: &str,
     outcome: OutcomeName,
     retry: bool,
     quarantined: bool,
+    foreign: bool,
     timestamp_ms: i64,
 ) -> String {
     #[derive(Serialize)]
@@ -158,11 +165,13 @@ pub(crate) fn emf_drained(
         drained: u8,
         drain_retries: u8,
         quarantined: u8,
+        foreign_account: u8,
     }
     const METRICS: &[Metric] = &[
         metric("Drained", "Count"),
         metric("DrainRetries", "Count"),
         metric("Quarantined", "Count"),
+        metric("ForeignAccount", "Count"),
     ];
     let document = Drained {
         aws: Metadata::new(timestamp_ms, BY_FUNCTION_AND_OUTCOME, METRICS),
@@ -171,6 +180,7 @@ pub(crate) fn emf_drained(
         drained: 1,
         drain_retries: u8::from(retry),
         quarantined: u8::from(quarantined),
+        foreign_account: u8::from(foreign),
     };
     serde_json::to_string(&document).expect("an EMF document serializes")
 }
@@ -240,12 +250,14 @@ mod tests {
             2.71234,
             false,
             false,
+            false,
             1_700_000_000_000,
         ));
         let drained = parse(emf_drained(
             "partoo",
             OutcomeName::Unavailable,
             true,
+            false,
             false,
             1_700_000_000_000,
         ));
@@ -271,9 +283,36 @@ mod tests {
             1.0,
             false,
             false,
+            false,
             0,
         ));
         assert_eq!(spooled["Spooled"], 1);
+        assert_eq!(
+            (
+                doc["ForeignAccount"].as_u64(),
+                drained["ForeignAccount"].as_u64()
+            ),
+            (Some(0), Some(0))
+        );
+        let refused = parse(emf_document(
+            "partoo",
+            OutcomeName::Forbidden,
+            1.0,
+            false,
+            false,
+            true,
+            0,
+        ));
+        assert_eq!(refused["ForeignAccount"], 1);
+        let dropped = parse(emf_drained(
+            "partoo",
+            OutcomeName::Forbidden,
+            false,
+            false,
+            true,
+            0,
+        ));
+        assert_eq!(dropped["ForeignAccount"], 1);
         assert_eq!(
             (
                 drained["Drained"].as_u64(),
@@ -292,6 +331,7 @@ mod tests {
                 2.71234,
                 false,
                 true,
+                false,
                 1_700_000_000_000
             ),
             concat!(
@@ -299,20 +339,22 @@ mod tests {
                 r#""Namespace":"MessageIngest","Dimensions":[["Function"],["Function","Outcome"]],"#,
                 r#""Metrics":[{"Name":"Requests","Unit":"Count"},"#,
                 r#"{"Name":"Latency","Unit":"Milliseconds"},{"Name":"Quarantined","Unit":"Count"},"#,
-                r#"{"Name":"Conflicts","Unit":"Count"},{"Name":"Spooled","Unit":"Count"}]}]},"#,
+                r#"{"Name":"Conflicts","Unit":"Count"},{"Name":"Spooled","Unit":"Count"},"#,
+                r#"{"Name":"ForeignAccount","Unit":"Count"}]}]},"#,
                 r#""Function":"partoo","Outcome":"spooled","Requests":1,"Latency":2.712,"#,
-                r#""Quarantined":0,"Conflicts":1,"Spooled":1}"#
+                r#""Quarantined":0,"Conflicts":1,"Spooled":1,"ForeignAccount":0}"#
             )
         );
         assert_eq!(
-            emf_drained("callbell", OutcomeName::Stored, false, true, 5),
+            emf_drained("callbell", OutcomeName::Stored, false, true, false, 5),
             concat!(
                 r#"{"_aws":{"Timestamp":5,"CloudWatchMetrics":[{"Namespace":"MessageIngest","#,
                 r#""Dimensions":[["Function"],["Function","Outcome"]],"#,
                 r#""Metrics":[{"Name":"Drained","Unit":"Count"},"#,
-                r#"{"Name":"DrainRetries","Unit":"Count"},{"Name":"Quarantined","Unit":"Count"}]}]},"#,
+                r#"{"Name":"DrainRetries","Unit":"Count"},{"Name":"Quarantined","Unit":"Count"},"#,
+                r#"{"Name":"ForeignAccount","Unit":"Count"}]}]},"#,
                 r#""Function":"callbell","Outcome":"stored","Drained":1,"DrainRetries":0,"#,
-                r#""Quarantined":1}"#
+                r#""Quarantined":1,"ForeignAccount":0}"#
             )
         );
     }

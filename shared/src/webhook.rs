@@ -1,7 +1,7 @@
 //! What an authentic webhook means, once its provider has read it, and how updates change a
 //! stored message.
 
-use crate::message::Message;
+use crate::message::{Message, OrderKey};
 use crate::providers::ProviderId;
 
 /// The meaning of an authentic webhook call.
@@ -15,6 +15,10 @@ pub enum Webhook {
     Ignored(Reason),
     /// Callbell's periodic "are you there" call, answered `{"status":"ok"}`.
     ConnectionCheck,
+    /// An authentic JSON object that is not an event envelope (Callbell: no `event`), perhaps
+    /// a message routed without its envelope: answered like a connection check, but kept in
+    /// quarantine and logged, so that a misrouted integration never loses messages unseen.
+    Unenveloped,
 }
 
 /// Why an authentic request stores nothing (docs/CONTRACT.md, rows 4, 10b and 12): the
@@ -54,8 +58,15 @@ impl std::fmt::Display for Reason {
 pub struct Update {
     /// The provider, as in the message's keys.
     pub provider: ProviderId,
+    /// The account it comes from (Partoo's organization, a named Callbell account): what the
+    /// allow-list judges. The stored message keeps its own.
+    pub account_id: Option<String>,
     pub conversation_id: String,
     pub message_id: String,
+    /// Where the message is, when the update can tell (Partoo's carry the whole message, and so
+    /// its order key): found by key. `None`: found through its id item (Callbell's say only the
+    /// `message_id`).
+    pub order_key: Option<OrderKey>,
     /// The new delivery status, lower case.
     pub status: Option<String>,
     /// The provider reports the message deleted.
@@ -187,8 +198,10 @@ mod tests {
     fn deletion_is_sticky_and_reported_once() {
         let update = Update {
             provider: ProviderId::Callbell,
+            account_id: None,
             conversation_id: "1".into(),
             message_id: "2".into(),
+            order_key: None,
             status: Some("read".into()),
             deleted: true,
             if_unknown: IfUnknown::Ignore,

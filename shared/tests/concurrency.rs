@@ -118,12 +118,19 @@ async fn concurrent_shuffled_redeliveries_store_each_message_once() {
             .iter()
             .filter(|i| s(i, "sk").starts_with("ID#"))
             .count();
+        // An id item only for messages whose updates find them by id alone: Callbell's sent
+        // ones (the test kit's Callbell messages are sent by the business).
+        let id_items = if provider == ProviderId::Callbell {
+            MESSAGES_PER_PROVIDER
+        } else {
+            0
+        };
         assert_eq!(
             (messages, ids, items.len()),
             (
                 MESSAGES_PER_PROVIDER,
-                MESSAGES_PER_PROVIDER,
-                2 * MESSAGES_PER_PROVIDER
+                id_items,
+                MESSAGES_PER_PROVIDER + id_items
             ),
             "{provider}"
         );

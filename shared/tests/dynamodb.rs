@@ -41,8 +41,18 @@ fn partoo_body(kind: &str, id: u64, date: &str, status: &str, deleted: bool) -> 
 }
 
 fn callbell_body(uuid: &str, created_at: &str, status: &str, text: &str) -> String {
+    callbell_body_on("whatsapp", uuid, created_at, status, text)
+}
+
+fn callbell_body_on(
+    channel: &str,
+    uuid: &str,
+    created_at: &str,
+    status: &str,
+    text: &str,
+) -> String {
     format!(
-        r#"{{"event":"message_created","payload":{{"uuid":"{uuid}","to":"1","from":"2","text":"{text}","status":"{status}","channel":"whatsapp","contact":{{"uuid":"c1","conversationHref":"https://dash.callbell.eu/chat/chat-1","name":"John"}},"createdAt":"{created_at}"}}}}"#
+        r#"{{"event":"message_created","payload":{{"uuid":"{uuid}","to":"1","from":"2","text":"{text}","status":"{status}","channel":"{channel}","contact":{{"uuid":"c1","conversationHref":"https://dash.callbell.eu/chat/chat-1","name":"John"}},"createdAt":"{created_at}"}}}}"#
     )
 }
 
@@ -89,12 +99,12 @@ async fn tiktok_stores_once_in_index_order() {
         assert_eq!(texts, ["first", "second"], "{format:?}");
         assert_eq!(s(&messages[0], "sk"), "MSG#00000000000000000100");
         assert_eq!(
-            s(&messages[0], "raw"),
+            raw(&messages[0]),
             earlier,
             "the first delivery's body is kept"
         );
-        // Two messages, two id items, nothing else.
-        assert_eq!(scan(&client, &table).await.len(), 4, "{format:?}");
+        // Two messages, nothing else (TikTok's updates never need an id item).
+        assert_eq!(scan(&client, &table).await.len(), 2, "{format:?}");
     }
 }
 
@@ -130,7 +140,7 @@ async fn tiktok_messages_sharing_an_index_are_both_stored() {
     );
     let items = scan(&client, &table).await;
     assert!(items.iter().all(|i| !s(i, "pk").starts_with("QUARANTINE#")));
-    assert_eq!(items.len(), 6, "three messages and their id items");
+    assert_eq!(items.len(), 3, "three messages (and no id items)");
 }
 
 /// Base64 bodies are verified and stored on their decoded bytes.
@@ -154,7 +164,7 @@ async fn base64_bodies_are_decoded_before_verification() {
             "{format:?}: {answer}"
         );
         let messages = conversation(&client, &table, "partoo#77").await;
-        assert_eq!(s(&messages[0], "raw"), body);
+        assert_eq!(raw(&messages[0]), body);
     }
 }
 
@@ -212,7 +222,7 @@ async fn partoo_updates_move_forward_and_unknown_updates_are_stored() {
         assert_eq!(first.get("deleted"), Some(&AttributeValue::Bool(true)));
         assert_eq!(s(first, "updated_at"), "2026-01-01T00:00:00.000Z");
         assert!(
-            s(first, "raw").contains(r#""type":"message_created""#),
+            raw(first).contains(r#""type":"message_created""#),
             "raw keeps the first delivery"
         );
         assert_eq!(
@@ -281,6 +291,76 @@ async fn callbell_statuses_and_redeliveries() {
     }
 }
 
+/// Callbell's status updates come for what the business sent on WhatsApp only, so only that
+/// keeps an id item: a message sent on another channel, or received, is one item, a
+/// redelivery of it a duplicate, and a status update naming it (which Callbell does not send)
+/// is row 12's update of an unknown message, changing nothing.
+#[tokio::test]
+async fn callbell_id_items_only_for_whatsapp_messages_the_business_sent() {
+    let (handler, client, table) = handler(ProviderId::Callbell).await;
+    let cases = [
+        ("whatsapp", "wa-sent", "sent", true),
+        ("whatsapp", "wa-received", "received", false),
+        ("telegram", "tg-sent", "sent", false),
+        ("instagram", "ig-sent", "sent", false),
+    ];
+    for (n, (channel, uuid, status, _)) in cases.iter().enumerate() {
+        let created_at = format!("2022-10-18T12:06:2{n}.000+02:00");
+        let body = callbell_body_on(channel, uuid, &created_at, status, "hello");
+        for expected in ["stored", "duplicate"] {
+            let (code, a) = send(
+                &handler,
+                &signed_event(Format::HttpApiV2, ProviderId::Callbell, body.as_bytes()),
+            )
+            .await;
+            assert_eq!(
+                (code, a["status"].as_str()),
+                (200, Some(expected)),
+                "{uuid}: {a}"
+            );
+        }
+    }
+    let items = scan(&client, &table).await;
+    for (_, uuid, _, by_id) in cases {
+        let id_sk = format!("ID#{uuid}");
+        assert_eq!(
+            items.iter().any(|i| s(i, "sk") == id_sk),
+            by_id,
+            "{uuid}: an id item only for a message sent on WhatsApp"
+        );
+    }
+    assert_eq!(items.len(), cases.len() + 1, "four messages, one id item");
+
+    for (_, uuid, _, by_id) in cases {
+        let update = callbell_status(uuid, "read");
+        let (code, a) = send(
+            &handler,
+            &signed_event(Format::HttpApiV2, ProviderId::Callbell, update.as_bytes()),
+        )
+        .await;
+        let expected = if by_id {
+            json!({"status": "updated", "message_id": uuid})
+        } else {
+            json!({"status": "ignored", "reason": "unknown_message"})
+        };
+        assert_eq!((code, a), (200, expected), "{uuid}");
+    }
+    let statuses: Vec<(String, String)> = conversation(&client, &table, "callbell#chat-1")
+        .await
+        .iter()
+        .map(|m| (s(m, "message_id").to_string(), s(m, "status").to_string()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("wa-sent".to_string(), "read".to_string()),
+            ("wa-received".to_string(), "received".to_string()),
+            ("tg-sent".to_string(), "sent".to_string()),
+            ("ig-sent".to_string(), "sent".to_string()),
+        ]
+    );
+}
+
 /// Row 9's conflict: the same id with other content keeps the first item and is counted as a
 /// conflict; a redelivery in a new envelope is a plain duplicate.
 #[tokio::test]
@@ -316,7 +396,7 @@ async fn a_different_body_for_a_stored_id_keeps_the_first() {
     let messages = conversation(&client, &table, "tiktok_shop#conv-1").await;
     assert_eq!(messages.len(), 1);
     assert_eq!(s(&messages[0], "text"), "original");
-    assert_eq!(s(&messages[0], "raw"), first);
+    assert_eq!(raw(&messages[0]), first);
 }
 
 /// Rows 1–3 for every provider: nothing is stored for misconfiguration, bad events and
@@ -543,4 +623,59 @@ async fn unreachable_table_answers_503_and_the_retry_stores() {
             .len(),
         1
     );
+}
+
+/// (3) `raw` is a binary holding the body gzip-compressed (RFC 1952: any gzip reads it back to
+/// the exact bytes received, accents and emoji included), `body_sha256` the body's SHA-256 in
+/// hex, `schema_version` 3 — for every provider, and in the sample bodies as committed
+/// (pretty-printed, a trailing newline).
+#[tokio::test]
+async fn raw_is_the_exact_body_gzipped_beside_its_sha256() {
+    use std::io::Read;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/bodies");
+    for id in ProviderId::ALL.iter().copied() {
+        let (handler, client, table) = handler(id).await;
+        let sample = root
+            .join(id.function())
+            .join(id.samples().shape().text_sample);
+        let bodies = [
+            message_body(id, "raw", 1, "olá, ça va? 👋"),
+            std::fs::read(&sample).unwrap(),
+        ];
+        for body in &bodies {
+            let (code, answer) = send(&*handler, &signed_event(Format::HttpApiV2, id, body)).await;
+            assert_eq!(
+                (code, answer["status"].as_str()),
+                (200, Some("stored")),
+                "{id}: {answer}"
+            );
+            let item = scan(&client, &table)
+                .await
+                .into_iter()
+                .find(|i| {
+                    s(i, "sk").starts_with("MSG#") && s(i, "message_id") == answer["message_id"]
+                })
+                .expect("its message item");
+            let packed = item["raw"]
+                .as_b()
+                .expect("raw is a binary")
+                .as_ref()
+                .to_vec();
+            let mut unpacked = Vec::new();
+            flate2::read::GzDecoder::new(packed.as_slice())
+                .read_to_end(&mut unpacked)
+                .expect("raw is a gzip stream");
+            assert_eq!(&unpacked, body, "{id}: raw unpacks to the exact body");
+            assert!(packed.len() < body.len(), "{id}: compressed");
+            assert_eq!(
+                s(&item, "body_sha256"),
+                sha256_hex(body),
+                "{id}: body_sha256"
+            );
+            assert_eq!(item["schema_version"].as_n().unwrap(), "3");
+            // Redelivered: a duplicate, the item as it was.
+            let (_, answer) = send(&*handler, &signed_event(Format::HttpApiV2, id, body)).await;
+            assert_eq!(answer["status"], "duplicate", "{id}");
+        }
+    }
 }

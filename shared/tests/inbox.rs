@@ -1,6 +1,6 @@
 //! The read API on DynamoDB Local and moto's S3: messages stored by the webhook handlers (in
 //! shuffled order, concurrently, with redeliveries), summaries folded as the projector folds
-//! stream images, then every read through the inbox's handler as API Gateway invokes it — and
+//! stream images (by the projector itself on the table's stream, for the list of sixty), then every read through the inbox's handler as API Gateway invokes it — and
 //! every request the inbox sent to DynamoDB recorded: only Query, GetItem and BatchGetItem.
 
 mod support;
@@ -11,9 +11,11 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt as _;
 use ingest::inbox::{InboxHandler, InboxSettings};
+use ingest::projector::{ProjectorHandler, ProjectorSettings};
 use ingest::read::summary::MessageImage;
 use ingest::storage::DynamoDbStore;
 use ingest::telemetry::MetricsSink;
+use ingest::testkit::stream::{event as stream_event, stream_arn, streams_client, StreamReader};
 use serde_json::{json, Value};
 use support::recording::Recording;
 use support::*;
@@ -184,6 +186,34 @@ async fn fold(store: &DynamoDbStore, client: &aws_sdk_dynamodb::Client, table: &
     }
 }
 
+/// The projector on `table`, its metrics discarded.
+async fn projector(table: &str) -> ProjectorHandler {
+    ProjectorHandler::new(
+        Ok(ProjectorSettings {
+            table_name: table.to_string(),
+        }),
+        local_client().await,
+    )
+    .with_metrics(MetricsSink::new(|_| {}))
+}
+
+/// The stream's records since the last call, through the projector as its mapping hands them
+/// over (its filter, batches of 100); no conversation may fail.
+async fn project(stream: &mut StreamReader, projector: &ProjectorHandler) {
+    let pattern = ingest::projector::filter::pattern();
+    let records: Vec<Value> = stream
+        .read_new()
+        .await
+        .expect("read the stream")
+        .into_iter()
+        .filter(|r| ingest::media::filter::matches(&pattern, r))
+        .collect();
+    for batch in records.chunks(100) {
+        let answer = projector.handle(&stream_event(batch)).await.unwrap();
+        assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    }
+}
+
 /// Every message item of a conversation (all pages).
 async fn conversation_all(
     client: &aws_sdk_dynamodb::Client,
@@ -267,7 +297,10 @@ async fn a_thousand_messages_page_in_order_key_order_both_ways() {
     let newest = &first["messages"][0];
     assert_eq!(newest["message_id"], "6000");
     assert_eq!(newest["direction"], "outbound");
-    assert_eq!(newest["schema_version"].as_u64(), Some(2));
+    assert_eq!(
+        newest["schema_version"].as_u64(),
+        Some(u64::from(ingest::message::SCHEMA_VERSION))
+    );
     assert!(newest.get("pk").is_none() && newest.get("raw").is_none());
 
     let summary_path = format!("/conversations/partoo/{conversation}");
@@ -371,10 +404,38 @@ fn body_for(spec: &Spec, n: u64, inbound: bool) -> Vec<u8> {
     body_of(&body)
 }
 
+/// The whole list, `provider#conversation_id` newest first; no conversation twice.
+async fn listed(inbox: &Inbox) -> Vec<String> {
+    let seen: Vec<String> = inbox
+        .walk("/conversations", &[("limit", "9")], "conversations")
+        .await
+        .iter()
+        .map(|s| {
+            format!(
+                "{}#{}",
+                s["provider"].as_str().unwrap(),
+                s["conversation_id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(distinct.len(), seen.len(), "listed twice: {seen:?}");
+    seen
+}
+
 #[tokio::test]
 async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_or_repeats() {
     let client = admin_client().await;
-    let table = create_table(&client, "inbox-sixty").await;
+    // With its stream: the projector keeps the summaries here, as deployed.
+    let table = create_table_with_stream(&client, "inbox-sixty").await;
+    let mut stream = StreamReader::new(
+        streams_client(),
+        stream_arn(&client, &table)
+            .await
+            .unwrap()
+            .expect("a stream"),
+    );
+    let projector = projector(&table).await;
     let specs: Vec<Spec> = (0..60).map(spec).collect();
     // Two messages each: the customer's, then the last one; times apart per conversation.
     let mut bodies = Vec::new();
@@ -385,7 +446,6 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
         bodies.push((spec.provider, body_for(spec, n + 1, spec.awaiting)));
     }
     deliver_all(&table, shuffled(bodies, 60), 8).await;
-    let store = DynamoDbStore::new(local_client().await, &table);
     let inbox = Inbox::new(&table, "unused");
 
     // A conversation without its summary yet (the projector lags) is never a 404.
@@ -399,10 +459,8 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
     assert_eq!(early["last_message"]["message_id"], "5012");
     assert_eq!(early["awaiting_reply"], true);
 
-    for spec in &specs {
-        let pk = format!("{}#{}", spec.provider.name(), spec.conversation);
-        fold(&store, &client, &table, &pk).await;
-    }
+    // The stream (180 records, redeliveries' none) through the projector.
+    project(&mut stream, &projector).await;
     // Each summary as GetItem reads it: what the listing must order and filter.
     let mut summaries = Vec::new();
     for spec in &specs {
@@ -476,10 +534,86 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
         }
     }
     assert_eq!(
-        summaries.iter().map(key).collect::<Vec<_>>().len(),
+        listed(&inbox).await.len(),
         60,
         "every conversation listed once"
     );
+
+    // Messages answered `stored` after the list was read: a new conversation's, and a newer
+    // one of a listed conversation. Each is in its conversation at once (strongly consistent;
+    // the new conversation's summary made from its newest message), and the list shows them
+    // once the projector has had the stream's records — deployed, within its batching window
+    // of a second — in activity order, each conversation once.
+    let newcomer = Spec {
+        provider: ProviderId::Callbell,
+        conversation: "conv-new".into(),
+        account: None,
+        channel: "whatsapp",
+        awaiting: true,
+    };
+    let moved = &specs[2];
+    deliver_all(
+        &table,
+        vec![
+            (newcomer.provider, body_for(&newcomer, 700, true)),
+            (moved.provider, body_for(moved, 701, true)),
+        ],
+        2,
+    )
+    .await;
+    let path_of = |spec: &Spec| {
+        format!(
+            "/conversations/{}/{}",
+            spec.provider.name(),
+            spec.conversation
+        )
+    };
+    let at_once = inbox.get(&path_of(&newcomer), &[]).await;
+    assert_eq!(at_once["last_message"]["text"], "m700", "{at_once}");
+    assert_eq!(at_once["awaiting_reply"], true, "{at_once}");
+    for (spec, text) in [(&newcomer, "m700"), (moved, "m701")] {
+        let path = format!("{}/messages", path_of(spec));
+        let newest = inbox.get(&path, &[("limit", "1")]).await;
+        assert_eq!(newest["messages"][0]["text"], text, "{path}: {newest}");
+    }
+    let newcomer_key = "callbell#conv-new".to_string();
+    assert!(
+        !listed(&inbox).await.contains(&newcomer_key),
+        "listed before its summary was made"
+    );
+    let stored = std::time::Instant::now();
+    project(&mut stream, &projector).await;
+    assert!(
+        listed(&inbox).await.contains(&newcomer_key),
+        "listed once the projector had the stream"
+    );
+    let within = stored.elapsed();
+    assert!(within < std::time::Duration::from_secs(5), "{within:?}");
+    let mut expected = summaries.clone();
+    for spec in [&newcomer, moved] {
+        let pk = format!("{}#{}", spec.provider.name(), spec.conversation);
+        let summary = inbox.get(&path_of(spec), &[]).await;
+        expected.retain(|s| key(s) != pk);
+        expected.push(summary);
+    }
+    let moved_summary = expected.last().unwrap();
+    assert_eq!(moved_summary["last_message"]["text"], "m701");
+    let moved_before = summaries
+        .iter()
+        .find(|s| s["conversation_id"] == moved.conversation.as_str())
+        .unwrap();
+    assert!(
+        moved_summary["last_activity_at"].as_str() > moved_before["last_activity_at"].as_str(),
+        "{moved_summary}"
+    );
+    expected.sort_by(|a, b| {
+        b["last_activity_at"]
+            .as_str()
+            .cmp(&a["last_activity_at"].as_str())
+    });
+    let expected: Vec<String> = expected.iter().map(key).collect();
+    assert_eq!(expected.len(), 61);
+    assert_eq!(listed(&inbox).await, expected, "newest activity first");
 
     // Cursors are bound to their request.
     let (_, page) = inbox.call("GET", "/conversations", &[("limit", "7")]).await;
@@ -499,6 +633,23 @@ async fn sixty_conversations_list_newest_first_under_every_filter_without_gaps_o
         400,
         Some("cursor"),
     );
+    // Any one character, wherever it is: the position, the separator or the tag.
+    for at in 0..cursor.len() {
+        let mut altered = cursor.clone().into_bytes();
+        altered[at] = if altered[at] == b'x' { b'y' } else { b'x' };
+        let altered = String::from_utf8(altered).unwrap();
+        inbox.assert_error(
+            inbox
+                .call(
+                    "GET",
+                    "/conversations",
+                    &[("limit", "7"), ("cursor", &altered)],
+                )
+                .await,
+            400,
+            Some("cursor"),
+        );
+    }
     inbox.assert_error(
         inbox
             .call(

@@ -1,6 +1,6 @@
 //! The sample events of each schema-2 shape become exactly the item written down for them in
 //! `tests/data/samples/<function>/<name>.expected.json` (every attribute, keys included; `raw`
-//! must be the body and `received_at` the pinned time). The expectations were written from
+//! must unpack to the body, `body_sha256` be its SHA-256 and `received_at` the pinned time). The expectations were written from
 //! docs/CONTRACT.md's mapping and checked by hand; `INGEST_BLESS=1 cargo test --test samples`
 //! rewrites them from the code, for a reviewed change of the mapping.
 
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ingest::testkit::{any_handler, HandlerSpec, MemoryStore};
 use ingest::ProviderId;
 use serde_json::Value;
-use support::answer;
+use support::{answer, sha256_hex};
 
 /// Each sample, and the samples sent before it to the same fresh table (a message whose place
 /// another one holds needs that one first).
@@ -89,14 +89,26 @@ async fn every_schema_2_sample_becomes_its_expected_item() {
                         == Some(message_id)
             })
             .unwrap_or_else(|| panic!("{sample}: no message item for {message_id}"));
-        let mut item: Value = serde_dynamo::from_item(item).unwrap();
-        let item = item.as_object_mut().unwrap();
+        // What depends on the delivery, checked apart: the body (gzip-compressed), its
+        // SHA-256, the content's fingerprint (internal, for conflicts).
+        let mut item = item;
+        let body = body_of_event(&event);
         let raw = item.remove("raw").unwrap();
         assert_eq!(
-            raw.as_str().unwrap().as_bytes(),
-            body_of_event(&event),
+            ingest::storage::raw::body_of(&raw).unwrap(),
+            body,
             "{sample}: raw"
         );
+        assert_eq!(
+            item.remove("body_sha256")
+                .and_then(|v| v.as_s().ok().cloned()),
+            Some(sha256_hex(&body)),
+            "{sample}: body_sha256"
+        );
+        // Schema 3 keeps no fingerprint of content on the item: a conflict reads the body.
+        assert_eq!(item.get("content_sha256"), None, "{sample}");
+        let mut item: Value = serde_dynamo::from_item(item).unwrap();
+        let item = item.as_object_mut().unwrap();
         assert_eq!(
             item.remove("received_at").unwrap(),
             "2026-01-01T00:00:00.000Z"

@@ -95,7 +95,7 @@ impl<R: ConversationReader> InboxHandler<R> {
             request_id = request.as_ref().and_then(|r| r.request_id.as_deref()),
             detail = answered.detail.as_deref(),
             duration_ms = (latency_ms * 1000.0).round() / 1000.0,
-            "request"
+            "request handled"
         );
         self.metrics.write(&emf_request(
             answered.route,

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -20,51 +20,17 @@ use super::keys::object_key;
 use super::settings::MediaSettings;
 use super::table::{AttachmentView, MediaTable, MessageView};
 use super::upload::{copy, CopyError, Target};
+use super::url::stated_expiry;
 use crate::error::Misconfigured;
 use crate::message::{format_timestamp, MediaError, StoredMedia};
 use crate::response::{BatchResponse, ItemFailure};
+use crate::storage::stream::{Change, StreamEvent, StreamRecord};
 use crate::telemetry::{metric, Metadata, Metric, MetricsSink};
 
 /// An attachment is not started with less time than this left in the invocation.
 const MIN_TIME_LEFT: Duration = Duration::from_secs(15);
 /// A copy must be over this long before the invocation's deadline.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
-
-/// The stream event Lambda delivers (the parts the function reads).
-#[derive(Debug, Deserialize)]
-pub struct StreamEvent {
-    #[serde(rename = "Records", default)]
-    pub records: Vec<StreamRecord>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct StreamRecord {
-    #[serde(rename = "eventID", default)]
-    pub event_id: Option<String>,
-    #[serde(rename = "eventName", default)]
-    pub event_name: Option<String>,
-    #[serde(default)]
-    pub dynamodb: Option<StreamData>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct StreamData {
-    #[serde(rename = "SequenceNumber", default)]
-    pub sequence_number: Option<String>,
-    #[serde(rename = "NewImage", default)]
-    pub new_image: Option<serde_dynamo::Item>,
-}
-
-impl StreamRecord {
-    /// What Lambda expects in `itemIdentifier` for a stream record: its sequence number.
-    fn identifier(&self) -> String {
-        self.dynamodb
-            .as_ref()
-            .and_then(|d| d.sequence_number.clone())
-            .or_else(|| self.event_id.clone())
-            .unwrap_or_default()
-    }
-}
 
 /// What became of one attachment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,10 +157,10 @@ impl MediaHandler {
         deadline: Instant,
         tally: &mut Tally,
     ) -> Result<(), String> {
-        if record.event_name.as_deref() == Some("REMOVE") {
+        if record.change() == Some(Change::Remove) {
             return Ok(());
         }
-        let Some(image) = record.dynamodb.as_ref().and_then(|d| d.new_image.as_ref()) else {
+        let Some(image) = record.new_image() else {
             return Ok(());
         };
         let Some(seen) = MessageView::of_image(image) else {
@@ -261,10 +227,13 @@ impl MediaHandler {
                 at: format_timestamp(now),
             })
         };
+        // When the provider said when the link dies, or the link says it itself.
         let expired = attachment
             .expires_at
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|| stated_expiry(url))
             .is_some_and(|t| t <= now);
         if expired {
             return failed(MediaError::Expired);

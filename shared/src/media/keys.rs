@@ -23,6 +23,16 @@ pub fn object_key(provider: &str, conversation_id: &str, message_id: &str, index
     )
 }
 
+/// The prefix every copy of a conversation's attachments is under
+/// (`media/<provider>/<conversation_id>/`): what erasing the conversation deletes.
+pub fn conversation_prefix(provider: &str, conversation_id: &str) -> String {
+    format!(
+        "{MEDIA_PREFIX}{}/{}/",
+        component(provider),
+        component(conversation_id)
+    )
+}
+
 fn component(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for &b in id.as_bytes() {
@@ -60,6 +70,11 @@ mod tests {
             "media/partoo/a%2Fb%20c/%C3%A9/2"
         );
         assert_eq!(object_key("p", "..", ".", 1), "media/p/%2E%2E/%2E/1");
+        // Every copy of a conversation is under its prefix, and no other conversation's is.
+        let prefix = conversation_prefix("partoo", "a/b c");
+        assert_eq!(prefix, "media/partoo/a%2Fb%20c/");
+        assert!(object_key("partoo", "a/b c", "é", 2).starts_with(&prefix));
+        assert!(!object_key("partoo", "a/b c2", "m", 0).starts_with(&prefix));
         assert_eq!(object_key("p", "", "m", 0), "media/p/%00/m/0");
         assert_eq!(
             object_key("p", "c", "m", 3),

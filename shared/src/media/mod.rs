@@ -25,6 +25,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 
 pub use handler::MediaHandler;
+pub use keys::{conversation_prefix, object_key};
 pub use settings::MediaSettings;
 
 /// The media function, from start to finish: its configuration (the shared part and

@@ -212,6 +212,38 @@ mod tests {
     }
 
     #[test]
+    fn a_message_reads_the_same_whatever_form_its_raw_has() {
+        use base64::Engine;
+        let image = |raw: serde_json::Value| {
+            let image = json!({
+                "pk": {"S": "partoo#7"}, "sk": {"S": "MSG#2025#1"}, "provider": {"S": "partoo"},
+                "conversation_id": {"S": "7"}, "message_id": {"S": "1"},
+                "attachments": {"L": [{"M": {"kind": {"S": "image"}, "url": {"S": "https://h/a.png"}}}]},
+                "raw": raw,
+            });
+            let image: serde_dynamo::Item = serde_json::from_value(image).unwrap();
+            MessageView::of_image(&image)
+        };
+        let body = br#"{"type":"message_created"}"#;
+        let packed = crate::storage::raw::compress(body);
+        let schema_3 =
+            image(json!({"B": base64::engine::general_purpose::STANDARD.encode(&packed)}));
+        let schema_2 = image(json!({"S": std::str::from_utf8(body).unwrap()}));
+        assert!(schema_3.as_ref().is_some_and(|v| v.has_pending()));
+        assert_eq!(schema_3, schema_2);
+        // And from GetItem's values.
+        let sdk = |raw: AttributeValue| {
+            let mut item = item_key("partoo#7", "MSG#2025#1");
+            item.insert("raw".into(), raw);
+            MessageView::of(&item)
+        };
+        assert_eq!(
+            sdk(crate::storage::raw::attribute(body)),
+            sdk(AttributeValue::S("{}".into()))
+        );
+    }
+
+    #[test]
     fn expressions_touch_one_element() {
         assert_eq!(update_expression(2), "SET #att[2].#stored = :stored");
         assert_eq!(

@@ -111,6 +111,19 @@ impl fmt::Display for MediaUrl {
     }
 }
 
+/// When a link says it stops working: a signed TikTok CDN link carries
+/// `x-tos-expires=<epoch seconds>` in its query. The message item keeps no copy of it
+/// (docs/CONTRACT.md): this is where the media function reads it.
+pub fn stated_expiry(url: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let query = url.split_once('?')?.1.split('#').next()?;
+    let seconds = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("x-tos-expires="))?
+        .parse::<i64>()
+        .ok()?;
+    chrono::DateTime::from_timestamp(seconds, 0)
+}
+
 fn split_host_port(authority: &str) -> Result<(String, Option<u16>), BadUrl> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (host, after) = rest
@@ -173,6 +186,25 @@ fn request_target(target: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_may_say_when_it_stops_working() {
+        let at = |url| stated_expiry(url).map(|t| t.to_rfc3339());
+        assert_eq!(
+            at("https://p16.tiktokcdn.example/obj/1?a=b&x-tos-expires=1681980481&x-tos-signature=q"),
+            Some("2023-04-20T08:48:01+00:00".into())
+        );
+        for url in [
+            "https://i/1.png",
+            "https://i/1.png?x-tos-expires=soon",
+            "https://i/1.png?x-tos-expires=-",
+            "https://i/1.png?x-expires=1681980481",
+            "https://i/1.png#x-tos-expires=1681980481",
+            "https://i/1.png?x-tos-expires=99999999999999999",
+        ] {
+            assert_eq!(at(url), None, "{url}");
+        }
+    }
 
     #[test]
     fn parses_absolute_urls() {

@@ -10,12 +10,18 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use subtle::Choice;
+
+use crate::accounts::{AccountName, NamedSecrets};
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
 use crate::message::{checked_time, Attachment, AttachmentKind, Contact, ContactCard, Direction, Interactive, InteractiveOption, Kind, Location, Message, OrderKey, Phone, Role, Sender};
 use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
-use crate::verify::{any_tag_matches, decode_hex_32, hmac_sha256, same_secret, single_header, Secret, Verified, Verify};
+use crate::verify::{
+    any_tag, decode_hex_32, hmac_sha256, matching_entry, secret_matches, single_header, Verified,
+    Verify,
+};
 use crate::webhook::{IfUnknown, Reason, StatusOrder, Update, Webhook};
 use crate::wire::{
     check_unique_keys, object, parse_object, required, required_object, List, Object, Value,
@@ -40,23 +46,65 @@ impl Provider for Callbell {
     type Verifier = Checks;
 
     fn verifier(env: &Env) -> Result<Checks, Misconfigured> {
-        let signing_secret = env.get("CALLBELL_WEBHOOK_SECRET").map(Secret::new);
-        let url_token = env.get("CALLBELL_URL_TOKEN").map(Secret::new);
-        if signing_secret.is_none() && url_token.is_none() {
-            return Err(Misconfigured(
-                "set CALLBELL_WEBHOOK_SECRET or CALLBELL_URL_TOKEN (or both)".into(),
-            ));
+        let read = |setting| {
+            env.get(setting)
+                .map(|value| NamedSecrets::parse(setting, &value, SECRET_PREFIX))
+                .transpose()
+        };
+        let signing_secrets = read(WEBHOOK_SECRET)?;
+        let url_tokens = read(URL_TOKEN)?;
+        if let (Some(secrets), Some(tokens)) = (&signing_secrets, &url_tokens) {
+            secrets.check_distinct_from(tokens)?;
+        }
+        if signing_secrets.is_none() && url_tokens.is_none() {
+            return Err(Misconfigured(format!(
+                "set {WEBHOOK_SECRET} or {URL_TOKEN} (or both)"
+            )));
         }
         Ok(Checks {
-            signing_secret,
-            url_token,
+            signing_secrets,
+            url_tokens,
         })
     }
 
+    /// The verified entry's account name, when it has one, is the account of the messages and
+    /// updates of the call: Callbell's own payloads name none.
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid> {
-        read_body(request.body())
+        let account = request.account().map(|a| a.to_string());
+        Ok(match read_body(request.body())? {
+            Webhook::NewMessage(mut message) => {
+                message.account_id = account;
+                Webhook::NewMessage(message)
+            }
+            Webhook::Update(mut update) => {
+                update.account_id = account;
+                Webhook::Update(update)
+            }
+            other => other,
+        })
+    }
+
+    /// `message_status_updated` names its message by `uuid` alone, and comes only for messages
+    /// the business sent on WhatsApp (Callbell's reference: "outbound WhatsApp only"): those
+    /// get an id item, the others none — an id item is a write unit per message that no
+    /// update would read. A status update naming any other message finds no id item and is
+    /// answered as an update of an unknown message (row 12), as it was for a message never
+    /// stored.
+    fn updates_find_by_id(message: &Message) -> bool {
+        message.direction == Direction::Outbound && message.channel.as_deref() == Some(WHATSAPP)
     }
 }
+
+/// The channel (lower case) whose sent messages get status updates.
+const WHATSAPP: &str = "whatsapp";
+
+/// The signing secrets: `whsec_…`, comma-separated, each optionally `<account>=<secret>`.
+pub const WEBHOOK_SECRET: &str = "CALLBELL_WEBHOOK_SECRET";
+/// The URL tokens, comma-separated, each optionally `<account>=<token>`.
+pub const URL_TOKEN: &str = "CALLBELL_URL_TOKEN";
+/// How Callbell's signing secrets begin. They are base64 and may end in `=`, so an entry that
+/// begins so is a secret, whole, never `<account>=<secret>`.
+pub const SECRET_PREFIX: &str = "whsec_";
 
 /// The header that carries the signature: `t=<unix seconds>,v1=<hex>`.
 pub const SIGNATURE_HEADER: &str = "x-callbell-signature";
@@ -66,32 +114,42 @@ pub const TOKEN_PARAMETER: &str = "token";
 pub const TOLERANCE_SECS: i64 = 300;
 
 /// What authenticates a Callbell call: a signature (HMAC-SHA256 over `<t>.<body>`, keyed with
-/// the whole `whsec_…` secret, `t` within 300 s of now), or the token the webhook URL carries,
-/// whichever is configured and passes.
+/// a whole `whsec_…` secret, `t` within 300 s of now), or a token the webhook URL carries,
+/// whichever is configured and passes. Every configured secret and token is compared, in
+/// constant time; the entry that matched names the call's account, when it is named. A call
+/// passing both checks, for different accounts, is its signature's.
 #[derive(Clone, Debug)]
 pub struct Checks {
-    signing_secret: Option<Secret>,
-    url_token: Option<Secret>,
+    signing_secrets: Option<NamedSecrets>,
+    url_tokens: Option<NamedSecrets>,
 }
 
-impl Verify for Checks {
-    fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized> {
+impl Checks {
+    /// The account of an authentic call (`None` for an unnamed entry), or why it is not one.
+    pub fn authenticate(
+        &self,
+        request: &Request,
+        now: i64,
+    ) -> Result<Option<AccountName>, Unauthorized> {
         let signature = self
-            .signing_secret
+            .signing_secrets
             .as_ref()
-            .map(|secret| check_signature(secret, request, now));
-        if let Some(Ok(())) = signature {
-            return Ok(());
+            .map(|secrets| check_signature(secrets, request, now));
+        if let Some(Ok(account)) = signature {
+            return Ok(account);
         }
-        if let Some(token) = &self.url_token {
-            if request
-                .query_values(TOKEN_PARAMETER)
-                .any(|given| same_secret(token, given))
-            {
-                return Ok(());
+        if let Some(tokens) = &self.url_tokens {
+            let given: Vec<&str> = request.query_values(TOKEN_PARAMETER).collect();
+            let matches = tokens.entries.iter().map(|entry| {
+                given.iter().fold(Choice::from(0), |acc, value| {
+                    acc | secret_matches(&entry.secret, value.as_bytes())
+                })
+            });
+            if let Some(index) = matching_entry(matches) {
+                return Ok(tokens.entries[index].account.clone());
             }
         }
-        Err(match (signature, &self.url_token) {
+        Err(match (signature, &self.url_tokens) {
             // A signature was attempted: its failure is the useful message.
             (Some(Err(e)), None) => e,
             (Some(Err(e)), Some(_)) if request.has_header(SIGNATURE_HEADER) => e,
@@ -101,7 +159,21 @@ impl Verify for Checks {
     }
 }
 
-fn check_signature(secret: &Secret, request: &Request, now: i64) -> Result<(), Unauthorized> {
+impl Verify for Checks {
+    fn check(&self, request: &Request, now: i64) -> Result<(), Unauthorized> {
+        self.authenticate(request, now).map(|_| ())
+    }
+
+    fn account(&self, request: &Request, now: i64) -> Result<Option<AccountName>, Unauthorized> {
+        self.authenticate(request, now)
+    }
+}
+
+fn check_signature(
+    secrets: &NamedSecrets,
+    request: &Request,
+    now: i64,
+) -> Result<Option<AccountName>, Unauthorized> {
     let header = single_header(request, SIGNATURE_HEADER)?;
     let malformed = |reason| Unauthorized::MalformedHeader {
         header: SIGNATURE_HEADER,
@@ -128,16 +200,19 @@ fn check_signature(secret: &Secret, request: &Request, now: i64) -> Result<(), U
     if candidates.is_empty() {
         return Err(malformed("no v1="));
     }
-    let expected = hmac_sha256(secret, &[timestamp.as_bytes(), b".", request.body()]);
-    // Every candidate is compared (a second v1 appears while a secret rotates).
-    if !any_tag_matches(&candidates, &expected) {
+    // Every secret against every candidate (a second v1 appears while a secret rotates).
+    let matches = secrets.entries.iter().map(|entry| {
+        let expected = hmac_sha256(&entry.secret, &[timestamp.as_bytes(), b".", request.body()]);
+        any_tag(&candidates, &expected)
+    });
+    let Some(index) = matching_entry(matches) else {
         return Err(Unauthorized::BadSignature("X-Callbell-Signature"));
-    }
+    };
     let skew = now.saturating_sub(seconds);
     if skew.abs() > TOLERANCE_SECS {
         return Err(Unauthorized::Stale(skew));
     }
-    Ok(())
+    Ok(secrets.entries[index].account.clone())
 }
 
 #[derive(Deserialize)]
@@ -340,13 +415,17 @@ struct ContextTarget<'a> {
 
 /// Reads an authentic Callbell webhook body.
 fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
-    // Connection checks: an empty body, or a JSON object without `event`.
+    // Connection checks: an empty body, or an empty JSON object.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Webhook::ConnectionCheck);
     }
     let envelope: Envelope = parse_object(body)?;
     let event = match envelope.event.as_ref() {
-        None | Some(Value::Null) => return Ok(Webhook::ConnectionCheck),
+        // (It is an object: parse_object read it.)
+        None | Some(Value::Null) if is_empty_object(body) => return Ok(Webhook::ConnectionCheck),
+        // Anything else without `event` may be a message that lost its envelope on the way
+        // (an integration routed through another tool): answered as a check, but kept.
+        None | Some(Value::Null) => return Ok(Webhook::Unenveloped),
         Some(value) => value.text().ok_or_else(|| {
             Invalid::field(
                 "event",
@@ -367,6 +446,13 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
     }
 }
 
+/// `{}`, give or take whitespace, for a body already read as a JSON object.
+fn is_empty_object(body: &[u8]) -> bool {
+    body.iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .eq(b"{}".iter())
+}
+
 /// A delivery status for an outbound message sent earlier; too little to store on its own.
 fn status_update(payload: &Payload) -> Result<Update, Invalid> {
     let message_id = required(
@@ -383,8 +469,10 @@ fn status_update(payload: &Payload) -> Result<Update, Invalid> {
     )?;
     Ok(Update {
         provider: ProviderId::Callbell,
+        account_id: None,
         conversation_id: conversation_of(payload)?,
         message_id,
+        order_key: None,
         status: Some(status.to_lowercase()),
         deleted: false,
         if_unknown: IfUnknown::Ignore,
@@ -738,12 +826,15 @@ fn derived_message_id(message: &Message, payload: &Payload, status: &str) -> Str
 mod samples {
     use serde_json::{json, Value};
 
-    use super::{Callbell, TOKEN_PARAMETER};
+    use super::{Callbell, TOKEN_PARAMETER, URL_TOKEN, WEBHOOK_SECRET};
     use crate::verify::{hmac_sha256, Secret};
     use crate::testkit::{
-        body_of, hmac_hex, local, tolerated, Credentials, HostileCase, Primitive, Samples, Shape,
-        Stores::*,
+        body_of, hmac_hex, local_first, local_named, tolerated, Credentials, HostileCase, Primitive,
+        Samples, Shape, Stores::*,
     };
+
+    /// local.env's named account, whose token the sample `whatsapp-text-brand-b` carries.
+    pub const LOCAL_ACCOUNT: &str = "local-brand-b";
 
     fn signature(secret: &str, body: &[u8], t: i64) -> Credentials {
         let v1 = hmac_hex(secret.as_bytes(), &[t.to_string().as_bytes(), b".", body]);
@@ -776,11 +867,16 @@ mod samples {
 
     impl Samples for Callbell {
         fn sign(&self, body: &[u8], now: i64) -> Credentials {
-            signature(local("CALLBELL_WEBHOOK_SECRET"), body, now)
+            signature(local_first(WEBHOOK_SECRET), body, now)
         }
 
         fn sign_lasting(&self, _body: &[u8]) -> Credentials {
-            Credentials::query(TOKEN_PARAMETER, local("CALLBELL_URL_TOKEN"))
+            Credentials::query(TOKEN_PARAMETER, local_first(URL_TOKEN))
+        }
+
+        /// A named account's URL token (local.env's `<account>=<token>` entries).
+        fn sign_lasting_as(&self, _body: &[u8], account: &str) -> Option<Credentials> {
+            local_named(URL_TOKEN, account).map(|token| Credentials::query(TOKEN_PARAMETER, token))
         }
 
         fn forge(&self, body: &[u8], now: i64) -> Credentials {
@@ -791,12 +887,14 @@ mod samples {
             "Faraday v2.9.0"
         }
 
+        /// A message the business sent (`sent`): the kind Callbell's status updates come for
+        /// ([`Samples::status_update`] updates it), and which keeps an id item.
         fn message(&self, conversation: &str, n: u64, text: &str) -> Value {
             json!({
                 "event": "message_created",
                 "payload": {
                     "uuid": format!("u{n}"), "to": "1", "from": "2", "text": text,
-                    "status": "received", "channel": "whatsapp",
+                    "status": "sent", "channel": "whatsapp",
                     "createdAt": format!("2024-05-01T{:02}:{:02}:{:02}.000Z", 10 + n / 3600 % 14, n / 60 % 60, n % 60),
                     "contact": {
                         "uuid": format!("k-{conversation}"), "name": "John",
@@ -823,7 +921,7 @@ mod samples {
 
         fn primitive(&self, body: &[u8]) -> Primitive {
             let t = crate::testkit::NOW.to_string();
-            let secret = Secret::new(local("CALLBELL_WEBHOOK_SECRET"));
+            let secret = Secret::new(local_first(WEBHOOK_SECRET));
             let tag = hmac_sha256(&secret, &[t.as_bytes(), b".", body]);
             Box::new(move |body| hmac_sha256(&secret, &[t.as_bytes(), b".", body]) == tag)
         }
@@ -876,7 +974,7 @@ mod samples {
             huge_location["payload"]["messageLocation"] =
                 json!({"coordinates": {"x": 1e300, "y": "1e-300"}});
             let limits = "beyond the table's limits";
-            let token = local("CALLBELL_URL_TOKEN");
+            let token = local_first(URL_TOKEN);
             cases.extend([
                 HostileCase::forged("stale t (301 s old)", &body, self.sign(&body, now - 301)),
                 HostileCase::forged("future t (301 s ahead)", &body, self.sign(&body, now + 301)),
@@ -893,6 +991,44 @@ mod samples {
                 HostileCase::signed(self, limits, "a date after 9999", body_of(&after_9999), 400, Quarantine),
                 HostileCase::signed(self, limits, "numbers DynamoDB can't hold", body_of(&huge_location), 200, Message),
                 HostileCase::stranger(self, STRANGER),
+            ]);
+            // Accounts and secrets: a named account's token verifies; its entry's text does not.
+            let accounts = "accounts and secrets";
+            let named = local_named(URL_TOKEN, LOCAL_ACCOUNT).expect("local.env names an account");
+            let body = body_of(&message());
+            let mut by_name = HostileCase::signed(self, accounts, "a named account's token", body.clone(), 200, Message);
+            by_name.credentials = Credentials::query(TOKEN_PARAMETER, named);
+            cases.extend([
+                by_name,
+                HostileCase::forged_as(
+                    accounts,
+                    "the entry <account>=<token> as the token",
+                    &body,
+                    Credentials::query(TOKEN_PARAMETER, format!("{LOCAL_ACCOUNT}={named}")),
+                ),
+                HostileCase::forged_as(
+                    accounts,
+                    "the account name as the token",
+                    &body,
+                    Credentials::query(TOKEN_PARAMETER, LOCAL_ACCOUNT),
+                ),
+                HostileCase::forged_as(
+                    accounts,
+                    "keyed with the named entry's text",
+                    &body,
+                    signature(&format!("{LOCAL_ACCOUNT}={named}"), &body, now),
+                ),
+            ]);
+            // Row 5, (3): authentic objects without `event` are answered as checks, and kept.
+            let unenveloped = "without an envelope";
+            let mut message = message();
+            let payload = message["payload"].take();
+            let mut null_event = json!({"event": null, "payload": payload.clone()});
+            null_event["payload"]["text"] = json!("null event");
+            cases.extend([
+                HostileCase::signed(self, unenveloped, "a message's payload alone", body_of(&payload), 200, Quarantine),
+                HostileCase::signed(self, unenveloped, "event null", body_of(&null_event), 200, Quarantine),
+                HostileCase::signed(self, unenveloped, "the payload under another name", body_of(&json!({"data": payload})), 200, Quarantine),
             ]);
             cases
         }
@@ -1005,6 +1141,94 @@ mod tests {
         assert!(!shown.contains("tok-123") && !shown.contains("whsec"), "{shown}");
     }
 
+    fn checks_of(secrets: Option<&str>, tokens: Option<&str>) -> Result<Checks, Misconfigured> {
+        let (secrets, tokens) = (secrets.map(str::to_string), tokens.map(str::to_string));
+        let lookup = move |name: &str| match name {
+            WEBHOOK_SECRET => secrets.clone(),
+            URL_TOKEN => tokens.clone(),
+            _ => None,
+        };
+        Callbell::verifier(&Env::new(&lookup))
+    }
+
+    fn signature_with(secret: &str) -> String {
+        let tag = hmac_sha256(
+            &crate::verify::Secret::new(secret),
+            &[VECTOR_T.to_string().as_bytes(), b".", VECTOR_BODY.as_bytes()],
+        );
+        format!("t={VECTOR_T},v1={}", hex::encode(tag))
+    }
+
+    fn account(checks: &Checks, request: &Request) -> Result<Option<String>, Unauthorized> {
+        checks
+            .authenticate(request, VECTOR_T)
+            .map(|a| a.map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn every_listed_secret_verifies_and_named_ones_give_the_account() {
+        let checks = checks_of(
+            Some(&format!("whsec_old=, {VECTOR_SECRET}, brand-a=whsec_a1, brand-a=whsec_a2,brand-b=whsec_b")),
+            Some("tok-plain,brand-c=tok-c"),
+        )
+        .unwrap();
+        // The known answer, its secret second in the list.
+        assert_eq!(account(&checks, &signed(VECTOR_SIGNATURE, VECTOR_BODY)), Ok(None));
+        for (secret, expected) in [
+            ("whsec_old=", None),
+            ("whsec_a1", Some("brand-a")),
+            ("whsec_a2", Some("brand-a")),
+            ("whsec_b", Some("brand-b")),
+        ] {
+            let request = signed(&signature_with(secret), VECTOR_BODY);
+            assert_eq!(account(&checks, &request), Ok(expected.map(str::to_string)), "{secret}");
+        }
+        assert_eq!(
+            account(&checks, &signed(&signature_with("whsec_other"), VECTOR_BODY)),
+            Err(Unauthorized::BadSignature("X-Callbell-Signature"))
+        );
+        let token = |t: &str| Request::new(&[], &[("token", t)], VECTOR_BODY);
+        assert_eq!(account(&checks, &token("tok-c")), Ok(Some("brand-c".into())));
+        assert_eq!(account(&checks, &token("tok-plain")), Ok(None));
+        assert_eq!(account(&checks, &token("brand-c=tok-c")), Err(Unauthorized::NoValidCredential));
+        // A token given twice, one of them right, passes.
+        let two = Request::new(&[], &[("token", "nope"), ("token", "tok-c")], VECTOR_BODY);
+        assert_eq!(account(&checks, &two), Ok(Some("brand-c".into())));
+        // Both checks passing, for different accounts: the signature's.
+        let both = Request::new(
+            &[("X-Callbell-Signature", signature_with("whsec_b").as_str())],
+            &[("token", "tok-c")],
+            VECTOR_BODY,
+        );
+        assert_eq!(account(&checks, &both), Ok(Some("brand-b".into())));
+        // After the rotation the old secret no longer verifies.
+        let rotated = checks_of(Some(VECTOR_SECRET), None).unwrap();
+        let old = signed(&signature_with("whsec_old="), VECTOR_BODY);
+        assert!(rotated.check(&old, VECTOR_T).is_err());
+    }
+
+    #[test]
+    fn malformed_lists_are_misconfigured_naming_the_setting() {
+        for (secrets, tokens, setting) in [
+            (Some("whsec_hunter2=,,whsec_x"), None, WEBHOOK_SECRET),
+            (Some("whsec_hunter2=,"), None, WEBHOOK_SECRET),
+            (Some("brand-a="), None, WEBHOOK_SECRET),
+            (None, Some("=hunter2"), URL_TOKEN),
+            (Some("a=whsec_hunter2,b=whsec_hunter2"), None, WEBHOOK_SECRET),
+            (None, Some("hunter2,c=hunter2"), URL_TOKEN),
+            (Some("whsec_hunter2"), Some("c=whsec_hunter2"), WEBHOOK_SECRET),
+            (None, Some("aHVudGVyMg=="), URL_TOKEN),
+        ] {
+            let error = checks_of(secrets, tokens).unwrap_err().to_string();
+            assert!(error.contains(setting), "{secrets:?} {tokens:?}: {error}");
+            assert!(!error.contains("hunter2") && !error.contains("aHVudGVyMg"), "{error}");
+        }
+        // The same secret as a signing secret and a token of the same account is fine.
+        assert!(checks_of(Some("c=whsec_x"), Some("c=whsec_x")).is_ok());
+        let shown = format!("{:?}", checks_of(Some("brand-a=whsec_hunter2"), Some("t0ken")).unwrap());
+        assert!(!shown.contains("hunter2") && !shown.contains("t0ken"), "{shown}");
+    }
+
     #[test]
     fn statuses_only_move_forward() {
         let order = Callbell::STATUS_ORDER;
@@ -1029,6 +1253,36 @@ mod tests {
         match read_body(b.as_bytes()).unwrap_or_else(|e| panic!("{b}: {e}")) {
             Webhook::NewMessage(m) => *m,
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// Only what the business sent on WhatsApp can receive a status update, so only that
+    /// keeps an id item.
+    #[test]
+    fn an_id_item_only_for_what_the_business_sent_on_whatsapp() {
+        let message = |status: &str, channel: &str| {
+            let b = format!(
+                r#"{{"event":"message_created","payload":{{"uuid":"m-1","text":"Hi","from":"1","to":"2","status":"{status}","channel":"{channel}","contact":{CONTACT},"createdAt":"2022-10-18T12:06:29.000+02:00"}}}}"#
+            );
+            match read_body(b.as_bytes()).unwrap_or_else(|e| panic!("{b}: {e}")) {
+                Webhook::NewMessage(m) => *m,
+                other => panic!("{other:?}"),
+            }
+        };
+        for (status, channel, by_id) in [
+            ("sent", "WhatsApp", true),
+            ("sent", "whatsapp", true),
+            ("received", "whatsapp", false),
+            ("note", "whatsapp", false),
+            ("sent", "telegram", false),
+            ("sent", "instagram", false),
+            ("sent", "facebook", false),
+        ] {
+            assert_eq!(
+                Callbell::updates_find_by_id(&message(status, channel)),
+                by_id,
+                "{status} on {channel}"
+            );
         }
     }
 
@@ -1341,7 +1595,17 @@ mod tests {
         assert_eq!(read_body(b"").unwrap(), Webhook::ConnectionCheck);
         assert_eq!(read_body(b" \n").unwrap(), Webhook::ConnectionCheck);
         assert_eq!(read_body(b"{}").unwrap(), Webhook::ConnectionCheck);
-        assert_eq!(read_body(br#"{"ping":1}"#).unwrap(), Webhook::ConnectionCheck);
+        assert_eq!(read_body(b" {\n } \n").unwrap(), Webhook::ConnectionCheck);
+        // A non-empty object without `event` is kept: it may be a message without its
+        // envelope (row 5, (3)).
+        for kept in [
+            r#"{"ping":1}"#,
+            r#"{"event":null}"#,
+            r#"{"event":null,"payload":{"uuid":"u1"}}"#,
+            r#"{"uuid":"u1","text":"hi","status":"received","contact":{"uuid":"k1"}}"#,
+        ] {
+            assert_eq!(read_body(kept.as_bytes()).unwrap(), Webhook::Unenveloped, "{kept}");
+        }
         assert_eq!(
             read_body(br#"{"event":"contact_created","payload":{}}"#).unwrap(),
             Webhook::Ignored(Reason::NotAMessageEvent)

@@ -6,8 +6,10 @@
 //! binary carries only that provider's code. Adding one is a new module and one line in the
 //! [`providers!`] list at the end of this file (docs/ADDING_A_PROVIDER.md).
 
+use crate::accounts::AllowList;
 use crate::config::{Env, FunctionConfig};
 use crate::error::{Invalid, Misconfigured};
+use crate::message::Message;
 use crate::verify::{Verified, Verify};
 use crate::webhook::{StatusOrder, Webhook};
 
@@ -25,6 +27,12 @@ pub trait Provider: registration::Registered + Sized + Send + Sync + 'static {
     /// What authenticates its calls, read once from the environment.
     type Verifier: Verify;
 
+    /// The setting that lists the accounts the function serves (`PARTOO_ORG_IDS`), for a
+    /// provider whose messages name their account (`account_id`) and whose signature does not
+    /// tell our accounts from others'. When it is set, an authentic message of an account it
+    /// leaves out is refused (403) and stored nowhere.
+    const ALLOW_LIST: Option<&'static str> = None;
+
     /// Reads the verifier's settings. A provider that cannot authenticate anything as
     /// configured is [`Misconfigured`]: its function then answers 500, never runs open.
     fn verifier(env: &Env) -> Result<Self::Verifier, Misconfigured>;
@@ -32,6 +40,21 @@ pub trait Provider: registration::Registered + Sized + Send + Sync + 'static {
     /// What an authentic request means: a message, an update, or something to acknowledge.
     /// A body that is not what the provider sends is [`Invalid`], naming the field to blame.
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid>;
+
+    /// Whether a later update must find `message` by its `message_id` alone, so that storage
+    /// keeps an id item for it (docs/CONTRACT.md, "Writing less"). No by default: a provider
+    /// without updates, or whose updates carry their message's order key
+    /// ([`crate::webhook::Update::order_key`]).
+    fn updates_find_by_id(_message: &Message) -> bool {
+        false
+    }
+
+    /// The account a body names, read from its envelope alone, for a body [`Provider::read`]
+    /// found invalid: a foreign account's body is refused even then, so that strangers cannot
+    /// fill the quarantine. `None` when it names none, or the provider has no allow-list.
+    fn account_of(_body: &[u8]) -> Option<String> {
+        None
+    }
 }
 
 /// A provider's function's settings: the shared part's table and the provider's verifier, both
@@ -39,6 +62,10 @@ pub trait Provider: registration::Registered + Sized + Send + Sync + 'static {
 pub struct Settings<P: Provider> {
     pub table_name: String,
     pub verifier: P::Verifier,
+    /// The accounts it serves ([`Provider::ALLOW_LIST`]), when that setting is set.
+    pub allow_list: Option<AllowList>,
+    /// `RETENTION_DAYS` (the shared part's): the TTL on the items it writes.
+    pub retention: Option<crate::config::Retention>,
 }
 
 impl<P: Provider> std::fmt::Debug for Settings<P> {
@@ -47,6 +74,8 @@ impl<P: Provider> std::fmt::Debug for Settings<P> {
             .field("provider", &P::NAME)
             .field("table_name", &self.table_name)
             .field("verifier", &self.verifier)
+            .field("allow_list", &self.allow_list)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -54,9 +83,18 @@ impl<P: Provider> std::fmt::Debug for Settings<P> {
 impl<P: Provider> Settings<P> {
     /// The provider's settings on top of the shared part, both read from `env`.
     pub fn read(shared: &FunctionConfig, env: &Env) -> Result<Self, Misconfigured> {
+        let allow_list = match P::ALLOW_LIST {
+            Some(setting) => env
+                .get(setting)
+                .map(|ids| AllowList::parse(setting, &ids))
+                .transpose()?,
+            None => None,
+        };
         Ok(Settings {
             table_name: shared.table_name.clone()?,
             verifier: P::verifier(env)?,
+            allow_list,
+            retention: shared.retention.clone()?,
         })
     }
 
@@ -114,6 +152,21 @@ macro_rules! providers {
             pub fn sends_updates(self) -> bool {
                 match self {
                     $(ProviderId::$provider => !<$provider as Provider>::STATUS_ORDER.is_none()),+
+                }
+            }
+
+            /// [`Provider::updates_find_by_id`] of this provider: whether storage keeps an id
+            /// item for `message`.
+            pub fn updates_find_by_id(self, message: &Message) -> bool {
+                match self {
+                    $(ProviderId::$provider => <$provider as Provider>::updates_find_by_id(message)),+
+                }
+            }
+
+            /// The setting of its allow-list of accounts ([`Provider::ALLOW_LIST`]), if it has one.
+            pub const fn allow_list(self) -> Option<&'static str> {
+                match self {
+                    $(ProviderId::$provider => <$provider as Provider>::ALLOW_LIST),+
                 }
             }
 

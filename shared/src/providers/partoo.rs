@@ -25,20 +25,18 @@ impl Provider for Partoo {
     const STATUS_ORDER: StatusOrder =
         StatusOrder::new(&[&["sending"], &["success", "failed"]], &["success", "failed"]);
     type Verifier = PublicKeys;
+    const ALLOW_LIST: Option<&'static str> = Some("PARTOO_ORG_IDS");
 
     fn verifier(env: &Env) -> Result<PublicKeys, Misconfigured> {
         let listed = env
             .get("PARTOO_PUBLIC_KEYS")
             .unwrap_or_else(|| PRODUCTION_KEY.to_string());
-        let keys = listed
-            .split(',')
-            .filter(|k| !k.trim().is_empty())
+        // An empty entry (`a,,b`, a stray comma) is a typo, never skipped unseen.
+        let keys = crate::accounts::entries("PARTOO_PUBLIC_KEYS", &listed)?
+            .into_iter()
             .map(parse_public_key)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Misconfigured(format!("PARTOO_PUBLIC_KEYS: {e}")))?;
-        if keys.is_empty() {
-            return Err(Misconfigured("PARTOO_PUBLIC_KEYS lists no key".into()));
-        }
         Ok(PublicKeys(keys))
     }
 
@@ -47,6 +45,16 @@ impl Provider for Partoo {
             return Ok(Webhook::Ignored(Reason::Tryout));
         }
         read_body(request.body())
+    }
+
+    /// `payload.org_id`, of a message event.
+    fn account_of(body: &[u8]) -> Option<String> {
+        let envelope: Envelope = serde_json::from_slice(body).ok()?;
+        let event = envelope.event.as_ref()?.text()?;
+        if event != "message_created" && event != "message_updated" {
+            return None;
+        }
+        object(&envelope.payload)?.org_id.as_ref()?.id()
     }
 }
 
@@ -213,8 +221,10 @@ fn read_body(body: &[u8]) -> Result<Webhook, Invalid> {
     }
     Ok(Webhook::Update(Box::new(Update {
         provider: ProviderId::Partoo,
+        account_id: message.account_id.clone(),
         conversation_id: message.conversation_id.clone(),
         message_id: message.message_id.clone(),
+        order_key: Some(message.order_key.clone()),
         status: message.status.clone(),
         deleted: message.deleted == Some(true),
         if_unknown: IfUnknown::StoreAsNew(Box::new(message)),
@@ -567,6 +577,24 @@ mod samples {
                 HostileCase::signed(self, limits, "numbers DynamoDB can't hold", body_of(&huge_org), 200, Message),
                 HostileCase::stranger(self, STRANGER),
             ]);
+            // Accounts and secrets: no PARTOO_ORG_IDS locally, so every organization is served;
+            // only a listed key verifies (RFC 8032's test 2 key is no local one).
+            let accounts = "accounts and secrets";
+            let mut other_org = message();
+            other_org["payload"]["org_id"] = json!(9999);
+            let mut no_org = message();
+            no_org["payload"].as_object_mut().expect("a payload").remove("org_id");
+            let unlisted = signing_key("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+            cases.extend([
+                HostileCase::signed(self, accounts, "another organization, no allow-list", body_of(&other_org), 200, Message),
+                HostileCase::signed(self, accounts, "no organization, no allow-list", body_of(&no_org), 200, Message),
+                HostileCase::forged_as(
+                    accounts,
+                    "signed by a key not listed (RFC 8032 test 2)",
+                    &body,
+                    Credentials::header(SIGNATURE_HEADER, signature(&unlisted, &body)),
+                ),
+            ]);
             cases
         }
     }
@@ -631,7 +659,11 @@ mod tests {
         assert_eq!(keys(&format!("{PRODUCTION_KEY}, {SANDBOX_KEY}")).unwrap().0.len(), 2);
         let err = keys(&format!("{PRODUCTION_KEY},abc")).unwrap_err();
         assert!(err.0.contains("64 hex digits"), "{err}");
-        assert!(keys(",").unwrap_err().0.contains("lists no key"));
+        // An empty entry is a typo, named, not skipped (issue 18).
+        for stray in [",", &format!("{PRODUCTION_KEY},"), &format!("{PRODUCTION_KEY},,{SANDBOX_KEY}")] {
+            let err = keys(stray).unwrap_err();
+            assert!(err.0.contains("PARTOO_PUBLIC_KEYS") && err.0.contains("is empty"), "{err}");
+        }
         for bad in [
             format!("0x{VECTOR_PUBLIC}"),
             format!("0x{}", &VECTOR_PUBLIC[2..]),

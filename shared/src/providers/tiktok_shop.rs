@@ -5,12 +5,15 @@
 use chrono::DateTime;
 use serde::Deserialize;
 
+use crate::accounts;
 use crate::config::Env;
 use crate::error::{Invalid, Misconfigured, Unauthorized};
 use crate::message::{checked_time, format_timestamp, is_digits, Attachment, AttachmentKind, Direction, Kind, Message, OrderKey, Role, Sender};
 use crate::providers::{Provider, ProviderId};
 use crate::request::Request;
-use crate::verify::{decode_hex_32, hmac_sha256, single_header, Secret, Verified, Verify};
+use crate::verify::{
+    any_tag, decode_hex_32, hmac_sha256, matching_entry, single_header, Secret, Verified, Verify,
+};
 use crate::webhook::{Reason, StatusOrder, Webhook};
 use crate::wire::{parse_object, required, required_object, Object, Value};
 
@@ -22,21 +25,28 @@ impl Provider for TiktokShop {
     /// TikTok sends no status updates.
     const STATUS_ORDER: StatusOrder = StatusOrder::NONE;
     type Verifier = AppCredentials;
+    const ALLOW_LIST: Option<&'static str> = Some("TIKTOK_SHOP_IDS");
 
     fn verifier(env: &Env) -> Result<AppCredentials, Misconfigured> {
-        match (env.get("TIKTOK_SHOP_APP_KEY"), env.get("TIKTOK_SHOP_APP_SECRET")) {
-            (Some(key), Some(secret)) => Ok(AppCredentials {
-                app_key: Secret::new(key),
-                app_secret: Secret::new(secret),
-            }),
-            _ => Err(Misconfigured(
-                "TIKTOK_SHOP_APP_KEY and TIKTOK_SHOP_APP_SECRET must both be set".into(),
-            )),
-        }
+        AppCredentials::from_env(env)
     }
 
     fn read(request: &Verified<'_>) -> Result<Webhook, Invalid> {
         read_body(request.body())
+    }
+
+    /// The envelope's `shop_id`, of a body that is not another webhook type.
+    fn account_of(body: &[u8]) -> Option<String> {
+        let envelope: Envelope = serde_json::from_slice(body).ok()?;
+        let other_type = envelope
+            .webhook_type
+            .as_ref()
+            .and_then(Value::unsigned)
+            .is_some_and(|t| t != NEW_MESSAGE_TYPE);
+        if other_type {
+            return None;
+        }
+        envelope.shop_id.as_ref()?.id()
     }
 }
 
@@ -49,12 +59,58 @@ pub const NEW_MESSAGE_TYPE: u64 = 14;
 /// Longer than any video a chat carries; beyond it a "duration" is noise DynamoDB may refuse.
 const MAX_DURATION_S: f64 = 1e7;
 
-/// The app's key and secret: `Authorization` is the lower-case hex of HMAC-SHA256, keyed with
-/// the secret, over the app key followed by the raw body. No timestamp, so no replay window.
+/// The one app's key (`TIKTOK_SHOP_APP_KEY`, one value).
+pub const APP_KEY: &str = "TIKTOK_SHOP_APP_KEY";
+/// The one app's secrets (`TIKTOK_SHOP_APP_SECRET`, a list while it rotates).
+pub const APP_SECRET: &str = "TIKTOK_SHOP_APP_SECRET";
+/// Several apps: `<app key>:<app secret>,…`.
+pub const APPS: &str = "TIKTOK_SHOP_APPS";
+
+/// The apps' keys and secrets: `Authorization` is the lower-case hex of HMAC-SHA256, keyed with
+/// an app's secret, over its app key followed by the raw body. No timestamp, so no replay
+/// window. Every configured pair is tried, and every tag compared, whichever matches.
 #[derive(Clone, Debug)]
 pub struct AppCredentials {
-    app_key: Secret,
-    app_secret: Secret,
+    /// (app key, app secret), each pair once.
+    pairs: Vec<(Secret, Secret)>,
+}
+
+impl AppCredentials {
+    /// `TIKTOK_SHOP_APP_KEY` with the secrets of `TIKTOK_SHOP_APP_SECRET`, and the pairs of
+    /// `TIKTOK_SHOP_APPS`: either or both, never neither.
+    fn from_env(env: &Env) -> Result<AppCredentials, Misconfigured> {
+        let mut pairs = Vec::new();
+        match (env.get(APP_KEY), env.get(APP_SECRET)) {
+            (Some(key), Some(secrets)) => {
+                let key = accounts::single(APP_KEY, &key)?;
+                for secret in accounts::secrets(APP_SECRET, &secrets)? {
+                    pairs.push((Secret::new(key.clone()), secret));
+                }
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Misconfigured(format!(
+                    "{APP_KEY} and {APP_SECRET} must both be set (or neither, with {APPS})"
+                )))
+            }
+        }
+        if let Some(apps) = env.get(APPS) {
+            for (key, secret) in accounts::key_secret_pairs(APPS, &apps)? {
+                let known = pairs
+                    .iter()
+                    .any(|(k, s)| k.expose() == key.expose() && s.expose() == secret.expose());
+                if !known {
+                    pairs.push((key, secret));
+                }
+            }
+        }
+        if pairs.is_empty() {
+            return Err(Misconfigured(format!(
+                "set {APP_KEY} and {APP_SECRET}, or {APPS}"
+            )));
+        }
+        Ok(AppCredentials { pairs })
+    }
 }
 
 impl Verify for AppCredentials {
@@ -64,11 +120,12 @@ impl Verify for AppCredentials {
             header: SIGNATURE_HEADER,
             reason: "expected 64 hex digits",
         })?;
-        let expected = hmac_sha256(&self.app_secret, &[self.app_key.expose(), request.body()]);
-        if crate::verify::any_tag_matches(&[tag], &expected) {
-            Ok(())
-        } else {
-            Err(Unauthorized::BadSignature("Authorization signature"))
+        let matches = self.pairs.iter().map(|(key, secret)| {
+            any_tag(&[tag], &hmac_sha256(secret, &[key.expose(), request.body()]))
+        });
+        match matching_entry(matches) {
+            Some(_) => Ok(()),
+            None => Err(Unauthorized::BadSignature("Authorization signature")),
         }
     }
 }
@@ -341,22 +398,25 @@ fn image(content: &Content) -> Option<Attachment> {
     );
     image.width = content.width.as_ref().and_then(Value::unsigned);
     image.height = content.height.as_ref().and_then(Value::unsigned);
-    image.expires_at = url_expiry(&image.url);
+    // An image link carries its own end (`x-tos-expires` in its query), which the media
+    // function reads there: a copy of it on the item is 35 bytes, enough to push an image's
+    // message item past a kilobyte and a second write unit (docs/CONTRACT.md).
     Some(image)
 }
 
 /// VIDEO content: numbers for the size, `duration` as a string, and when the link dies:
-/// `expire_time`, else the URL's own `x-tos-expires`.
+/// `expire_time` (without it, the link's own `x-tos-expires`, which stays in the URL).
 fn video(content: &Content) -> Option<Attachment> {
     let mut video = Attachment::new(
         AttachmentKind::Video,
         content.url.as_ref().and_then(Value::text)?,
     );
     video.provider_media_id = content.vid.as_ref().and_then(Value::id);
-    video.expires_at = match &content.expire_time {
-        Some(expire_time) => expire_time.unsigned().and_then(epoch_timestamp),
-        None => url_expiry(&video.url),
-    };
+    video.expires_at = content
+        .expire_time
+        .as_ref()
+        .and_then(Value::unsigned)
+        .and_then(epoch_timestamp);
     video.width = content.width.as_ref().and_then(Value::unsigned);
     video.height = content.height.as_ref().and_then(Value::unsigned);
     video.duration_s = content
@@ -374,16 +434,6 @@ fn video(content: &Content) -> Option<Attachment> {
     Some(video)
 }
 
-/// A signed TikTok CDN link says when it stops working: `x-tos-expires=<epoch seconds>`.
-fn url_expiry(url: &str) -> Option<String> {
-    let query = url.split_once('?')?.1.split('#').next()?;
-    query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("x-tos-expires="))
-        .and_then(|seconds| seconds.parse().ok())
-        .and_then(epoch_timestamp)
-}
-
 /// Epoch seconds in the timestamp format, if they are a time it can carry.
 fn epoch_timestamp(seconds: u64) -> Option<String> {
     let at = DateTime::from_timestamp(i64::try_from(seconds).ok()?, 0)?;
@@ -397,15 +447,25 @@ mod samples {
     use super::TiktokShop;
     use crate::verify::{hmac_sha256, Secret};
     use crate::testkit::{
-        body_of, hmac_hex, local, tolerated, Credentials, HostileCase, Primitive, Samples, Shape,
-        Stores::*,
+        body_of, hmac_hex, local, local_first, tolerated, Credentials, HostileCase, Primitive,
+        Samples, Shape, Stores::*,
     };
 
     fn app_key() -> &'static str {
         local("TIKTOK_SHOP_APP_KEY")
     }
     fn app_secret() -> &'static str {
-        local("TIKTOK_SHOP_APP_SECRET")
+        local_first("TIKTOK_SHOP_APP_SECRET")
+    }
+    /// local.env's second app (`TIKTOK_SHOP_APPS`), for the `second-app` signer.
+    fn second_app() -> (&'static str, &'static str) {
+        local_first("TIKTOK_SHOP_APPS")
+            .split_once(':')
+            .expect("local.env's TIKTOK_SHOP_APPS is <app key>:<app secret>")
+    }
+
+    fn signed_as(key: &str, secret: &str, body: &[u8]) -> Credentials {
+        Credentials::header("Authorization", hmac_hex(secret.as_bytes(), &[key.as_bytes(), body]))
     }
 
     static SHAPE: Shape = Shape {
@@ -438,8 +498,13 @@ mod samples {
 
     impl Samples for TiktokShop {
         fn sign(&self, body: &[u8], _now: i64) -> Credentials {
-            let tag = hmac_hex(app_secret().as_bytes(), &[app_key().as_bytes(), body]);
-            Credentials::header("Authorization", tag)
+            signed_as(app_key(), app_secret(), body)
+        }
+
+        /// `second-app`: signed as local.env's second app.
+        fn sign_lasting_as(&self, body: &[u8], signer: &str) -> Option<Credentials> {
+            let (key, secret) = second_app();
+            (signer == "second-app").then(|| signed_as(key, secret, body))
         }
 
         fn forge(&self, body: &[u8], now: i64) -> Credentials {
@@ -549,6 +614,21 @@ mod samples {
                 HostileCase::signed(self, limits, "numbers DynamoDB can't hold", body_of(&huge_video), 200, Message),
                 HostileCase::stranger(self, STRANGER),
             ]);
+            // Accounts and secrets: either app verifies, never one's key with the other's secret.
+            let accounts = "accounts and secrets";
+            let (key_2, secret_2) = second_app();
+            let mut second = HostileCase::signed(self, accounts, "signed as the second app", body.clone(), 200, Message);
+            second.credentials = signed_as(key_2, secret_2, &body);
+            let mut other_shop = message();
+            other_shop["shop_id"] = json!("7000000000000000001");
+            cases.extend([
+                second,
+                HostileCase::forged_as(accounts, "the second app's key, the first's secret", &body, signed_as(key_2, app_secret(), &body)),
+                HostileCase::forged_as(accounts, "the first app's key, the second's secret", &body, signed_as(app_key(), secret_2, &body)),
+                HostileCase::forged_as(accounts, "the pair key:secret as the key", &body, signed_as(&format!("{key_2}:{secret_2}"), secret_2, &body)),
+                // No TIKTOK_SHOP_IDS locally: every shop is served.
+                HostileCase::signed(self, accounts, "another shop, no allow-list", body_of(&other_shop), 200, Message),
+            ]);
             cases
         }
     }
@@ -650,6 +730,73 @@ mod tests {
         assert!(!shown.contains("abcdef") && !shown.contains("123"), "{shown}");
     }
 
+    fn credentials(vars: &[(&'static str, &'static str)]) -> Result<AppCredentials, Misconfigured> {
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        };
+        TiktokShop::verifier(&Env::new(&lookup))
+    }
+
+    fn signed_by(key: &str, secret: &str) -> Request {
+        let tag = hex::encode(hmac_sha256(
+            &Secret::new(secret),
+            &[key.as_bytes(), VECTOR_BODY.as_bytes()],
+        ));
+        Request::new(&[("authorization", tag.as_str())], &[], VECTOR_BODY)
+    }
+
+    #[test]
+    fn any_listed_secret_and_any_app_verifies() {
+        let both = credentials(&[
+            (APP_KEY, "abcdef"),
+            (APP_SECRET, "old, 123"),
+            (APPS, "k2:s2,k3:s:3"),
+        ])
+        .unwrap();
+        // The known answer still holds with the secret second in its list.
+        let vector = Request::new(&[("authorization", VECTOR_SIGNATURE)], &[], VECTOR_BODY);
+        assert_eq!(both.check(&vector, 0), Ok(()));
+        for (key, secret) in [("abcdef", "old"), ("k2", "s2"), ("k3", "s:3")] {
+            assert_eq!(both.check(&signed_by(key, secret), 0), Ok(()), "{key}");
+        }
+        for (key, secret) in [("abcdef", "s2"), ("k2", "123"), ("k4", "old"), ("k3", "s")] {
+            assert_eq!(
+                both.check(&signed_by(key, secret), 0),
+                Err(Unauthorized::BadSignature("Authorization signature")),
+                "{key}:{secret}"
+            );
+        }
+        // TIKTOK_SHOP_APPS alone is enough.
+        let apps = credentials(&[(APPS, "abcdef:123")]).unwrap();
+        assert_eq!(apps.check(&vector, 0), Ok(()));
+        // After the rotation the old secret is refused.
+        let rotated = credentials(&[(APP_KEY, "abcdef"), (APP_SECRET, "new")]).unwrap();
+        assert!(rotated.check(&vector, 0).is_err());
+    }
+
+    #[test]
+    fn malformed_credentials_are_misconfigured_naming_the_setting() {
+        for (vars, setting) in [
+            (vec![(APP_KEY, "abcdef"), (APP_SECRET, "hunter2,,other")], APP_SECRET),
+            (vec![(APP_KEY, "abcdef"), (APP_SECRET, "hunter2,")], APP_SECRET),
+            (vec![(APP_KEY, "abcdef,k2"), (APP_SECRET, "hunter2")], APP_KEY),
+            (vec![(APPS, "k2hunter2")], APPS),
+            (vec![(APPS, "k2:hunter2,")], APPS),
+            (vec![(APP_KEY, "abcdef"), (APP_SECRET, "x"), (APPS, "k2:hunter2,k3")], APPS),
+            (vec![(APP_SECRET, "hunter2"), (APPS, "k2:s2")], APP_KEY),
+        ] {
+            let error = credentials(&vars).unwrap_err().to_string();
+            assert!(error.contains(setting), "{vars:?}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let neither = credentials(&[]).unwrap_err().to_string();
+        assert!(neither.contains(APPS) && neither.contains(APP_KEY), "{neither}");
+        let shown = format!("{:?}", credentials(&[(APPS, "k2:hunter2")]).unwrap());
+        assert!(!shown.contains("hunter2") && !shown.contains("k2"), "{shown}");
+    }
+
     #[test]
     fn text_messages_unwrap_the_double_encoded_content() {
         let m = with_type("TEXT", r#"{"content":"444"}"#);
@@ -712,26 +859,24 @@ mod tests {
         let a = &m.attachments[0];
         assert_eq!(a.expires_at.as_deref(), Some("2025-11-27T10:00:00.000Z"));
         assert_eq!(a.provider_media_id.as_deref(), Some("v0e30"));
-        // Without expire_time, the URL's x-tos-expires.
-        let m = with_type("VIDEO", r#"{"url":"https://v/1?a=b&x-tos-expires=1681980481"}"#);
-        assert_eq!(
-            m.attachments[0].expires_at.as_deref(),
-            Some("2023-04-20T08:48:01.000Z")
-        );
-        let m = with_type("IMAGE", r#"{"url":"https://i/1.png?x-tos-expires=1681980481"}"#);
-        assert_eq!(
-            m.attachments[0].expires_at.as_deref(),
-            Some("2023-04-20T08:48:01.000Z")
-        );
+        // Without expire_time, nothing: the link's own x-tos-expires stays in the URL, where
+        // the media function reads it.
+        for content in [
+            r#"{"url":"https://v/1?a=b&x-tos-expires=1681980481"}"#,
+            r#"{"url":"https://i/1.png?x-tos-expires=1681980481"}"#,
+        ] {
+            for kind in ["VIDEO", "IMAGE"] {
+                let m = with_type(kind, content);
+                assert_eq!(m.attachments[0].expires_at, None, "{kind} {content}");
+                assert!(m.attachments[0].url.ends_with("x-tos-expires=1681980481"));
+            }
+        }
         // An expire_time that is not a number drops the attribute, not the message.
         for bad in [r#""soon""#, "-5", "1e308", "[1]", "99999999999999999"] {
             let content = format!(r#"{{"url":"https://v/1?x-tos-expires=1","expire_time":{bad}}}"#);
             let m = with_type("VIDEO", &content);
             assert_eq!((m.kind, m.attachments[0].expires_at.as_deref()), (Kind::Video, None), "{bad}");
         }
-        let m = with_type("IMAGE", r#"{"url":"https://i/1.png?x-tos-expires=soon"}"#);
-        assert_eq!(m.attachments[0].expires_at, None);
-        assert_eq!(with_type("IMAGE", r#"{"url":"https://i/1.png"}"#).attachments[0].expires_at, None);
     }
 
     #[test]

@@ -110,6 +110,30 @@ pub fn merge(current: Option<&SummaryState>, images: &[&MessageImage]) -> Option
     (current != Some(&next)).then_some(next)
 }
 
+/// The summary once messages it names are gone (erased, or expired by the table's TTL):
+/// `last`, when given, is the newest message left, folded in as the last one in place of the
+/// gone one; `last_inbound`, when given, is what replaces a gone last inbound message (`None`
+/// inside: no inbound message is left). What older messages said of the conversation (its contact, the
+/// TTL) stays: it is still true of the messages left, and a summary outlives none of them.
+pub fn after_removal(
+    current: &SummaryState,
+    last: Option<&MessageImage>,
+    last_inbound: Option<Option<&MessageImage>>,
+) -> SummaryState {
+    let mut next = current.clone();
+    if let Some(inbound) = last_inbound {
+        next.last_inbound_sk = inbound.map(|i| i.sk.clone());
+        next.summary.last_inbound_at = inbound.map(|i| i.created_at.clone());
+    }
+    if let Some(last) = last {
+        // Below every `MSG#` key: `last` becomes the last message whatever it is.
+        next.last_sk = String::new();
+        next.absorb(last);
+    }
+    next.summary.awaiting_reply = next.summary.last_message.direction == "inbound";
+    next
+}
+
 impl SummaryState {
     /// A summary with the conversation's identity and nothing else yet.
     fn empty(image: &MessageImage) -> Self {
@@ -344,6 +368,39 @@ mod tests {
         let text = summary.summary.last_message.text.as_deref().unwrap();
         assert_eq!(text.chars().count(), SUMMARY_TEXT_CHARS);
         assert_eq!(summary.expires_at, Some(2_000));
+    }
+
+    #[test]
+    fn a_removed_last_message_gives_way_to_the_newest_left() {
+        let images: Vec<MessageImage> = (1..=4)
+            .map(|n| image(n, if n == 4 { "inbound" } else { "outbound" }))
+            .collect();
+        let refs: Vec<&MessageImage> = images.iter().collect();
+        let all = merge(None, &refs).unwrap();
+        assert!(all.summary.awaiting_reply);
+        // 4 (the last, and the last inbound) is gone; 3 is the newest left, no inbound left.
+        let next = after_removal(&all, Some(&images[2]), Some(None));
+        assert_eq!(next.summary.last_message.message_id, "3");
+        assert_eq!(next.last_sk, images[2].sk);
+        assert_eq!(next.summary.last_activity_at, images[2].created_at);
+        assert_eq!(
+            (
+                next.last_inbound_sk.as_deref(),
+                next.summary.last_inbound_at.as_deref()
+            ),
+            (None, None)
+        );
+        assert!(!next.summary.awaiting_reply, "3 is outbound");
+        assert_eq!(
+            next,
+            merge(None, &refs[..3]).unwrap(),
+            "as if 4 had never come"
+        );
+        // An older inbound message gone, the last one left: only the inbound mark moves.
+        let older = merge(None, &[&image(1, "inbound"), &image(2, "outbound")]).unwrap();
+        let next = after_removal(&older, None, Some(None));
+        assert_eq!(next.summary.last_message, older.summary.last_message);
+        assert_eq!(next.summary.last_inbound_at, None);
     }
 
     #[test]

@@ -12,7 +12,9 @@
 
 use serde_json::Value;
 
-use super::{SqsBody, BODY_ENCODING_ATTRIBUTE, PROVIDER_ATTRIBUTE, RECEIVED_AT_ATTRIBUTE};
+use super::{
+    SqsBody, ACCOUNT_ATTRIBUTE, BODY_ENCODING_ATTRIBUTE, PROVIDER_ATTRIBUTE, RECEIVED_AT_ATTRIBUTE,
+};
 use crate::providers::ProviderId;
 
 /// One SQS record of an event.
@@ -34,6 +36,8 @@ pub(crate) struct Spooled {
     pub(crate) received_at: String,
     /// The webhook body's exact bytes (decoded from base64 when it travelled so).
     pub(crate) body: Vec<u8>,
+    /// The `account_id` attribute: the named account that verified it, if one did.
+    pub(crate) account: Option<String>,
 }
 
 impl Spooled {
@@ -50,6 +54,11 @@ impl Spooled {
     /// The webhook body's exact bytes.
     pub(crate) fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    /// The named account whose secret verified it, if one did.
+    pub(crate) fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 }
 
@@ -147,6 +156,7 @@ pub(crate) fn read_record(record: &Value) -> Record {
             provider,
             received_at,
             body,
+            account: attribute(ACCOUNT_ATTRIBUTE),
         })
     })();
     Record {
@@ -225,9 +235,21 @@ mod tests {
             Ok(Spooled {
                 provider: ProviderId::Partoo,
                 received_at: AT.into(),
-                body: b"{\"a\":1}".to_vec()
+                body: b"{\"a\":1}".to_vec(),
+                account: None,
             })
         );
+        let named = one(sqs_record(
+            "m3",
+            "{}",
+            1,
+            &[
+                ("provider", "callbell"),
+                ("received_at", AT),
+                ("account_id", "brand-a"),
+            ],
+        ));
+        assert_eq!(named.content.unwrap().account.as_deref(), Some("brand-a"));
         let base64 = one(sqs_record(
             "m2",
             "/wABAg==",

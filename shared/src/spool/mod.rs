@@ -34,6 +34,9 @@ pub const RECEIVED_AT_ATTRIBUTE: &str = "received_at";
 /// The message attribute present, as `base64`, when the SQS body is the webhook body's base64.
 pub const BODY_ENCODING_ATTRIBUTE: &str = "body_encoding";
 pub const BASE64: &str = "base64";
+/// The message attribute naming the account whose (named) secret verified the body, when one
+/// did: the drain stores the body as the webhook would have.
+pub const ACCOUNT_ATTRIBUTE: &str = "account_id";
 
 pub use crate::config::DEFAULT_MAX_RECEIVES;
 
@@ -89,6 +92,8 @@ pub struct SpoolMessage {
     pub provider: ProviderId,
     pub received_at: String,
     pub body: SqsBody,
+    /// The verified account (attribute `account_id`), when the entry that verified it is named.
+    pub account: Option<String>,
 }
 
 /// A webhook body as an SQS message body.

@@ -4,7 +4,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use aws_sdk_sqs::Client;
 
 use super::{
-    BoxFuture, Spool, SpoolError, SpoolMessage, BASE64, BODY_ENCODING_ATTRIBUTE,
+    BoxFuture, Spool, SpoolError, SpoolMessage, ACCOUNT_ATTRIBUTE, BASE64, BODY_ENCODING_ATTRIBUTE,
     PROVIDER_ATTRIBUTE, RECEIVED_AT_ATTRIBUTE,
 };
 
@@ -56,6 +56,9 @@ impl Spool for SqsSpool {
             if message.body.base64 {
                 request =
                     request.message_attributes(BODY_ENCODING_ATTRIBUTE, string_attribute(BASE64));
+            }
+            if let Some(account) = &message.account {
+                request = request.message_attributes(ACCOUNT_ATTRIBUTE, string_attribute(account));
             }
             request.send().await.map(|_| ()).map_err(|e| {
                 SpoolError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())

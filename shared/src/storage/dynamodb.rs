@@ -1,28 +1,26 @@
 //! The real store: one DynamoDB table, laid out as [`super::keys`] says.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 
-use super::keys::{conversation_key, id_sort_key, MessageKeys};
+use super::keys::{conversation_key, id_sort_key, message_sort_key, MessageKeys};
 use super::{
-    consistent_get, id_item, item_key, message_item, quarantine_item, string, Fingerprint,
-    Inserted, Item, MessageStore, Quarantined, StoredState, Updated,
+    consistent_get, id_item, item_key, judge, message_item, quarantine_item, string, Fingerprint,
+    FirstDelivery, Inserted, Item, MessageStore, Met, Quarantined, StoredState, Updated,
 };
+use super::{expire, table::TTL_ATTRIBUTE};
+use crate::config::Retention;
 use crate::error::StoreError;
 use crate::message::Message;
 use crate::webhook::{Changes, StatusOrder, Update};
 
 /// The key read by [`DynamoDbStore::warm_up`]: no provider's partition key looks like it.
 const WARM_UP_KEY: &str = "ingest#warm-up";
-
-/// How often a transaction cancelled by a concurrent one is tried.
-const TRANSACTION_ATTEMPTS: u32 = 4;
 
 /// How often an update is tried when the message changes between reading and writing it.
 const UPDATE_ATTEMPTS: u32 = 3;
@@ -33,14 +31,10 @@ pub struct DynamoDbStore {
     table: String,
     /// Reads only, answering what a write would have done (`ingest-dev replay --dry-run`).
     read_only: bool,
-}
-
-/// Why DynamoDB cancelled a message's transaction, and what it means.
-enum Cancelled {
-    /// The answer is known: a duplicate, or the order key is someone else's.
-    Settled(Inserted),
-    /// A concurrent transaction on the same items: try again once the winner is visible.
-    Conflict,
+    /// `RETENTION_DAYS`: the TTL put on every item this store writes for a message. Kept
+    /// here, where the items are made, so that the webhook path, the spool's drain and a
+    /// replay, which all write through a store, cannot forget it.
+    retention: Option<Retention>,
 }
 
 /// Whether an update's conditional write went through.
@@ -56,7 +50,15 @@ impl DynamoDbStore {
             client,
             table: table.into(),
             read_only: false,
+            retention: None,
         }
+    }
+
+    /// The same store, putting the TTL of `retention` on the items it writes for a message
+    /// (`expires_at` = the message's `received_at` plus the days); `None` writes none.
+    pub fn with_retention(mut self, retention: Option<Retention>) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// The same store, reading only: an insert answers what it would find (stored, a duplicate,
@@ -78,24 +80,6 @@ impl DynamoDbStore {
 
     pub fn table(&self) -> &str {
         &self.table
-    }
-
-    /// What [`MessageStore::insert`] would answer, from reads alone.
-    async fn predict_insert(
-        &self,
-        message: &Message,
-        fingerprint: &Fingerprint,
-    ) -> Result<Inserted, StoreError> {
-        if let Some(stored) = self.stored_content_of(message).await? {
-            return Ok(Inserted::Duplicate {
-                same_content: stored == fingerprint.content_sha256,
-            });
-        }
-        let keys = MessageKeys::of(message);
-        Ok(match self.get(&keys.pk, &keys.sk).await? {
-            Some(_) => Inserted::OrderKeyTaken,
-            None => Inserted::Stored,
-        })
     }
 
     /// The store for a function: the client, readied during init when `warm_up` says so
@@ -150,86 +134,125 @@ impl DynamoDbStore {
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.read(pk, sk, true).await
+    }
+
+    /// GetItem; `consistent` false for an eventually consistent read (half the read units).
+    async fn read(&self, pk: &str, sk: &str, consistent: bool) -> Result<Option<Item>, StoreError> {
         let output = consistent_get(&self.client, &self.table, pk, sk)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(store_error)?;
         Ok(output.item)
     }
 
-    /// The content digest in a message's id item, if the item exists.
-    async fn stored_content_of(&self, message: &Message) -> Result<Option<String>, StoreError> {
-        let keys = MessageKeys::of(message);
-        let item = self.get(&keys.pk, &keys.id_sk).await?;
-        Ok(item.map(|i| string(&i, "content_sha256").unwrap_or_default()))
+    /// Puts `item` only if nothing holds its key: `None` when it was written, else the item
+    /// that holds the key (returned by the failed condition itself, no second read), and
+    /// whether the put took more than one attempt.
+    async fn put_new(&self, item: Item) -> Result<(Option<Item>, bool), StoreError> {
+        let attempts = Arc::new(AtomicU32::new(0));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .customize()
+            .interceptor(CountAttempts(Arc::clone(&attempts)))
+            .send()
+            .await;
+        let retried = attempts.load(Ordering::Relaxed) > 1;
+        match result {
+            Ok(_) => Ok((None, retried)),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                PutItemError::ConditionalCheckFailedException(failed) => match failed.item() {
+                    Some(existing) => Ok((Some(existing.clone()), retried)),
+                    None => Err(StoreError::Unavailable(
+                        "the key is taken but the table did not say by what".into(),
+                    )),
+                },
+                _ => Err(store_error(SdkError::ServiceError(e))),
+            },
+            Err(e) => Err(store_error(e)),
+        }
     }
 
-    /// Puts the message item and its id item in one transaction, each only if new.
-    async fn put_message_and_id(
-        &self,
-        message: &Message,
-        fingerprint: &Fingerprint,
-    ) -> Result<(), SdkError<TransactWriteItemsError>> {
-        let put = |item: Item| {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .expect("table, item and condition are set");
-            TransactWriteItem::builder().put(put).build()
-        };
+    /// Puts a message's id item (a plain put: writing it twice writes the same).
+    async fn put_id_item(&self, item: Item) -> Result<(), StoreError> {
+        if self.read_only {
+            return Ok(());
+        }
         self.client
-            .transact_write_items()
-            .client_request_token(request_token(&fingerprint.body_sha256))
-            .transact_items(put(message_item(message)))
-            .transact_items(put(id_item(message, fingerprint)))
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
             .send()
             .await
-            .map(|_| ())
+            .map_err(|e| match store_error(e) {
+                // The message item is stored: the provider's redelivery (or the spool's drain)
+                // finds it a duplicate and puts the id item back.
+                StoreError::Unavailable(why) => {
+                    StoreError::Unavailable(format!("message stored, its id item not yet: {why}"))
+                }
+                other => other,
+            })?;
+        Ok(())
     }
 
-    /// Reads a cancelled transaction's reasons: the id item existing makes a duplicate (of the
-    /// same content or not), the message item existing alone means its order key is taken.
-    async fn why_cancelled(
+    /// Settles a new message whose key `existing` holds: a taken order key, this very write,
+    /// or a duplicate — of which the id item, when the message needs one, is checked with an
+    /// eventually consistent read and put back when missing (a crash between the two writes).
+    async fn settle(
         &self,
-        error: SdkError<TransactWriteItemsError>,
+        existing: &Item,
         message: &Message,
         fingerprint: &Fingerprint,
-    ) -> Result<Cancelled, StoreError> {
-        let reasons = match cancellation_reasons(&error) {
-            Some(reasons) => reasons,
-            None => return Err(store_error(error)),
-        };
-        let duplicate = |stored: Option<String>| {
-            Cancelled::Settled(Inserted::Duplicate {
-                same_content: stored.as_deref() == Some(fingerprint.content_sha256.as_str()),
-            })
-        };
-        let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
-        if code(1) == "ConditionalCheckFailed" {
-            let stored = match reasons[1].item() {
-                Some(item) => Some(string(item, "content_sha256").unwrap_or_default()),
-                None => self.stored_content_of(message).await?,
-            };
-            return Ok(duplicate(stored));
-        }
-        if code(0) == "ConditionalCheckFailed" {
-            return Ok(Cancelled::Settled(Inserted::OrderKeyTaken));
-        }
-        if !reasons
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict"))
-        {
-            return Err(store_error(error));
-        }
-        // The concurrent transaction may have been this message's own redelivery.
-        match self.stored_content_of(message).await? {
-            Some(stored) => Ok(duplicate(Some(stored))),
-            None => Ok(Cancelled::Conflict),
+        with_id_item: bool,
+        retried: bool,
+    ) -> Result<Inserted, StoreError> {
+        let keys = MessageKeys::of(message);
+        match judge(existing, message, fingerprint, retried) {
+            Met::Another => Ok(Inserted::OrderKeyTaken),
+            Met::OwnWrite => {
+                if with_id_item {
+                    let mut id = id_item(&keys.pk, &keys.id_sk, &keys.sk, fingerprint);
+                    follow_expiry(&mut id, existing);
+                    self.put_id_item(id).await?;
+                }
+                Ok(Inserted::Stored)
+            }
+            Met::Duplicate { stored, first } => {
+                if with_id_item && self.read(&keys.pk, &keys.id_sk, false).await?.is_none() {
+                    let mut id = id_item(&keys.pk, &keys.id_sk, &keys.sk, &stored);
+                    // Put back with the stored message's TTL, not this delivery's: the two
+                    // items go together.
+                    follow_expiry(&mut id, existing);
+                    self.put_id_item(id).await?;
+                }
+                Ok(Inserted::Duplicate { first })
+            }
+            // Its id item was written with it, in one transaction: nothing to repair.
+            Met::DuplicateOfSchema2 {
+                same_body: true, ..
+            } => Ok(Inserted::Duplicate {
+                first: FirstDelivery::Same,
+            }),
+            Met::DuplicateOfSchema2 {
+                same_body: false,
+                content_sha256,
+            } => {
+                let id = self.read(&keys.pk, &keys.id_sk, false).await?;
+                let stored = id.and_then(|item| string(&item, "content_sha256"));
+                Ok(Inserted::Duplicate {
+                    first: if stored.as_deref() == Some(content_sha256.as_str()) {
+                        FirstDelivery::Same
+                    } else {
+                        FirstDelivery::Different
+                    },
+                })
+            }
         }
     }
 
@@ -296,29 +319,30 @@ impl MessageStore for DynamoDbStore {
         &self,
         message: &Message,
         fingerprint: &Fingerprint,
+        with_id_item: bool,
     ) -> Result<Inserted, StoreError> {
-        if self.read_only {
-            return self.predict_insert(message, fingerprint).await;
-        }
-        // Deliveries of one message racing each other make DynamoDB cancel all but one
-        // transaction with TransactionConflict: try again shortly, when the winner is visible.
-        let mut attempt = 1;
-        loop {
-            let error = match self.put_message_and_id(message, fingerprint).await {
-                Ok(()) => return Ok(Inserted::Stored),
-                Err(error) => error,
-            };
-            match self.why_cancelled(error, message, fingerprint).await? {
-                Cancelled::Settled(inserted) => return Ok(inserted),
-                Cancelled::Conflict if attempt < TRANSACTION_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                    attempt += 1;
+        let mut item = message_item(message, fingerprint);
+        expire(&mut item, self.retention, &message.received_at);
+        let expires_at = item.get(TTL_ATTRIBUTE).cloned();
+        let (existing, retried) = if self.read_only {
+            let keys = MessageKeys::of(message);
+            (self.get(&keys.pk, &keys.sk).await?, false)
+        } else {
+            self.put_new(item).await?
+        };
+        match existing {
+            Some(existing) => {
+                self.settle(&existing, message, fingerprint, with_id_item, retried)
+                    .await
+            }
+            None => {
+                if with_id_item {
+                    let keys = MessageKeys::of(message);
+                    let mut id = id_item(&keys.pk, &keys.id_sk, &keys.sk, fingerprint);
+                    id.extend(expires_at.map(|at| (TTL_ATTRIBUTE.to_string(), at)));
+                    self.put_id_item(id).await?;
                 }
-                Cancelled::Conflict => {
-                    return Err(StoreError::Unavailable(
-                        "concurrent deliveries kept cancelling the write".into(),
-                    ))
-                }
+                Ok(Inserted::Stored)
             }
         }
     }
@@ -330,13 +354,20 @@ impl MessageStore for DynamoDbStore {
         now: &str,
     ) -> Result<Updated, StoreError> {
         let pk = conversation_key(update.provider, &update.conversation_id);
-        let Some(message_sk) = self.message_sk_of(&pk, &update.message_id).await? else {
-            return Ok(Updated::NotFound);
+        let message_sk = match &update.order_key {
+            Some(order_key) => message_sort_key(order_key),
+            None => match self.message_sk_of(&pk, &update.message_id).await? {
+                Some(message_sk) => message_sk,
+                None => return Ok(Updated::NotFound),
+            },
         };
         for _ in 0..UPDATE_ATTEMPTS {
             let Some(current) = self.get(&pk, &message_sk).await? else {
                 return Ok(Updated::NotFound);
             };
+            if string(&current, "message_id").as_deref() != Some(update.message_id.as_str()) {
+                return Ok(Updated::NotFound);
+            }
             let seen = StoredState::of(&current);
             let changes = update.changes(order, seen.status.as_deref(), seen.deleted);
             if changes.is_empty() {
@@ -365,7 +396,11 @@ impl MessageStore for DynamoDbStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(quarantine_item(item)))
+            .set_item(Some({
+                let mut quarantined = quarantine_item(item);
+                expire(&mut quarantined, self.retention, &item.received_at);
+                quarantined
+            }))
             .send()
             .await
             .map_err(store_error)?;
@@ -373,35 +408,33 @@ impl MessageStore for DynamoDbStore {
     }
 }
 
-/// The per-item reasons of a cancelled transaction, if that is what the error is.
-fn cancellation_reasons(
-    error: &SdkError<TransactWriteItemsError>,
-) -> Option<Vec<CancellationReason>> {
-    match error {
-        SdkError::ServiceError(e) => match e.err() {
-            TransactWriteItemsError::TransactionCanceledException(cancel) => {
-                Some(cancel.cancellation_reasons().to_vec())
-            }
-            _ => None,
-        },
-        _ => None,
+/// Gives an id item its message item's TTL, when that has one: the id item points at the
+/// message, and should go when it goes.
+fn follow_expiry(id: &mut Item, message: &Item) {
+    if let Some(at) = message.get(TTL_ATTRIBUTE) {
+        id.insert(TTL_ATTRIBUTE.to_string(), at.clone());
     }
 }
 
-/// A token unique to this call: the SDK reuses it when it retries the transaction, so a retry
-/// of a write that did commit is not mistaken for a redelivery. A later redelivery gets another.
-/// 36 hex digits (DynamoDB's limit): the body's hash, the time in nanoseconds and the process's
-/// call count — two calls share one only if they carry the same body in the same nanosecond
-/// with the same count, in two sandboxes (whose process ids are alike, so the id is left out).
-fn request_token(body_sha256: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static CALLS: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let calls = CALLS.fetch_add(1, Ordering::Relaxed);
-    let body = body_sha256.get(..12).unwrap_or(body_sha256);
-    format!("{body:0>12}{nanos:016x}{calls:08x}")
+/// Counts the attempts of one call (the SDK retries on its own): a conditional put whose
+/// earlier attempt may have landed meets its own item.
+#[derive(Debug)]
+struct CountAttempts(Arc<AtomicU32>);
+
+impl aws_sdk_dynamodb::config::Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "CountAttempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// A failed call as a [`StoreError`]: the table refusing the item itself (a
@@ -441,16 +474,5 @@ mod tests {
         // The same server error, met by a message's read, is retried.
         assert!(store.get("p", "s").await.is_err());
         assert!(http.requests().len() > 1, "a message's call retries");
-    }
-
-    #[test]
-    fn request_tokens_fit_dynamodb_and_differ_from_call_to_call() {
-        let body = "9b4f9b53ca413e02b929d2a94f1161150084c918915587a0459e24c4c1e04c28";
-        let first = request_token(body);
-        let second = request_token(body);
-        assert_eq!(first.len(), 36, "{first}");
-        assert!(first.starts_with("9b4f9b53ca41"), "{first}");
-        assert_ne!(first, second);
-        assert_eq!(request_token("").len(), 36);
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::keys::{conversation_key, id_sort_key, MessageKeys};
+use super::keys::{conversation_key, id_sort_key, message_sort_key, MessageKeys};
 use super::{
-    id_item, message_item, quarantine_item, string, Fingerprint, Inserted, Item, MessageStore,
-    Quarantined, StoredState, Updated,
+    id_item, judge, message_item, quarantine_item, string, Fingerprint, FirstDelivery, Inserted,
+    Item, MessageStore, Met, Quarantined, StoredState, Updated,
 };
 use crate::error::StoreError;
 use crate::message::Message;
@@ -47,21 +47,50 @@ impl MessageStore for MemoryStore {
         &self,
         message: &Message,
         fingerprint: &Fingerprint,
+        with_id_item: bool,
     ) -> Result<Inserted, StoreError> {
         self.check()?;
         let mut items = self.items.lock().expect("not poisoned");
         let keys = MessageKeys::of(message);
-        if let Some(existing) = items.get(&(keys.pk.clone(), keys.id_sk.clone())) {
-            let same_content = string(existing, "content_sha256").as_deref()
-                == Some(fingerprint.content_sha256.as_str());
-            return Ok(Inserted::Duplicate { same_content });
-        }
-        if items.contains_key(&(keys.pk.clone(), keys.sk.clone())) {
-            return Ok(Inserted::OrderKeyTaken);
-        }
-        items.insert((keys.pk.clone(), keys.sk), message_item(message));
-        items.insert((keys.pk, keys.id_sk), id_item(message, fingerprint));
-        Ok(Inserted::Stored)
+        let id_key = (keys.pk.clone(), keys.id_sk.clone());
+        let put_id = |items: &mut HashMap<(String, String), Item>, fingerprint: &Fingerprint| {
+            if with_id_item {
+                let id = id_item(&keys.pk, &keys.id_sk, &keys.sk, fingerprint);
+                items.insert(id_key.clone(), id);
+            }
+        };
+        let Some(existing) = items.get(&(keys.pk.clone(), keys.sk.clone())) else {
+            items.insert(
+                (keys.pk.clone(), keys.sk.clone()),
+                message_item(message, fingerprint),
+            );
+            put_id(&mut items, fingerprint);
+            return Ok(Inserted::Stored);
+        };
+        // (Nothing here is ever retried.)
+        Ok(match judge(existing, message, fingerprint, false) {
+            Met::Another => Inserted::OrderKeyTaken,
+            Met::OwnWrite => Inserted::Stored,
+            Met::Duplicate { stored, first } => {
+                if !items.contains_key(&id_key) {
+                    put_id(&mut items, &stored);
+                }
+                Inserted::Duplicate { first }
+            }
+            Met::DuplicateOfSchema2 {
+                same_body,
+                content_sha256,
+            } => Inserted::Duplicate {
+                first: if same_body
+                    || items.get(&id_key).and_then(|i| string(i, "content_sha256"))
+                        == Some(content_sha256)
+                {
+                    FirstDelivery::Same
+                } else {
+                    FirstDelivery::Different
+                },
+            },
+        })
     }
 
     async fn update(
@@ -73,13 +102,20 @@ impl MessageStore for MemoryStore {
         self.check()?;
         let mut items = self.items.lock().expect("not poisoned");
         let pk = conversation_key(update.provider, &update.conversation_id);
-        let Some(message_sk) = items
-            .get(&(pk.clone(), id_sort_key(&update.message_id)))
-            .and_then(|i| string(i, "message_sk"))
-        else {
-            return Ok(Updated::NotFound);
+        let message_sk = match &update.order_key {
+            Some(order_key) => message_sort_key(order_key),
+            None => match items
+                .get(&(pk.clone(), id_sort_key(&update.message_id)))
+                .and_then(|i| string(i, "message_sk"))
+            {
+                Some(message_sk) => message_sk,
+                None => return Ok(Updated::NotFound),
+            },
         };
-        let Some(item) = items.get_mut(&(pk, message_sk)) else {
+        let Some(item) = items
+            .get_mut(&(pk, message_sk))
+            .filter(|item| string(item, "message_id").as_deref() == Some(&update.message_id))
+        else {
             return Ok(Updated::NotFound);
         };
         let seen = StoredState::of(item);

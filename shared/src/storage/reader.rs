@@ -9,6 +9,13 @@
 //! - a conversation's messages: one strongly consistent Query, in order-key order;
 //! - a customer's conversations through `by_phone` or `by_email`.
 //!
+//! Expired items are left out of every read: DynamoDB's TTL deletes an item within days of its
+//! `expires_at`, not at that second, and until then a read must not show what retention has
+//! already given up. Messages are filtered by the Query itself (a FilterExpression: same read
+//! units, and DynamoDB's own cursor stays right when it drops items); summaries come from
+//! GetItem and BatchGetItem, which take no filter, and are filtered after the read. Either way
+//! a page may come back short of its limit, and its cursor still goes on from where it stopped.
+//!
 //! Messages are read back as plain JSON ([`message_view`]): the normalized message's
 //! attributes only, numbers as numbers and maps as objects, `raw` as text when asked for.
 
@@ -24,6 +31,7 @@ use super::keys::{
     activity_shards, BY_ACTIVITY_INDEX, BY_EMAIL_INDEX, BY_PHONE_INDEX, MESSAGE_PREFIX,
     SUMMARY_SORT_KEY,
 };
+use super::table::TTL_ATTRIBUTE;
 use super::{item_key, string, DynamoDbStore, Item, SummaryItem};
 use crate::error::StoreError;
 use crate::read::listing::{merge_shards, ShardPage};
@@ -32,10 +40,6 @@ use crate::read::summary::{merge, MessageImage, Summary};
 
 /// The most conversations `/customers` answers with (the documented cap): one BatchGetItem.
 pub const CUSTOMER_CONVERSATIONS_CAP: i32 = 100;
-
-/// The largest body a function accepts (the contract's 128 KiB; a test holds it equal to
-/// `request::MAX_BODY_BYTES`): no stored `raw` unpacks to more.
-const MAX_RAW_BYTES: usize = 128 * 1024;
 
 /// How often a BatchGetItem's unprocessed keys are asked for again.
 const BATCH_GET_ATTEMPTS: u32 = 4;
@@ -158,6 +162,7 @@ impl ConversationReader for DynamoDbStore {
             .collect();
         // A summary whose activity moved since the index said is left out: it moved up, and the
         // list shows it at the top when read again.
+        let now = now_epoch();
         let summaries = page
             .entries
             .iter()
@@ -166,6 +171,7 @@ impl ConversationReader for DynamoDbStore {
                     .remove(pk)
                     .filter(|item| item.activity_key == *activity_key)
             })
+            .filter(|item| live(item.state.expires_at, now))
             .map(|item| item.state.summary)
             .collect();
         Ok(ConversationPage {
@@ -184,7 +190,12 @@ impl ConversationReader for DynamoDbStore {
             .await
             .map_err(store_error)?;
         if let Some(item) = output.item {
-            return Ok(Some(SummaryItem::from_item(item)?.state.summary));
+            let item = SummaryItem::from_item(item)?;
+            if live(item.state.expires_at, now_epoch()) {
+                return Ok(Some(item.state.summary));
+            }
+            // Expired with its latest message: whatever is left (a message the projector has
+            // not folded yet) says, as for a conversation without one.
         }
         // Not made yet (the projector runs a second or so behind): the newest message says.
         let newest = self.query_messages(pk, Order::Desc, 1, None, false).await?;
@@ -221,7 +232,8 @@ impl ConversationReader for DynamoDbStore {
             messages.truncate(limit as usize);
             messages.last().map(|m| m.sk.clone())
         } else {
-            // Cut short by DynamoDB's 1 MB a call: go on from where it stopped.
+            // Cut short by DynamoDB's 1 MB a call, or by expired items the filter dropped: go
+            // on from where it stopped.
             read.last_sk
         };
         Ok(MessagePage {
@@ -253,10 +265,23 @@ impl ConversationReader for DynamoDbStore {
             .iter()
             .filter_map(|item| string(item, "pk"))
             .collect();
+        let now = now_epoch();
         let mut found = self.summaries(&keys).await?;
+        found.retain(|item| live(item.state.expires_at, now));
         found.sort_by(|a, b| b.activity_key.cmp(&a.activity_key));
         Ok(found.into_iter().map(|item| item.state.summary).collect())
     }
+}
+
+/// Now, in epoch seconds, as the TTL counts.
+fn now_epoch() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Whether an item with this TTL is still to be shown at `now`: no TTL is kept for ever; one
+/// at or before now is expired, whether or not DynamoDB has got round to deleting it.
+fn live(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_none_or(|at| at > now)
 }
 
 /// A Query's answer: the items, and the sort key of the last one evaluated when it stopped
@@ -425,7 +450,12 @@ impl DynamoDbStore {
             .consistent_read(true)
             .scan_index_forward(order == Order::Asc)
             .limit(limit as i32)
-            .set_exclusive_start_key(after.map(|sk| item_key(pk, sk)));
+            .set_exclusive_start_key(after.map(|sk| item_key(pk, sk)))
+            // Applied after the `limit` items are read: an expired one makes the page shorter,
+            // and LastEvaluatedKey still says where the next one starts.
+            .filter_expression("attribute_not_exists(#ttl) OR #ttl > :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", AttributeValue::N(now_epoch().to_string()));
         // The keys and the message's attributes, by name (many are DynamoDB reserved words).
         let mut projected = vec!["pk", "sk"];
         projected.extend_from_slice(MESSAGE_ATTRIBUTES);
@@ -467,7 +497,7 @@ pub fn message_view(mut item: Item, include_raw: bool) -> Result<Map<String, Val
         .map_err(|e| StoreError::Unavailable(format!("unreadable message item: {e}")))?;
     if include_raw {
         if let Some(raw) = raw {
-            let body = raw_body(&raw)
+            let body = super::raw::body_of(&raw)
                 .map_err(|e| StoreError::Unavailable(format!("unreadable raw: {e}")))?;
             message.insert(
                 "raw".into(),
@@ -478,68 +508,9 @@ pub fn message_view(mut item: Item, include_raw: bool) -> Result<Map<String, Val
     Ok(message)
 }
 
-/// The body a `raw` attribute holds, in either form it takes: a string (schema 2) as it is,
-/// a binary (schema 3) gunzipped — or bytes that are not gzip, as they are.
-// TODO(issue 19): once main has `storage::raw::body_of`, call it here instead.
-pub fn raw_body(raw: &AttributeValue) -> Result<Vec<u8>, String> {
-    use std::io::Read as _;
-    const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-    match raw {
-        AttributeValue::S(text) => Ok(text.as_bytes().to_vec()),
-        AttributeValue::B(blob) if blob.as_ref().starts_with(&GZIP_MAGIC) => {
-            let mut body = Vec::with_capacity(blob.as_ref().len() * 3);
-            flate2::read::GzDecoder::new(blob.as_ref())
-                .take(MAX_RAW_BYTES as u64 + 1)
-                .read_to_end(&mut body)
-                .map_err(|e| format!("not a readable gzip stream: {e}"))?;
-            if body.len() > MAX_RAW_BYTES {
-                return Err("unpacks to more than any body accepted".into());
-            }
-            Ok(body)
-        }
-        AttributeValue::B(blob) => Ok(blob.as_ref().to_vec()),
-        _ => Err("neither a string nor a binary".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::primitives::Blob;
-    use std::io::Write as _;
-
-    fn gzip(body: &[u8]) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        encoder.write_all(body).unwrap();
-        encoder.finish().unwrap()
-    }
-
-    #[test]
-    fn raw_reads_in_both_forms() {
-        let body = br#"{"type":14,"text":"ol\u00e1"}"#;
-        let text = std::str::from_utf8(body).unwrap().to_string();
-        assert_eq!(raw_body(&AttributeValue::S(text)).unwrap(), body);
-        assert_eq!(
-            raw_body(&AttributeValue::B(Blob::new(gzip(body)))).unwrap(),
-            body
-        );
-        assert_eq!(
-            raw_body(&AttributeValue::B(Blob::new(body.to_vec()))).unwrap(),
-            body
-        );
-        let mut damaged = gzip(body);
-        let at = damaged.len() - 5;
-        damaged[at] ^= 0xff;
-        assert!(raw_body(&AttributeValue::B(Blob::new(damaged))).is_err());
-        assert!(raw_body(&AttributeValue::N("1".into())).is_err());
-        let huge = vec![b' '; MAX_RAW_BYTES + 1];
-        assert!(raw_body(&AttributeValue::B(Blob::new(gzip(&huge)))).is_err());
-    }
-
-    #[test]
-    fn the_raw_bound_is_the_largest_body_accepted() {
-        assert_eq!(MAX_RAW_BYTES, crate::request::MAX_BODY_BYTES);
-    }
 
     /// A message with every kind of attribute: strings, numbers (whole and not), booleans,
     /// maps, lists of maps, an attachment's copy.
@@ -598,7 +569,10 @@ mod tests {
     #[test]
     fn a_message_reads_back_as_exactly_its_normalized_attributes() {
         let message = full_message();
-        let mut item = crate::storage::message_item(&message);
+        let mut item = crate::storage::message_item(
+            &message,
+            &crate::storage::Fingerprint::of(message.raw.as_bytes()),
+        );
         item.insert("content_sha256".into(), AttributeValue::S("cd".repeat(32)));
         item.insert("expires_at".into(), AttributeValue::N("1900000000".into()));
         item.insert("body_sha256".into(), AttributeValue::S("ef".repeat(32)));
@@ -618,7 +592,7 @@ mod tests {
         assert_eq!(with_raw["raw"], raw);
         // A schema-3 item: raw gzip-compressed, read back as the same text.
         let body = raw.as_str().unwrap().as_bytes();
-        item.insert("raw".into(), AttributeValue::B(Blob::new(gzip(body))));
+        item.insert("raw".into(), crate::storage::raw::attribute(body));
         assert_eq!(message_view(item, true).unwrap()["raw"], raw);
     }
 

@@ -175,6 +175,18 @@ pub fn sample_event(
     body: &str,
     extra_headers: &BTreeMap<String, String>,
 ) -> String {
+    let credentials = id.samples().sign_lasting(body.as_bytes());
+    sample_event_with(id, name, body, extra_headers, credentials)
+}
+
+/// [`sample_event`] with the given credentials (another signer's: `<name>.signer`).
+pub fn sample_event_with(
+    id: ProviderId,
+    name: &str,
+    body: &str,
+    extra_headers: &BTreeMap<String, String>,
+    credentials: Credentials,
+) -> String {
     let samples = id.samples();
     let function = id.function();
     let path = format!("/webhooks/{function}");
@@ -196,7 +208,6 @@ pub fn sample_event(
         ("x-forwarded-port".to_owned(), "443".to_owned()),
         ("x-forwarded-proto".to_owned(), "https".to_owned()),
     ]);
-    let credentials = samples.sign_lasting(body.as_bytes());
     for (name, value) in credentials.headers {
         headers.insert(name.to_ascii_lowercase(), value);
     }

@@ -54,6 +54,23 @@ pub fn local(name: &str) -> &'static str {
         .unwrap_or_else(|| panic!("local.env does not set {name}"))
 }
 
+/// The first entry of a `local.env` list setting (the unnamed one the samples sign with).
+pub fn local_first(name: &str) -> &'static str {
+    local(name)
+        .split(',')
+        .next()
+        .map(str::trim)
+        .unwrap_or_default()
+}
+
+/// The secret of the entry `<account>=<secret>` of a `local.env` list setting, if it has one.
+pub fn local_named(name: &str, account: &str) -> Option<&'static str> {
+    local(name).split(',').find_map(|entry| {
+        let (name, secret) = entry.trim().split_once('=')?;
+        (name.trim() == account).then_some(secret.trim())
+    })
+}
+
 pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .map(str::trim)
@@ -157,7 +174,7 @@ pub enum Stores {
     Nothing,
     /// One quarantine item holding the exact body.
     Quarantine,
-    /// One message item and its id item.
+    /// One message item (and its id item, where its provider's updates need one).
     Message,
 }
 
@@ -186,6 +203,12 @@ pub trait Samples: Sync {
     /// signature expires after 300 s; its URL token does not).
     fn sign_lasting(&self, body: &[u8]) -> Credentials {
         self.sign(body, NOW)
+    }
+    /// Lasting credentials of another of `local.env`'s entries than the first — `signer` names
+    /// it (a sample's `<name>.signer`: TikTok's `second-app`, a named Callbell account) — or
+    /// `None` when the provider has no such entry.
+    fn sign_lasting_as(&self, _body: &[u8], _signer: &str) -> Option<Credentials> {
+        None
     }
     /// [`Samples::sign`]'s credentials, spoiled: the function must refuse them.
     fn forge(&self, body: &[u8], now: i64) -> Credentials;
@@ -245,6 +268,19 @@ impl HostileCase {
             status: 401,
             stores: Stores::Nothing,
             forged: true,
+        }
+    }
+
+    /// [`HostileCase::forged`], counted in `category`.
+    pub fn forged_as(
+        category: &'static str,
+        name: &str,
+        body: &[u8],
+        credentials: Credentials,
+    ) -> Self {
+        HostileCase {
+            category,
+            ..HostileCase::forged(name, body, credentials)
         }
     }
 
@@ -333,6 +369,8 @@ pub struct HandlerSpec<S> {
     pub budget: Option<Budget>,
     pub metrics: Option<MetricsSink>,
     pub spool: Option<Arc<dyn Spool>>,
+    /// The handler's clock instead of [`pinned_now`] (messages received at other times).
+    pub clock: Option<fn() -> DateTime<Utc>>,
 }
 
 impl<S> HandlerSpec<S> {
@@ -343,6 +381,7 @@ impl<S> HandlerSpec<S> {
             budget: None,
             metrics: None,
             spool: None,
+            clock: None,
         }
     }
 
@@ -365,6 +404,9 @@ impl<S: MessageStore + 'static> ProviderVisitor for HandlerSpec<S> {
         }
         if let Some(spool) = self.spool {
             handler = handler.with_spool(spool);
+        }
+        if let Some(clock) = self.clock {
+            handler = handler.with_clock(clock);
         }
         Box::new(handler)
     }

@@ -1,6 +1,7 @@
-//! The table's stream as Lambda delivers it to the media function (feature `testkit-stream`):
-//! read from DynamoDB Local with the streams API and turned into the records of a DynamoDB
-//! event, `{"Records": [...]}`. The media tests and `ingest-dev follow-stream` use it.
+//! The table's stream as Lambda delivers it to its readers, the media function and the projector
+//! (feature `testkit-stream`): read from DynamoDB Local with the streams API and turned into the
+//! records of a DynamoDB event, `{"Records": [...]}`. The media and projector tests and
+//! `ingest-dev follow-stream` use it.
 //!
 //! DynamoDB Local (docs/LOCAL_AWS.md): the stream ARN's region is `ddblocal` whatever the
 //! client's, so the client is built for the caller's endpoint and region, never from the ARN;

@@ -2,6 +2,7 @@
 //! crate's test kit (signing like each provider, events, handlers, the pinned clock).
 #![allow(dead_code, unused_imports)]
 
+pub mod items;
 pub mod proxy;
 pub mod recording;
 pub mod sqs;
@@ -129,4 +130,18 @@ pub fn s<'a>(item: &'a Item, name: &str) -> &'a str {
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
         .unwrap_or("")
+}
+
+/// The body a message item keeps in `raw`, whichever form it has (schema 3: a gzip binary;
+/// schema 2: a string), as text.
+pub fn raw(item: &Item) -> String {
+    let value = item.get("raw").expect("a message item has raw");
+    let body = ingest::storage::raw::body_of(value).expect("raw reads as a body");
+    String::from_utf8(body).expect("a stored body is UTF-8")
+}
+
+/// SHA-256 of `bytes`, lower-case hex (as `body_sha256` holds it).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }

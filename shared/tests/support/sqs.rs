@@ -106,7 +106,10 @@ pub async fn drain(
                 .receive_message()
                 .queue_url(url)
                 .max_number_of_messages(10)
-                .visibility_timeout(60)
+                // Long enough for a whole round: failures stay in flight until it ends, and
+                // a round of 600 records took 50 s on this machine under load (at 60 s their
+                // receipts went stale before they were released).
+                .visibility_timeout(600)
                 .wait_time_seconds(0)
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .message_attribute_names("All")
