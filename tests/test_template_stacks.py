@@ -3,7 +3,9 @@ Fn::If taken, what a false condition leaves out removed, then every reference ch
 name something the stack still has. Then the dashboard, its body resolved to JSON: every
 MessageIngest metric it shows is one the code emits (shared/src)."""
 
+import itertools
 import json
+import os
 import re
 import unittest
 from pathlib import Path
@@ -229,6 +231,170 @@ class DashboardTest(unittest.TestCase):
         outputs = self.stack.outputs
         self.assertEqual(outputs["DashboardName"]["Value"], {"Ref": "Dashboard"})
         self.assertIn("${Dashboard}", json.dumps(outputs["DashboardUrl"]["Value"]))
+
+
+SUBSETS = [",".join(c) for n in (1, 2, 3) for c in itertools.combinations(["tiktok-shop", "partoo", "callbell"], n)]
+# Each provider's logical-id prefix and its secret keys (only tiktok-shop and callbell have any).
+PREFIX = {"tiktok-shop": "TikTokShop", "partoo": "Partoo", "callbell": "Callbell"}
+SECRET_KEYS = {"tiktok-shop": {"TIKTOK_SHOP_APP_KEY", "TIKTOK_SHOP_APP_SECRET", "TIKTOK_SHOP_APPS"},
+               "partoo": set(),
+               "callbell": {"CALLBELL_WEBHOOK_SECRET", "CALLBELL_URL_TOKEN"}}
+
+
+class ProvidersTest(unittest.TestCase):
+    """Parameter Providers (issue 23): a stack of some providers has only theirs."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load()
+
+    def stack(self, providers, **overrides):
+        return Stack(self.template, dict(overrides, Providers=providers))
+
+    def functions(self, stack):
+        return {r["Metadata"]["BuildProperties"]["Binary"]: n for n, r in stack.resources.items()
+                if r["Type"] == "AWS::Serverless::Function"}
+
+    def webhook_functions(self, stack):
+        return {b for b, n in self.functions(stack).items()
+                if any(e["Type"] == "HttpApi" for e in stack.resources[n]["Properties"].get("Events", {}).values())}
+
+    def alarm_expressions(self, stack):
+        """Each alarm's metric-math expression as deployed, and the ids of its metrics."""
+        found = {}
+        for name, r in stack.resources.items():
+            if r["Type"] != "AWS::CloudWatch::Alarm" or "Metrics" not in r["Properties"]:
+                continue
+            metrics = r["Properties"]["Metrics"]
+            expressions = [stack.text(m["Expression"]) for m in metrics if "Expression" in m]
+            self.assertEqual(len(expressions), 1, name)
+            found[name] = (expressions[0], {m["Id"] for m in metrics if "MetricStat" in m})
+        return found
+
+    def test_the_parameter(self):
+        parameter = self.template["Parameters"]["Providers"]
+        self.assertEqual(parameter["Type"], "String")
+        self.assertEqual(parameter["Default"], "tiktok-shop,partoo,callbell")
+        pattern = re.compile(parameter["AllowedPattern"])
+        for value in SUBSETS + ["callbell,partoo", "partoo,partoo"]:
+            self.assertTrue(pattern.fullmatch(value), value)
+        for value in ("", "partoo, callbell", "whatsapp", "partoo,", "tiktok_shop", "all"):
+            self.assertFalse(pattern.fullmatch(value), value)
+        # Its values are the webhook functions (the providers' binaries).
+        names = set(re.findall(r"[a-z-]+", parameter["AllowedPattern"]))
+        self.assertEqual(names, self.webhook_functions(Stack(self.template)))
+        self.assertEqual(set(PREFIX), names)
+
+    def test_the_membership_conditions(self):
+        for providers in SUBSETS + ["callbell,partoo", "partoo,partoo"]:
+            stack = self.stack(providers)
+            listed = set(providers.split(","))
+            for provider, prefix in PREFIX.items():
+                self.assertEqual(stack.condition(f"Deploys{prefix}"), provider in listed, (providers, provider))
+
+    def test_every_subset_deploys_exactly_its_providers_and_nothing_dangles(self):
+        for providers in SUBSETS:
+            with self.subTest(providers=providers):
+                stack = self.stack(providers)
+                listed = set(providers.split(","))
+                self.assertEqual(self.webhook_functions(stack), listed)
+                self.assertEqual(set(self.functions(stack)), listed | {"media", "projector", "inbox"})
+                self.assertFalse(stack.dangling(), "references to what the stack does not have")
+                for name in list(stack.resources) + list(stack.outputs):
+                    for provider, prefix in PREFIX.items():
+                        if provider not in listed:
+                            self.assertFalse(name.startswith(prefix), f"{name} of an absent provider")
+                # Every alarm's expression names exactly its metrics' ids, all of present providers.
+                for alarm, (expression, ids) in self.alarm_expressions(stack).items():
+                    self.assertEqual(set(re.findall(r"[a-z]\w*", expression)) - {"MAX"},
+                                     ids, f"{alarm}: {expression}")
+                # The dashboard's body is JSON, and shows the listed providers' widgets only.
+                body = json.loads(stack.text(stack.resources["Dashboard"]["Properties"]["DashboardBody"]))
+                titles = " ".join(w["properties"].get("title", "") for w in body["widgets"])
+                for provider in PREFIX:
+                    self.assertEqual(f"{provider}: messages by outcome" in titles, provider in listed, provider)
+                # The secret: only the listed providers' keys are referenced.
+                referenced = set(re.findall(r"SecretString:(\w+)\}\}", json.dumps(stack.resources)))
+                allowed = set().union(*(SECRET_KEYS[p] for p in listed))
+                self.assertLessEqual(referenced, allowed)
+
+    def test_a_partoo_stack(self):
+        stack = self.stack("partoo")
+        resources = set(stack.resources)
+        self.assertLessEqual({"PartooFunction", "PartooSpoolQueue", "PartooSpoolDeadLetterQueue", "PartooLogGroup"},
+                             resources)
+        for prefix in ("TikTokShop", "Callbell"):
+            self.assertFalse({r for r in resources if r.startswith(prefix)}, prefix)
+        queues = {n for n, r in stack.resources.items() if r["Type"] == "AWS::SQS::Queue"}
+        self.assertEqual(queues, {"PartooSpoolQueue", "PartooSpoolDeadLetterQueue", "MediaDeadLetterQueue",
+                                  "ProjectorDeadLetterQueue", "EventsDeadLetterQueue"})
+        # Partoo needs no secret at all: not one dynamic reference is left.
+        self.assertNotIn("resolve:secretsmanager", json.dumps(stack.resources))
+        self.assertEqual({"PartooWebhookUrl", "PartooSpoolDeadLetterQueueUrl"},
+                         {o for o in stack.outputs if "Webhook" in o or "Spool" in o})
+        expressions = self.alarm_expressions(stack)
+        self.assertEqual(expressions["QuarantineAlarm"], ("partoo", {"partoo"}))
+        self.assertEqual(expressions["SpoolDeadLetterAlarm"], ("partoo", {"partoo"}))
+        self.assertEqual(expressions["SpoolAgeAlarm"], ("MAX([partoo])", {"partoo"}))
+        self.assertEqual(expressions["ForeignAccountAlarm"], ("partoo", {"partoo"}))
+        body = stack.text(stack.resources["Dashboard"]["Properties"]["DashboardBody"])
+        self.assertNotIn("tiktok-shop", body)
+        self.assertNotIn("callbell", body)
+
+    def test_a_callbell_stack_has_no_allow_list_alarm_and_only_its_keys(self):
+        for authentication, keys in (("signature", {"CALLBELL_WEBHOOK_SECRET"}), ("token", {"CALLBELL_URL_TOKEN"}),
+                                     ("both", {"CALLBELL_WEBHOOK_SECRET", "CALLBELL_URL_TOKEN"})):
+            stack = self.stack("callbell", CallbellAuthentication=authentication)
+            self.assertNotIn("ForeignAccountAlarm", stack.resources)
+            referenced = set(re.findall(r"SecretString:(\w+)\}\}", json.dumps(stack.resources)))
+            self.assertEqual(referenced, keys, authentication)
+
+    def test_the_default_stack_is_all_three_as_before(self):
+        stack = Stack(self.template)
+        self.assertEqual(self.webhook_functions(stack), set(PREFIX))
+        self.assertEqual(stack.parameters["Providers"], "tiktok-shop,partoo,callbell")
+        expressions = self.alarm_expressions(stack)
+        self.assertEqual(expressions["QuarantineAlarm"][0], "tiktok + partoo + callbell")
+        self.assertEqual(expressions["SpoolDeadLetterAlarm"][0], "tiktok + partoo + callbell")
+        self.assertEqual(expressions["SpoolAgeAlarm"][0], "MAX([tiktok, partoo, callbell])")
+        self.assertEqual(expressions["ForeignAccountAlarm"][0], "tiktok + partoo")
+        self.assertEqual(expressions["TableThrottleAlarm"][0], "reads + writes")
+        for prefix in PREFIX.values():
+            for suffix in ("Function", "SpoolQueue", "SpoolDeadLetterQueue", "LogGroup"):
+                self.assertIn(prefix + suffix, stack.resources, "the same logical ids: nothing replaced")
+            for output in ("WebhookUrl", "SpoolDeadLetterQueueUrl"):
+                self.assertIn(prefix + output, stack.outputs)
+        referenced = set(re.findall(r"SecretString:(\w+)\}\}", json.dumps(stack.resources)))
+        self.assertEqual(referenced, {"TIKTOK_SHOP_APP_KEY", "TIKTOK_SHOP_APP_SECRET", "CALLBELL_WEBHOOK_SECRET"},
+                         "TikTokShopAuthentication=app, CallbellAuthentication=signature")
+        self.assertFalse(stack.dangling())
+
+    def test_the_transformed_api_routes_only_the_listed_providers(self):
+        # What SAM makes of a one-provider template: its routes go, with their functions.
+        from samtranslator.translator.transform import transform
+
+        class NoManagedPolicies:
+            def load(self):
+                return {}
+
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        for providers in ("partoo", "tiktok-shop,callbell"):
+            template = json.loads(json.dumps(self.template))
+            template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"
+            out = transform(template, {"Providers": providers}, NoManagedPolicies())
+            stack = Stack(out, {"Providers": providers})
+            apis = [r for r in stack.resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+            self.assertEqual(len(apis), 1)
+            # SAM makes an absent function's method conditional: its path is left with no method,
+            # which makes no route.
+            webhooks = {p for p, item in apis[0]["Properties"]["Body"]["paths"].items()
+                        if p.startswith("/webhooks/") and item}
+            self.assertEqual(webhooks, {f"/webhooks/{p}" for p in providers.split(",")}, providers)
+            permissions = {json.dumps(r["Properties"]["FunctionName"]) for r in stack.resources.values()
+                           if r["Type"] == "AWS::Lambda::Permission"}
+            for provider, prefix in PREFIX.items():
+                self.assertEqual(any(prefix in p for p in permissions), provider in providers.split(","))
+            self.assertFalse(stack.dangling(), providers)
 
 
 if __name__ == "__main__":
