@@ -233,6 +233,36 @@ class DashboardTest(unittest.TestCase):
         self.assertIn("${Dashboard}", json.dumps(outputs["DashboardUrl"]["Value"]))
 
 
+class EventBusTest(unittest.TestCase):
+    """Parameter EventBusName: blank makes the stack's bus, a name uses that bus."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load()
+
+    def published_on(self, stack):
+        projector = stack.resources["ProjectorFunction"]["Properties"]
+        bus = stack.text(projector["Environment"]["Variables"]["EVENT_BUS_NAME"])
+        granted = [stack.text(st["Resource"]) for policy in projector["Policies"] for st in policy["Statement"]
+                   if st["Action"] == "events:PutEvents"]
+        return bus, granted, stack.text(stack.outputs["EventBusName"]["Value"])
+
+    def test_the_stacks_own_bus(self):
+        stack = Stack(self.template)
+        self.assertIn("MessagesEventBus", stack.resources)
+        self.assertEqual(stack.text(stack.resources["MessagesEventBus"]["Properties"]["Name"]), "ingest-messages")
+        self.assertEqual(self.published_on(stack), ("<MessagesEventBus>", ["<MessagesEventBus.Arn>"],
+                                                    "<MessagesEventBus>"))
+        self.assertFalse(stack.dangling())
+
+    def test_a_named_bus(self):
+        stack = Stack(self.template, {"EventBusName": "shared-bus"})
+        self.assertNotIn("MessagesEventBus", stack.resources)
+        self.assertEqual(self.published_on(stack), (
+            "shared-bus", ["arn:aws:events:us-east-1:123456789012:event-bus/shared-bus"], "shared-bus"))
+        self.assertFalse(stack.dangling())
+
+
 SUBSETS = [",".join(c) for n in (1, 2, 3) for c in itertools.combinations(["tiktok-shop", "partoo", "callbell"], n)]
 # Each provider's logical-id prefix and its secret keys (only tiktok-shop and callbell have any).
 PREFIX = {"tiktok-shop": "TikTokShop", "partoo": "Partoo", "callbell": "Callbell"}
