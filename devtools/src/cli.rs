@@ -133,8 +133,8 @@ pub enum Command {
     /// an unsigned call is refused (401), and the provider's own test call, signed with
     /// --secrets-file's secrets, is acknowledged (TikTok Shop: an event that is not a message,
     /// `ignored`; Partoo: a tryout, `ignored`; Callbell: a connection check, `ok`); and the
-    /// inbox answers GET /conversations (SigV4-signed with your AWS credentials, as `inbox`).
-    /// Exits 1 when a check fails; a check whose secret is not given is skipped. Prints no
+    /// inbox answers GET /conversations (SigV4-signed with your AWS credentials, as `inbox`;
+    /// or --inbox-token-env's JWT). Exits 1 when a check fails; a check whose secret is not given is skipped. Prints no
     /// secret.
     #[command(verbatim_doc_comment)]
     Smoke(smoke::Options),
