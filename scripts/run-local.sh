@@ -15,8 +15,9 @@
 #                                  spooled message was drained into the table, every local
 #                                  sample's media is copied with the file's sha256 and size, every
 #                                  other attachment is refused or expired, replaying the stream
-#                                  changes nothing, and the spooled message's conversation is in
-#                                  the inbox's list (the projector's summaries)
+#                                  changes nothing, the spooled message's conversation is in
+#                                  the inbox's list (the projector's summaries), and
+#                                  ingest-dev smoke --local passes (what checks a deployed stack)
 #
 # Environment: DYNAMODB_PORT (default 8000), INVOKE_PORT (the functions, default 9000),
 # AWS_LOCAL_PORT (moto, default 4569), MEDIA_PORT (the local file server, default 8090): a port
@@ -401,6 +402,20 @@ if [[ "$rc" == 0 ]] && grep -qF "spool-demo" <<<"$out"; then
   passed=$((passed + 1))
 else
   fail "the conversation list through the read API" "the spooled message's conversation is not in the list"
+fi
+
+section "Smoke: the deployment check against the local run (ingest-dev smoke --local)"
+# What checks a deployed stack (README, "Check a deployment"): every webhook URL refuses an
+# unsigned call, each provider's test call signed with local.env's secrets is acknowledged, the
+# inbox answers.
+SMOKE_URL="http://127.0.0.1:$INVOKE_PORT"
+rc=0
+"$INGEST_DEV" smoke --local "$SMOKE_URL" --callbell-auth both --timeout "$INVOKE_TIMEOUT_S" || rc=$?
+if [[ "$rc" == 0 ]]; then
+  printf '  %-58s  %s\n' "ingest-dev smoke --local $SMOKE_URL" "✓"
+  passed=$((passed + 1))
+else
+  fail "ingest-dev smoke --local $SMOKE_URL" "a check failed (exit $rc; FAILED lines above)"
 fi
 
 if [[ "$MODE" == check ]]; then
