@@ -25,6 +25,15 @@ fn inbound_whatsapp_pattern(source: &str) -> Value {
     })
 }
 
+/// The README's second example rule: messages whose delivery failed (Callbell's status).
+fn failed_status_pattern(source: &str) -> Value {
+    json!({
+        "source": [source],
+        "detail-type": ["Message Updated"],
+        "detail": {"message": {"status": ["failed"]}}
+    })
+}
+
 /// moto's EventBridge. Bus tests refuse to pass without it.
 fn eventbridge_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE").unwrap_or_else(|_| {
@@ -479,7 +488,7 @@ async fn every_kind_of_change_makes_exactly_the_contracts_events() {
 }
 
 #[tokio::test]
-async fn order_per_conversation_the_largest_message_and_the_readmes_first_rule() {
+async fn order_per_conversation_the_largest_message_and_the_readmes_rules() {
     let mut table = table("bus-order").await;
     let bus = Bus::new("bus-order").await;
     let all = bus
@@ -487,6 +496,10 @@ async fn order_per_conversation_the_largest_message_and_the_readmes_first_rule()
         .await;
     let whatsapp = bus
         .rule_to_queue("inbound-whatsapp", &inbound_whatsapp_pattern(&bus.source))
+        .await;
+    // moto's rules deliver to SQS, not SNS: the second rule's pattern, tested on a queue.
+    let failures = bus
+        .rule_to_queue("failed", &failed_status_pattern(&bus.source))
         .await;
     let projector = Projector::publishing(
         &table.name,
@@ -536,8 +549,24 @@ async fn order_per_conversation_the_largest_message_and_the_readmes_first_rule()
         "stored"
     );
 
+    // Callbell: two messages the business sent on WhatsApp, one read, one failed.
+    let callbell = ProviderId::Callbell.samples();
+    for (n, status) in [(1, "read"), (2, "failed")] {
+        let sent = callbell.message("cb-8", n, "from us");
+        assert_eq!(
+            deliver(&table.name, ProviderId::Callbell, &sent).await,
+            "stored"
+        );
+        let mut update = callbell.status_update("cb-8", n, "").unwrap();
+        update["payload"]["status"] = json!(status);
+        assert_eq!(
+            deliver(&table.name, ProviderId::Callbell, &update).await,
+            "updated"
+        );
+    }
+
     let records = new_records(&mut table.reader).await;
-    assert_eq!(records.len(), 17);
+    assert_eq!(records.len(), 21);
     assert!(projector
         .batch(&records)
         .await
@@ -545,7 +574,7 @@ async fn order_per_conversation_the_largest_message_and_the_readmes_first_rule()
         .is_empty());
 
     let events = bus.take(&all).await;
-    assert_eq!(events.len(), 17);
+    assert_eq!(events.len(), 21);
     let texts: Vec<&str> = events
         .iter()
         .filter(|e| e["detail"]["conversation_id"] == "81")
@@ -580,6 +609,16 @@ async fn order_per_conversation_the_largest_message_and_the_readmes_first_rule()
     assert!(matched.iter().all(|e| e["detail-type"] == "Message Stored"
         && e["detail"]["message"]["direction"] == "inbound"
         && e["detail"]["message"]["channel"] == "whatsapp"));
+    // The second: the one failed message's update, not the read one's, nor any stored.
+    let failed = bus.take(&failures).await;
+    assert_eq!(
+        summary_of(&failed),
+        [(
+            "cb-8".to_string(),
+            "Message Updated".to_string(),
+            "u2".to_string()
+        )]
+    );
 }
 
 #[tokio::test]
