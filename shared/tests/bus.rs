@@ -18,20 +18,26 @@ use support::*;
 
 /// The README's first example rule: the customers' WhatsApp messages, as they are stored.
 fn inbound_whatsapp_pattern(source: &str) -> Value {
-    json!({
-        "source": [source],
-        "detail-type": ["Message Stored"],
-        "detail": {"message": {"direction": ["inbound"], "channel": ["whatsapp"]}}
-    })
+    readme_pattern(
+        include_str!("../../docs/event-rules/inbound-whatsapp.json"),
+        source,
+    )
 }
 
 /// The README's second example rule: messages whose delivery failed (Callbell's status).
 fn failed_status_pattern(source: &str) -> Value {
-    json!({
-        "source": [source],
-        "detail-type": ["Message Updated"],
-        "detail": {"message": {"status": ["failed"]}}
-    })
+    readme_pattern(
+        include_str!("../../docs/event-rules/failed-messages.json"),
+        source,
+    )
+}
+
+/// A pattern of docs/event-rules/ (the README's), for a bus whose events' source is `source`.
+fn readme_pattern(text: &str, source: &str) -> Value {
+    let mut pattern: Value = serde_json::from_str(text).expect("a JSON pattern");
+    assert_eq!(pattern["source"], json!(["message-ingest"]));
+    pattern["source"] = json!([source]);
+    pattern
 }
 
 /// moto's EventBridge. Bus tests refuse to pass without it.
