@@ -749,3 +749,38 @@ async fn a_bus_that_refuses_leaves_the_records_for_retry_then_the_dead_letter_qu
     assert!(other.batch(&records).await.batch_item_failures.is_empty());
     assert_eq!(event_ids(&fresh.take(&fresh_all).await), event_ids(&events));
 }
+
+#[tokio::test]
+async fn a_hung_bus_costs_one_time_limit_a_round_not_one_a_call() {
+    let mut table = table("bus-hung").await;
+    let bus = Bus::new("bus-hung").await;
+    let proxy = Proxy::start(proxy::host_port(&eventbridge_endpoint())).await;
+    let projector =
+        Projector::publishing(&table.name, Some(bus.publisher(&proxy.address, None))).await;
+    // 25 conversations: three PutEvents calls in the first round.
+    let partoo = ProviderId::Partoo.samples();
+    for conversation in 0..25 {
+        let body = partoo.message(&format!("95{conversation:02}"), 1, "hi");
+        assert_eq!(
+            deliver(&table.name, ProviderId::Partoo, &body).await,
+            "stored"
+        );
+    }
+    let records = new_records(&mut table.reader).await;
+    assert_eq!(records.len(), 25);
+    proxy.set(proxy::SLOW);
+    let started = std::time::Instant::now();
+    let answer = projector.batch(&records).await;
+    let elapsed = started.elapsed();
+    proxy.set(proxy::PASS);
+    assert_eq!(
+        answer.batch_item_failures.len(),
+        25,
+        "every conversation retried"
+    );
+    // The client's operation limit is 10 s: three calls one after another would take 30 s.
+    assert!(
+        elapsed < std::time::Duration::from_secs(20),
+        "{elapsed:?} for one round of three calls"
+    );
+}
