@@ -784,3 +784,121 @@ async fn a_hung_bus_costs_one_time_limit_a_round_not_one_a_call() {
         "{elapsed:?} for one round of three calls"
     );
 }
+
+/// A stand-in for EventBridge that refuses every entry for good (`MalformedDetail`), as no
+/// detail the projector makes would get from the real bus or from moto: the only way to reach
+/// the dead-letter path. It answers PutEvents in AWS's JSON protocol, one entry per entry sent;
+/// its address.
+async fn refusing_bus() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                loop {
+                    // One request: its headers, then Content-Length bytes of body.
+                    let end = loop {
+                        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        let mut chunk = [0u8; 8192];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let headers = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+                    let length: usize = headers
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buffer.len() < end + length {
+                        let mut chunk = [0u8; 8192];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let request: Value =
+                        serde_json::from_slice(&buffer[end..end + length]).unwrap_or(Value::Null);
+                    buffer.drain(..end + length);
+                    let count = request["Entries"].as_array().map_or(0, Vec::len);
+                    let refused = json!({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."});
+                    let body = json!({"FailedEntryCount": count, "Entries": vec![refused; count]})
+                        .to_string();
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                         x-amzn-requestid: stand-in\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if socket.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn entries_refused_for_good_go_to_the_dead_letter_queue_with_their_detail() {
+    let mut table = table("bus-refused").await;
+    let bus = Bus::new("bus-refused").await;
+    let (dead_letters, _) = bus.queue("events-dlq").await;
+    let refusing = refusing_bus().await;
+    let partoo = ProviderId::Partoo.samples();
+    for (conversation, n) in [("96", 1), ("97", 1), ("96", 2)] {
+        let body = partoo.message(conversation, n, &format!("m{n}"));
+        assert_eq!(
+            deliver(&table.name, ProviderId::Partoo, &body).await,
+            "stored"
+        );
+    }
+    let records = new_records(&mut table.reader).await;
+    assert_eq!(records.len(), 3);
+
+    // Without a dead-letter queue, a refused entry cannot be kept: its record is retried.
+    let keeping_nothing =
+        Projector::publishing(&table.name, Some(bus.publisher(&refusing, None))).await;
+    let answer = keeping_nothing.batch(&records).await;
+    assert_eq!(answer.batch_item_failures.len(), 2, "{answer:?}");
+    assert_eq!(keeping_nothing.total("EventsDeadLettered"), 0);
+
+    // With one: every refused event kept there with its detail, the batch done.
+    let projector = Projector::publishing(
+        &table.name,
+        Some(bus.publisher(&refusing, Some(dead_letters.clone()))),
+    )
+    .await;
+    let answer = projector.batch(&records).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    assert_eq!(projector.total("EventsDeadLettered"), 3);
+    assert_eq!(projector.total("EventsPublished"), 0);
+    let kept = bus.take(&dead_letters).await;
+    assert_eq!(kept.len(), 3);
+    for letter in &kept {
+        assert_eq!(letter["reason"], "refused by the event bus");
+        assert!(letter["error"]
+            .as_str()
+            .unwrap()
+            .contains("MalformedDetail"));
+        assert_eq!(letter["bus"], bus.name.as_str());
+        assert_eq!(letter["detail-type"], "Message Stored");
+        let detail: Value = serde_json::from_str(letter["detail"].as_str().unwrap()).unwrap();
+        assert_eq!(detail["event_id"], letter["event_id"]);
+        assert_eq!(detail["message"]["provider"], "partoo");
+    }
+    let mut conversations: Vec<String> = kept
+        .iter()
+        .map(|l| {
+            let detail: Value = serde_json::from_str(l["detail"].as_str().unwrap()).unwrap();
+            detail["conversation_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    conversations.sort();
+    assert_eq!(conversations, ["96", "96", "97"]);
+}
