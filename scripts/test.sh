@@ -65,6 +65,8 @@ bash scripts/aws-local.sh start "$port"
 AWS_PORT="$port"
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$AWS_PORT"
 export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$AWS_PORT"
+# moto's EventBridge, for the projector's events (shared/tests/bus.rs).
+export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$AWS_PORT"
 export AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
@@ -85,7 +87,7 @@ step "ingest-dev sign-events --check"
 
 step "scripts/run-local.sh --check"
 # It starts its own DynamoDB Local and moto.
-env -u AWS_ENDPOINT_URL_S3 -u AWS_ENDPOINT_URL_SQS bash scripts/run-local.sh --check
+env -u AWS_ENDPOINT_URL_S3 -u AWS_ENDPOINT_URL_SQS -u AWS_ENDPOINT_URL_EVENTBRIDGE bash scripts/run-local.sh --check
 
 step "Accounts and secrets through the functions (shared/tests/functions.rs: cargo lambda watch per configuration)"
 # The functions run-local.sh just built, served by cargo lambda watch with one environment file per

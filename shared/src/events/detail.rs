@@ -105,10 +105,8 @@ fn fit(message: &mut Map<String, Value>, budget: usize) -> bool {
 fn longest_string(message: &mut Map<String, Value>) -> Option<&mut String> {
     fn walk<'a>(value: &'a mut Value, best: &mut Option<&'a mut String>) {
         match value {
-            Value::String(s) => {
-                if s.len() > 64 && best.as_ref().is_none_or(|b| s.len() > b.len()) {
-                    *best = Some(s);
-                }
+            Value::String(s) if s.len() > 64 && best.as_ref().is_none_or(|b| s.len() > b.len()) => {
+                *best = Some(s);
             }
             Value::Array(items) => items.iter_mut().for_each(|v| walk(v, best)),
             Value::Object(map) => map.values_mut().for_each(|v| walk(v, best)),

@@ -12,7 +12,7 @@ pub use change::{changes, event_id, Change, DetailType, RecordKind};
 pub use detail::{Event, MAX_DETAIL_BYTES, MAX_ENTRY_BYTES};
 pub use publish::{DeadLetters, Fate, Publisher};
 
-use crate::config::Env;
+use crate::config::{AwsConfig, Env};
 
 /// The events' `source` unless `EVENT_SOURCE` says another.
 pub const DEFAULT_SOURCE: &str = "message-ingest";
@@ -35,6 +35,25 @@ impl EventsConfig {
                 .unwrap_or_else(|| DEFAULT_SOURCE.to_string()),
             dead_letter_queue_url: env.get("EVENTS_DEAD_LETTER_QUEUE_URL"),
         }
+    }
+
+    /// The publisher this configuration names, its clients on `aws`'s endpoints; `None`
+    /// without a bus (publishing off).
+    pub fn publisher(&self, aws: &AwsConfig) -> Option<Publisher> {
+        let bus = self.bus.clone()?;
+        let http = aws.https_client();
+        Some(Publisher {
+            events: aws.eventbridge_client(http.clone()),
+            bus,
+            source: self.source.clone(),
+            dead_letters: self
+                .dead_letter_queue_url
+                .clone()
+                .map(|queue_url| DeadLetters {
+                    sqs: aws.sqs_client(http),
+                    queue_url,
+                }),
+        })
     }
 }
 

@@ -80,8 +80,13 @@ impl Publisher {
             if round.is_empty() {
                 break;
             }
-            for call in calls(events, &round, &self.source) {
-                let results = self.put(events, &call).await;
+            // A round's calls hold different conversations: sent at once, so a bus that hangs
+            // costs one call's time limit a round, not one per ten conversations.
+            let calls = calls(events, &round, &self.source);
+            let results =
+                futures_util::future::join_all(calls.iter().map(|call| self.put(events, call)))
+                    .await;
+            for (call, results) in calls.into_iter().zip(results) {
                 for (index, fate) in call.into_iter().zip(results) {
                     fates[index] = Some(fate);
                 }
