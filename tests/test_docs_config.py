@@ -29,6 +29,7 @@ NOT_IN_TEMPLATE = {
     "AWS_ENDPOINT_URL_DYNAMODB": "an SDK endpoint override, for a local DynamoDB",
     "AWS_ENDPOINT_URL_SQS": "an SDK endpoint override, for a local SQS (moto)",
     "AWS_ENDPOINT_URL_S3": "an SDK endpoint override, for a local S3 (moto)",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE": "an SDK endpoint override, for a local EventBridge (moto)",
     "AWS_ENDPOINT_URL": "the SDK's endpoint override for every service",
     "AWS_LAMBDA_LOG_LEVEL": "Lambda sets it from the function's LoggingConfig",
     "AWS_LAMBDA_LOG_FORMAT": "Lambda sets it from the function's LoggingConfig",
@@ -244,11 +245,11 @@ class DisagreementTest(unittest.TestCase):
     def test_a_variable_documented_everywhere_but_the_template(self):
         sources = copy.deepcopy(self.sources)
         for source in ("README.md", "docs/CONTRACT.md", "code"):
-            sources[source].add("EVENT_BUS_NAME")
+            sources[source].add("EVENTS_EXAMPLE_SETTING")
         self.assertEqual(disagreements(sources), [
-            "EVENT_BUS_NAME: in the README's table, never set by the template "
+            "EVENTS_EXAMPLE_SETTING: in the README's table, never set by the template "
             "(and not in NOT_IN_TEMPLATE)"])
-        sources["template.yaml"].add("EVENT_BUS_NAME")
+        sources["template.yaml"].add("EVENTS_EXAMPLE_SETTING")
         self.assertEqual(disagreements(sources), [])
 
     def test_a_local_knob_in_the_template(self):
