@@ -427,7 +427,7 @@ else
 fi
 
 section "Smoke: the deployment check against the local run (ingest-dev smoke --local)"
-# What checks a deployed stack (README, "Check a deployment"): every webhook URL refuses an
+# What checks a deployed stack (README, "3. Check the deployment"): every webhook URL refuses an
 # unsigned call, each provider's test call signed with local.env's secrets is acknowledged, the
 # inbox answers.
 SMOKE_URL="http://127.0.0.1:$INVOKE_PORT"

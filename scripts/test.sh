@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
 # tools, formatting, lints, unit and integration tests against DynamoDB Local and moto (the local
-# SQS and S3 server), sample events, an end-to-end run of the functions under cargo lambda
+# SQS, S3 and EventBridge server), sample events, an end-to-end run of the functions under cargo lambda
 # watch (scripts/run-local.sh --check: a message spooled and drained, attachments copied), and
 # accounts and secrets through the functions (shared/tests/functions.rs), and the docs (their
 # configuration tables and shell commands) against the template, the code and the scripts.
@@ -55,7 +55,7 @@ cargo fmt --all -- --check
 step "No test kit in the functions' release builds (ingest's features, as sam build resolves them)"
 check_function_features
 
-step "DynamoDB Local and moto (the local SQS and S3 server) for the integration tests"
+step "DynamoDB Local and moto (the local SQS, S3 and EventBridge server) for the integration tests"
 port="$(free_port)"
 bash scripts/dynamodb-local.sh start "$port"
 DDB_PORT="$port"

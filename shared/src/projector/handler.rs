@@ -91,6 +91,14 @@ struct Keys {
     sk: String,
 }
 
+impl Keys {
+    /// The keys of the item `record` is of, when it has readable ones.
+    fn of(record: &StreamRecord) -> Option<Keys> {
+        let keys = record.dynamodb.as_ref()?.keys.clone()?;
+        serde_dynamo::from_item(keys).ok()
+    }
+}
+
 /// The projector's handler.
 pub struct ProjectorHandler {
     settings: Result<ProjectorSettings, Misconfigured>,
@@ -286,12 +294,7 @@ fn group(records: &[StreamRecord]) -> (BTreeMap<String, Conversation>, Vec<(usiz
     let mut conversations: BTreeMap<String, Conversation> = BTreeMap::new();
     let mut unattributed = Vec::new();
     for (at, record) in records.iter().enumerate() {
-        let keys = record
-            .dynamodb
-            .as_ref()
-            .and_then(|d| d.keys.clone())
-            .and_then(|keys| serde_dynamo::from_item::<_, Keys>(keys).ok());
-        let Some(Keys { pk, sk }) = keys else {
+        let Some(Keys { pk, sk }) = Keys::of(record) else {
             unattributed.push((at, "a record without a message's keys".to_string()));
             continue;
         };
@@ -335,12 +338,7 @@ pub fn batch_events(records: &[StreamRecord], skip: &BTreeSet<&str>) -> (Vec<Eve
     let mut events = Vec::new();
     let mut origins = Vec::new();
     for (at, record) in records.iter().enumerate() {
-        let keys = record
-            .dynamodb
-            .as_ref()
-            .and_then(|d| d.keys.clone())
-            .and_then(|keys| serde_dynamo::from_item::<_, Keys>(keys).ok());
-        let Some(Keys { pk, sk }) = keys else {
+        let Some(Keys { pk, sk }) = Keys::of(record) else {
             continue;
         };
         if !sk.starts_with(MESSAGE_PREFIX) || skip.contains(pk.as_str()) {
