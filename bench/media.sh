@@ -13,6 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 SIZE_MIB=200 RUNS=2
 while (($#)); do
   case "$1" in
+    -h | --help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --size-mib) SIZE_MIB="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     *) die "unknown option $1 (see the head of $0)" ;;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A local SQS and S3 server (moto's server mode, in memory) for development and tests.
+# A local SQS, S3 and EventBridge server (moto's server mode, in memory) for development and tests.
 #
 #   scripts/aws-local.sh start <port>   start in the background, wait until SQS and S3 answer
 #   scripts/aws-local.sh stop <port>    stop the server started for <port>
@@ -9,7 +9,7 @@
 #
 # Log: .tools/aws-local-<port>.log, pid file: .tools/aws-local-<port>.pid.
 # One process serves both APIs on one port, bound to 127.0.0.1 only: clients use
-# http://127.0.0.1:<port> for SQS and S3 (S3 path-style). Client settings: docs/LOCAL_AWS.md.
+# http://127.0.0.1:<port> for SQS, S3 and EventBridge (S3 path-style). Client settings: docs/LOCAL_AWS.md.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -163,5 +163,6 @@ case "${1:-}" in
   status) running_pid "${2:-}" >/dev/null && answers "${2:-}" ;;
   reset) reset "${2:-}" ;;
   free-port) free_port ;;
+  -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
   *) usage ;;
 esac

@@ -62,6 +62,7 @@ PEER_DIR="$ROOT/../shared/peers/python_tiktok"
 OUT="$ROOT/docs/PERFORMANCE.md"
 while (($#)); do
   case "$1" in
+    -h | --help) sed -n '2,53p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --peer-dir) PEER_DIR="$(cd "$caller_dir" && realpath -m "$2")"; shift 2 ;;
     --out) OUT="$(cd "$caller_dir" && realpath -m "$2")"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;

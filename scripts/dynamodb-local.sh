@@ -122,5 +122,6 @@ case "${1:-}" in
   stop) stop "${2:-}" ;;
   status) running_pid "${2:-}" >/dev/null && answers "${2:-}" ;;
   free-port) free_port ;;
+  -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
   *) usage ;;
 esac

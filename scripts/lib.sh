@@ -10,7 +10,7 @@ cd "$ROOT" || exit 1
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
 PEER_VENV_DIR="$TOOLS_DIR/peer-venv"
-# The local SQS and S3 server (moto, scripts/aws-local.sh): its own venv, kept off PATH, so that
+# The local SQS, S3 and EventBridge server (moto, scripts/aws-local.sh): its own venv, kept off PATH, so that
 # its dependencies never meet the SAM CLI's in .tools/venv.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 AWS_VENV_DIR="$TOOLS_DIR/aws-venv"
@@ -27,7 +27,7 @@ CFN_LINT_VERSION="1.58.0"
 AWSLAMBDARIC_VERSION="4.2.2"
 # shellcheck disable=SC2034
 BOTO3_VERSION="1.44.5"
-# The local SQS and S3 server, moto's server mode (docs/LOCAL_AWS.md), with the two web packages
+# The local SQS, S3 and EventBridge server, moto's server mode (docs/LOCAL_AWS.md), with the two web packages
 # it needs; every other dependency is pinned in tools/aws-local-constraints.txt.
 # shellcheck disable=SC2034
 MOTO_VERSION="5.2.5"

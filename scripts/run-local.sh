@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs the functions locally against DynamoDB Local and moto (the local SQS and S3 server),
-# feeds the webhook functions every sample event, shows the spool (one new message sent while
-# the table is down for the functions is accepted into the spool queue, and stored by the drain
-# once it is back), feeds the media function and the projector the table's stream, and prints a
-# conversation and the list of conversations through the read API (the inbox function, with
-# ingest-dev inbox).
+# Runs the functions locally against DynamoDB Local and moto (the local SQS, S3 and EventBridge
+# server), feeds the webhook functions every sample event, shows the spool (one new message sent
+# while the table is down for the functions is accepted into the spool queue, and stored by the
+# drain once it is back), feeds the media function and the projector the table's stream, prints
+# the events a rule of the bus delivered, and prints a conversation and the list of
+# conversations through the read API (the inbox function, with ingest-dev inbox).
 #
 #   scripts/run-local.sh           set up, send events/, show the spool, copy the media, print
 #                                  the timeline, then keep serving
@@ -15,12 +15,17 @@
 #                                  spooled message was drained into the table, every local
 #                                  sample's media is copied with the file's sha256 and size, every
 #                                  other attachment is refused or expired, replaying the stream
-#                                  changes nothing, and the spooled message's conversation is in
-#                                  the inbox's list (the projector's summaries)
+#                                  changes nothing, the spooled message's conversation is in
+#                                  the inbox's list (the projector's summaries), the bus's
+#                                  first README rule delivered one Message Stored per inbound
+#                                  WhatsApp message the table holds, and ingest-dev smoke
+#                                  --local passes (what checks a deployed stack)
 #
-# Environment: DYNAMODB_PORT (default 8000, or a free port when 8000 is taken), INVOKE_PORT
-# (default 9000), AWS_LOCAL_PORT (moto, default 4569), MEDIA_PORT (the local file server,
-# default 8090), likewise. The functions get local.env plus the local endpoints:
+# Environment: DYNAMODB_PORT (default 8000), INVOKE_PORT (the functions, default 9000),
+# AWS_LOCAL_PORT (moto, default 4569), MEDIA_PORT (the local file server, default 8090): a port
+# given is used or the script stops; a default that is taken is replaced by a free port, and
+# the script says so (for INVOKE_PORT again when it starts serving). The functions get
+# local.env plus the local endpoints:
 # AWS_ENDPOINT_URL_DYNAMODB is a loopback proxy in front of DynamoDB Local that this script can
 # switch off (scripts/tcp-proxy.py). The media function fetches from loopback only (local.env's
 # MEDIA_ALLOW_HOSTS; checked below): the local samples' `media.localhost` is the local file
@@ -36,7 +41,7 @@ case "${1:-}" in
   "") ;;
   --check) MODE=check ;;
   -h | --help)
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown argument '$1' (see --help)" ;;
@@ -131,7 +136,7 @@ choose_port() {
     printf '%s\n' "$wanted"
   elif port_open "$default"; then
     port="$(free_port)"
-    info "$what: port $default is taken, using $port" >&2
+    info "$what: port $default is taken, using $port instead (set it with the environment's port variable; see --help)" >&2
     printf '%s\n' "$port"
   else
     printf '%s\n' "$default"
@@ -168,7 +173,7 @@ port_open "$PROXY_PORT" || die "the table proxy did not listen on 127.0.0.1:$PRO
 FUNCTIONS_TABLE_URL="http://127.0.0.1:$PROXY_PORT"
 info "functions reach DynamoDB Local through $FUNCTIONS_TABLE_URL (mode file ${PROXY_MODE_FILE#"$ROOT"/})"
 
-section "moto (local SQS and S3): the spool queue and the media bucket"
+section "moto (local SQS, S3 and EventBridge): the spool queue, the media bucket and the bus"
 port="$(choose_port "${AWS_LOCAL_PORT:-}" 4569 "moto")"
 bash scripts/aws-local.sh start "$port"
 AWS_PORT="$port"
@@ -179,6 +184,17 @@ SPOOL_QUEUE_URL="$("$INGEST_DEV" create-queue ingest-spool --max-receives "${SPO
   die "could not create the spool queue"
 info "spool queue $SPOOL_QUEUE_URL (dead-letter queue ingest-spool-dlq)"
 "$INGEST_DEV" create-bucket "$MEDIA_BUCKET"
+# The projector's bus, with the README's first example rule (docs/event-rules/) delivering to a
+# queue this script reads back, and the events' dead-letter queue.
+export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$AWS_PORT"
+EVENT_BUS_NAME="ingest-messages"
+{
+  read -r EVENTS_QUEUE_URL
+  read -r EVENTS_DEAD_LETTER_QUEUE_URL
+} < <("$AWS_VENV_DIR/bin/python" scripts/events-local.py setup "$AWS_ENDPOINT_URL_EVENTBRIDGE" \
+  "$EVENT_BUS_NAME" docs/event-rules/inbound-whatsapp.json) || die "could not create the bus"
+[[ -n "${EVENTS_QUEUE_URL:-}" && -n "${EVENTS_DEAD_LETTER_QUEUE_URL:-}" ]] || die "could not create the bus"
+info "bus $EVENT_BUS_NAME, rule inbound-whatsapp → $EVENTS_QUEUE_URL"
 
 section "Local media server (the local samples' media.localhost)"
 MEDIA_PORT="$(choose_port "${MEDIA_PORT:-}" 8090 "media server")"
@@ -215,11 +231,14 @@ for function in "${present[@]}"; do build_args+=(--bin "$function"); done
 info "building ${present[*]} media projector inbox (the first build takes a few minutes)"
 cargo build --quiet "${build_args[@]}" || die "the functions do not build (cargo build ${build_args[*]})"
 
+INVOKE_PORT_GIVEN="${INVOKE_PORT:-}"
 INVOKE_PORT="$(choose_port "${INVOKE_PORT:-}" 9000 "cargo lambda watch")"
 WATCH_LOG="$TOOLS_DIR/cargo-lambda-watch-$INVOKE_PORT.log"
 watch_args=(--env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$FUNCTIONS_TABLE_URL"
   --env-var "AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS" --env-var "SPOOL_QUEUE_URL=$SPOOL_QUEUE_URL"
   --env-var "AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3"
+  --env-var "AWS_ENDPOINT_URL_EVENTBRIDGE=$AWS_ENDPOINT_URL_EVENTBRIDGE" --env-var "EVENT_BUS_NAME=$EVENT_BUS_NAME"
+  --env-var "EVENTS_DEAD_LETTER_QUEUE_URL=$EVENTS_DEAD_LETTER_QUEUE_URL"
   --env-var "MEDIA_CONNECT_TO=media.localhost=127.0.0.1:$MEDIA_PORT"
   --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" --timeout "$INVOKE_TIMEOUT_S")
 # A check runs what it built; while serving, code changes reload the functions.
@@ -350,6 +369,13 @@ rc=0
 "${FOLLOW[@]}" || rc=$?
 media_result "stream → media function, projector" "$rc" "every record handled, none dead-lettered"
 
+section "Events: the README's first rule (inbound WhatsApp messages) → its SQS queue on moto"
+EVENTS_RECEIVED=("$AWS_VENV_DIR/bin/python" scripts/events-local.py received "$AWS_ENDPOINT_URL_EVENTBRIDGE"
+  "$EVENTS_QUEUE_URL" "$AWS_ENDPOINT_URL_DYNAMODB" "$TABLE_NAME")
+rc=0
+"${EVENTS_RECEIVED[@]}" --check || rc=$?
+media_result "events: one Message Stored per inbound WhatsApp message" "$rc" "the rule's queue against the table"
+
 section "Media: every attachment stored, or why not (ingest-dev check-media)"
 rc=0
 out="$("${CHECK_MEDIA[@]}")" || rc=$?
@@ -400,6 +426,20 @@ else
   fail "the conversation list through the read API" "the spooled message's conversation is not in the list"
 fi
 
+section "Smoke: the deployment check against the local run (ingest-dev smoke --local)"
+# What checks a deployed stack (README, "3. Check the deployment"): every webhook URL refuses an
+# unsigned call, each provider's test call signed with local.env's secrets is acknowledged, the
+# inbox answers.
+SMOKE_URL="http://127.0.0.1:$INVOKE_PORT"
+rc=0
+"$INGEST_DEV" smoke --local "$SMOKE_URL" --callbell-auth both --timeout "$INVOKE_TIMEOUT_S" || rc=$?
+if [[ "$rc" == 0 ]]; then
+  printf '  %-58s  %s\n' "ingest-dev smoke --local $SMOKE_URL" "✓"
+  passed=$((passed + 1))
+else
+  fail "ingest-dev smoke --local $SMOKE_URL" "a check failed (exit $rc; FAILED lines above)"
+fi
+
 if [[ "$MODE" == check ]]; then
   section "Result"
   printf 'run-local: %s passed, %s failed\n' "$passed" "$failed"
@@ -412,6 +452,12 @@ fi
 
 section "Serving"
 ((failed == 0)) || info "$failed answers differ from what is expected (marked ✗ above)"
+if [[ "$INVOKE_PORT" != 9000 ]]; then
+  # The README's commands say 9000; say it where it is read, not only when the port was chosen.
+  printf '\n  NOTE: the functions are on port %s, not 9000 (%s): give --invoke-port %s to cargo lambda invoke\n' \
+    "$INVOKE_PORT" "$([[ -n "$INVOKE_PORT_GIVEN" ]] && echo "INVOKE_PORT" || echo "9000 was taken")" "$INVOKE_PORT"
+  printf '        and --url %s to ingest-dev inbox, in place of the README'"'"'s 9000.\n\n' "$INBOX_URL"
+fi
 for function in "${present[@]}"; do
   info "http://127.0.0.1:$INVOKE_PORT/lambda-url/$function/"
 done
@@ -422,6 +468,7 @@ info "take the table away from the functions: echo reset > ${PROXY_MODE_FILE#"$R
 "$AWS_VENV_DIR/bin/python" scripts/sqs-feed.py "$AWS_ENDPOINT_URL_SQS" "$SPOOL_QUEUE_URL" "$INVOKE_PORT" --follow &
 FEED_PID=$!
 info "moto S3: AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3 (bucket $MEDIA_BUCKET)"
+info "moto EventBridge: AWS_ENDPOINT_URL_EVENTBRIDGE=$AWS_ENDPOINT_URL_EVENTBRIDGE (bus $EVENT_BUS_NAME; the first README rule's events: scripts/events-local.py received $AWS_ENDPOINT_URL_EVENTBRIDGE $EVENTS_QUEUE_URL $AWS_ENDPOINT_URL_DYNAMODB $TABLE_NAME)"
 info "the media function and the projector follow the table's stream (attachments copied, summaries kept: the list within seconds)"
 info "send a sample: PATH=\"\$PWD/.tools/venv/bin:\$PATH\" cargo lambda invoke ${present[0]} --data-file events/${present[0]}/<name>.json --invoke-address 127.0.0.1 --invoke-port $INVOKE_PORT"
 info "function logs follow. Press Ctrl-C to stop everything."

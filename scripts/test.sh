@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
 # tools, formatting, lints, unit and integration tests against DynamoDB Local and moto (the local
-# SQS and S3 server), sample events, an end-to-end run of the functions under cargo lambda
+# SQS, S3 and EventBridge server), sample events, an end-to-end run of the functions under cargo lambda
 # watch (scripts/run-local.sh --check: a message spooled and drained, attachments copied), and
-# accounts and secrets through the functions (shared/tests/functions.rs).
+# accounts and secrets through the functions (shared/tests/functions.rs), and the docs (their
+# configuration tables and shell commands) against the template, the code and the scripts.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+case "${1:-}" in
+  "") ;;
+  -h | --help)
+    sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    echo "Usage: scripts/test.sh   (no arguments)"
+    exit 0
+    ;;
+  *) die "unknown argument '$1': scripts/test.sh takes none (see --help)" ;;
+esac
 
 DDB_PORT=""
 AWS_PORT=""
@@ -44,7 +55,7 @@ cargo fmt --all -- --check
 step "No test kit in the functions' release builds (ingest's features, as sam build resolves them)"
 check_function_features
 
-step "DynamoDB Local and moto (the local SQS and S3 server) for the integration tests"
+step "DynamoDB Local and moto (the local SQS, S3 and EventBridge server) for the integration tests"
 port="$(free_port)"
 bash scripts/dynamodb-local.sh start "$port"
 DDB_PORT="$port"
@@ -54,6 +65,8 @@ bash scripts/aws-local.sh start "$port"
 AWS_PORT="$port"
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$AWS_PORT"
 export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$AWS_PORT"
+# moto's EventBridge, for the projector's events (shared/tests/bus.rs).
+export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$AWS_PORT"
 export AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
@@ -74,7 +87,7 @@ step "ingest-dev sign-events --check"
 
 step "scripts/run-local.sh --check"
 # It starts its own DynamoDB Local and moto.
-env -u AWS_ENDPOINT_URL_S3 -u AWS_ENDPOINT_URL_SQS bash scripts/run-local.sh --check
+env -u AWS_ENDPOINT_URL_S3 -u AWS_ENDPOINT_URL_SQS -u AWS_ENDPOINT_URL_EVENTBRIDGE bash scripts/run-local.sh --check
 
 step "Accounts and secrets through the functions (shared/tests/functions.rs: cargo lambda watch per configuration)"
 # The functions run-local.sh just built, served by cargo lambda watch with one environment file per
@@ -82,7 +95,7 @@ step "Accounts and secrets through the functions (shared/tests/functions.rs: car
 # settings, bodies without an envelope; DynamoDB Local is this script's.
 cargo test --workspace --test functions -- --ignored
 
-step "template.yaml: contract checks, cfn-lint, sam validate --lint"
+step "tests/*.py (template.yaml against the contract; the docs against the template, the code and the scripts), cfn-lint, sam validate --lint"
 # Both work offline; SAM wants a region and is told not to send telemetry.
 export AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
 "$VENV_DIR/bin/python" -m unittest discover --start-directory tests --pattern 'test_*.py' --verbose

@@ -67,6 +67,40 @@ SPOOL_ACTIONS = {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
 FOURTEEN_DAYS = 14 * 24 * 3600
 
 
+# The ARN of the bus the projector publishes on: the stack's, or the one EventBusName names.
+EVENT_BUS_ARN = {"Fn::If": [
+    "CreatesEventBus", {"Fn::GetAtt": ["MessagesEventBus", "Arn"]},
+    {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"}]}
+
+
+def stream_record(name, keys, old, new):
+    """A DynamoDB stream record as Lambda's filter sees it."""
+    dynamodb = {"Keys": keys, "SequenceNumber": "1", "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    if old is not None:
+        dynamodb["OldImage"] = old
+    if new is not None:
+        dynamodb["NewImage"] = new
+    return {"eventName": name, "eventSource": "aws:dynamodb", "dynamodb": dynamodb}
+
+
+def pattern_matches(pattern, event):
+    """Whether an event source mapping's filter pattern matches a record: the subset of the
+    pattern syntax our filters use (nested objects, lists of values, prefix)."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(
+            key in event and pattern_matches(value, event[key]) for key, value in pattern.items())
+    for option in pattern:
+        if isinstance(option, dict):
+            (operator, operand), = option.items()
+            if operator != "prefix":
+                raise ValueError(f"filter operator {operator} is not modelled here")
+            if isinstance(event, str) and event.startswith(operand):
+                return True
+        elif option == event:
+            return True
+    return False
+
+
 def plain(node):
     """cfn-lint's nodes as plain JSON values."""
     return json.loads(json.dumps(node))
@@ -489,10 +523,104 @@ class TemplateTest(unittest.TestCase):
             ("dynamodb:GetShardIterator", stream),
             ("dynamodb:ListStreams", stream),
             ("sqs:SendMessage", res({"Fn::GetAtt": ["ProjectorDeadLetterQueue", "Arn"]})),
+            # The events (issue 21): PutEvents on the one bus, what it refuses to its queue.
+            ("events:PutEvents", res(EVENT_BUS_ARN)),
+            ("sqs:SendMessage", res({"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]})),
         })
 
     def test_projector_alarms(self):
         self.assert_stream_reader_alarms(PROJECTOR_FUNCTION, "ProjectorDeadLetterQueue")
+
+    # The events (docs/CONTRACT.md, "Events (3)"): the projector publishes them with PutEvents.
+
+    def test_the_event_bus_is_the_stacks_unless_a_parameter_names_one(self):
+        parameters = self.t["Parameters"]
+        self.assertEqual((parameters["EventBusName"]["Type"], parameters["EventBusName"]["Default"]),
+                         ("String", ""), "the stack's own bus by default")
+        self.assertEqual(parameters["EventSource"]["Default"], "message-ingest")
+        source = (ROOT / "shared" / "src" / "events" / "mod.rs").read_text()
+        self.assertIn('DEFAULT_SOURCE: &str = "message-ingest"', source, "the code's default source")
+        self.assertEqual(self.t["Conditions"]["CreatesEventBus"],
+                         {"Fn::Equals": [{"Ref": "EventBusName"}, ""]})
+        buses = self.of_type("AWS::Events::EventBus")
+        self.assertEqual(list(buses), ["MessagesEventBus"])
+        bus = buses["MessagesEventBus"]
+        self.assertEqual(bus["Condition"], "CreatesEventBus")
+        self.assertEqual(bus["Properties"]["Name"], {"Fn::Sub": "${AWS::StackName}-messages"})
+        name = {"Fn::If": ["CreatesEventBus", {"Ref": "MessagesEventBus"}, {"Ref": "EventBusName"}]}
+        variables = self.projector()["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["EVENT_BUS_NAME"], name)
+        self.assertEqual(variables["EVENT_SOURCE"], {"Ref": "EventSource"})
+        self.assertEqual(variables["EVENTS_DEAD_LETTER_QUEUE_URL"], {"Ref": "EventsDeadLetterQueue"})
+        # The variables the code reads (shared/src/events/mod.rs, EventsConfig::read).
+        for variable in variables:
+            self.assertIn(f'"{variable}"', source, variable)
+        self.assertEqual(self.t["Outputs"]["EventBusName"]["Value"], name)
+        self.assertEqual(self.t["Outputs"]["EventsDeadLetterQueueUrl"]["Value"],
+                         {"Ref": "EventsDeadLetterQueue"})
+        # Only the projector publishes, and no Pipe: the projector is the stream's second reader.
+        self.assertFalse(self.of_type("AWS::Pipes::Pipe"))
+        for binary, (_, f) in self.functions.items():
+            if binary != PROJECTOR_FUNCTION:
+                self.assertNotIn("events:", json.dumps(f["Properties"].get("Policies")), binary)
+                self.assertNotIn("EVENT_BUS_NAME", json.dumps(f["Properties"].get("Environment")), binary)
+
+    def test_the_events_dead_letter_queue_and_its_alarm(self):
+        queue = self.resources["EventsDeadLetterQueue"]
+        self.assertEqual(queue["Type"], "AWS::SQS::Queue")
+        props = queue["Properties"]
+        self.assertEqual(props["MessageRetentionPeriod"], FOURTEEN_DAYS)
+        self.assertTrue(props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props)
+        alarm = self.resources["EventsDeadLetterAlarm"]["Properties"]
+        self.assertEqual((alarm["Namespace"], alarm["MetricName"]),
+                         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"))
+        self.assertEqual(alarm["Dimensions"], [{"Name": "QueueName",
+                                                "Value": {"Fn::GetAtt": ["EventsDeadLetterQueue", "QueueName"]}}])
+        self.assertEqual((alarm["Threshold"], alarm["ComparisonOperator"]), (1, "GreaterThanOrEqualToThreshold"))
+        self.assertEqual(alarm["AlarmActions"],
+                         {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]})
+        # The mapping's on-failure destination stays the projector's own queue: a place in the
+        # stream (summaries and events not yet published are retried from there), while the
+        # events' queue holds only whole events the bus refused for good.
+        m = self.mapping_of(PROJECTOR_FUNCTION)
+        self.assertEqual(m["DestinationConfig"]["OnFailure"]["Destination"],
+                         {"Fn::GetAtt": ["ProjectorDeadLetterQueue", "Arn"]})
+
+    def test_the_projectors_filter_admits_every_change_an_event_is_made_of(self):
+        # shared/src/events/change.rs: Message Stored (an INSERT of a message item), Message
+        # Updated (a MODIFY of its status, deleted or content) and Attachment Stored (the media
+        # function's MODIFY of an attachment's stored), judged on old and new images.
+        table = next(iter(self.of_type("AWS::DynamoDB::Table").values()))
+        self.assertEqual(table["Properties"]["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES",
+                         "a modification is told from the old image")
+        pattern = json.loads(self.mapping_of(PROJECTOR_FUNCTION)["FilterCriteria"]["Filters"][0]["Pattern"])
+        prefix = re.search(r'MESSAGE_PREFIX: &str = "([^"]+)"',
+                           (ROOT / "shared" / "src" / "storage" / "keys.rs").read_text()).group(1)
+        change = (ROOT / "shared" / "src" / "events" / "change.rs").read_text()
+        for kind in ("Insert", "Modify", "Remove"):
+            self.assertIn(f"RecordKind::{kind}", change)
+        keys = {"pk": {"S": "partoo#c1"}, "sk": {"S": prefix + "2024-05-01T10:00:00.000Z#m1"}}
+        message = dict(keys, status={"S": "sent"}, text={"S": "hello"},
+                       attachments={"L": [{"M": {"url": {"S": "https://cdn.example.com/a.jpg"}}}]})
+        read = dict(message, status={"S": "read"})
+        deleted = dict(message, deleted={"BOOL": True})
+        edited = dict(message, text={"S": "hello again"})
+        stored = dict(message, attachments={"L": [{"M": {"url": {"S": "https://cdn.example.com/a.jpg"},
+                                                         "stored": {"M": {"key": {"S": "media/x"}}}}}]})
+        admitted = {
+            "Message Stored": stream_record("INSERT", keys, None, message),
+            "Message Updated (status)": stream_record("MODIFY", keys, message, read),
+            "Message Updated (deleted)": stream_record("MODIFY", keys, message, deleted),
+            "Message Updated (content)": stream_record("MODIFY", keys, message, edited),
+            "Attachment Stored": stream_record("MODIFY", keys, message, stored),
+            "a removal (the summary)": stream_record("REMOVE", keys, message, None),
+        }
+        for what, record in admitted.items():
+            self.assertTrue(pattern_matches(pattern, record), f"the projector's filter drops {what}")
+        # Its own writes (the summaries) and the id and quarantine items never wake it.
+        for sk in ("SUMMARY", "ID#m1", "2024-05-01T10:00:00.000Z#abc"):
+            other = {"pk": {"S": "partoo#c1"}, "sk": {"S": sk}}
+            self.assertFalse(pattern_matches(pattern, stream_record("MODIFY", other, other, other)), sk)
 
 
     # The inbox (the read API).

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use clap::{value_parser, Parser, Subcommand};
 use ingest::ProviderId;
 
-use crate::{bench_events, follow, inbox};
+use crate::{bench_events, follow, inbox, smoke};
 
-/// ingest-dev: local development helper for the message ingest functions
+/// ingest-dev: the message ingest tool, locally and on a deployed stack (replay, erase, inbox)
 #[derive(Debug, Parser)]
 #[command(
     name = "ingest-dev",
@@ -124,6 +124,20 @@ pub enum Command {
     /// `ingest-dev inbox customers --phone <PHONE> | --email <EMAIL>`.
     #[command(verbatim_doc_comment)]
     Inbox(inbox::Options),
+
+    /// Check a deployed stack (or a local run) from the outside: one line per check
+    ///
+    /// From the stack's outputs (--outputs-file: `aws cloudformation describe-stacks
+    /// --stack-name <stack>`'s JSON, - for standard input) or a local run (--local
+    /// http://127.0.0.1:<port>, scripts/run-local.sh), for each webhook URL the outputs name:
+    /// an unsigned call is refused (401), and the provider's own test call, signed with
+    /// --secrets-file's secrets, is acknowledged (TikTok Shop: an event that is not a message,
+    /// `ignored`; Partoo: a tryout, `ignored`; Callbell: a connection check, `ok`); and the
+    /// inbox answers GET /conversations (SigV4-signed with your AWS credentials, as `inbox`;
+    /// or --inbox-token-env's JWT). Exits 1 when a check fails; a check whose secret is not given is skipped. Prints no
+    /// secret.
+    #[command(verbatim_doc_comment)]
+    Smoke(smoke::Options),
 
     /// Print every stored conversation as a timeline, and how many bodies are quarantined
     #[command(verbatim_doc_comment)]
@@ -373,7 +387,7 @@ mod tests {
             let long = command.render_long_help().to_string();
             assert!(long.contains(&about), "{name}: {long}");
         }
-        assert_eq!(commands, 18);
+        assert_eq!(commands, 19);
         assert!(help.contains("AWS_ENDPOINT_URL_DYNAMODB"), "{help}");
     }
 
@@ -760,6 +774,36 @@ mod tests {
             ErrorKind::UnknownArgument
         );
         assert!(parse(&["sign-events", "--root"]).is_err());
+    }
+
+    #[test]
+    fn smoke() {
+        // scripts/run-local.sh's call, and the README's.
+        assert!(matches!(
+            parse(&["smoke", "--local", "http://127.0.0.1:9000"]),
+            Ok(Some(Command::Smoke(smoke::Options { local: Some(url), outputs_file: None, secrets_file: None, callbell_auth: smoke::CallbellAuth::Auto, timeout: 60, .. })))
+                if url == "http://127.0.0.1:9000"
+        ));
+        assert!(matches!(
+            parse(&["smoke", "--outputs-file", "-", "--secrets-file", "/dev/fd/63", "--callbell-auth", "both"]),
+            Ok(Some(Command::Smoke(smoke::Options { outputs_file: Some(outputs), secrets_file: Some(_), callbell_auth: smoke::CallbellAuth::Both, .. })))
+                if outputs == Path::new("-")
+        ));
+        assert_eq!(kind(&["smoke"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            kind(&[
+                "smoke",
+                "--local",
+                "http://127.0.0.1:1",
+                "--outputs-file",
+                "o.json"
+            ]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            kind(&["smoke", "--local", "u", "--callbell-auth", "maybe"]),
+            ErrorKind::InvalidValue
+        );
     }
 
     #[test]

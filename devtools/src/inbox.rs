@@ -237,7 +237,7 @@ fn said(message: &Value) -> String {
 }
 
 /// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'.')
@@ -246,11 +246,13 @@ fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, SET).to_string()
 }
 
-/// A client of the read API at one base URL.
-struct Client {
+/// A client of the read API at one base URL (`ingest-dev inbox`, `ingest-dev smoke`).
+pub(crate) struct Client {
     base: http::Uri,
     /// The credentials and region to sign with; `None` over loopback (cargo lambda watch).
     signing: Option<(aws_smithy_runtime_api::client::identity::Identity, String)>,
+    /// A bearer JWT instead (a stack with InboxJwtIssuer: `ingest-dev smoke --inbox-token-env`).
+    bearer: Option<String>,
 }
 
 /// Whether a host is this machine: a local run, which is not signed.
@@ -271,7 +273,7 @@ pub fn region_of_host(host: &str) -> Option<String> {
 }
 
 impl Client {
-    async fn new(url: &str, region: Option<String>) -> Result<Self> {
+    pub(crate) async fn new(url: &str, region: Option<String>) -> Result<Self> {
         let base: http::Uri = url
             .trim_end_matches('/')
             .parse()
@@ -300,7 +302,30 @@ impl Client {
                 .ok_or_else(|| Error::msg("no region to sign for: give --region"))?;
             Some((credentials.into(), region))
         };
-        Ok(Client { base, signing })
+        Ok(Client {
+            base,
+            signing,
+            bearer: None,
+        })
+    }
+
+    /// A client that sends `token` as a bearer JWT rather than signing (https, or loopback).
+    pub(crate) fn with_bearer(url: &str, token: String) -> Result<Self> {
+        let base: http::Uri = url
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|e| Error::msg(format!("{url:?}: {e}")))?;
+        let loopback = base.host().is_some_and(is_loopback);
+        if base.scheme_str() != Some("https") && !loopback {
+            return Err(Error::msg(format!(
+                "{url:?}: a deployed inbox is reached over https"
+            )));
+        }
+        Ok(Client {
+            base,
+            signing: None,
+            bearer: Some(token),
+        })
     }
 
     /// Pages of `path` until `limit` entries under `member` or the end; whether more remain.
@@ -330,7 +355,7 @@ impl Client {
     }
 
     /// GET `path?query` below the base URL: the JSON answer, or the API's error.
-    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+    pub(crate) async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         let query: Vec<String> = query
             .iter()
             .map(|(k, v)| format!("{k}={}", encode(v)))
@@ -353,6 +378,13 @@ impl Client {
             .expect("a GET request builds");
         if let Some((identity, region)) = &self.signing {
             sign(&mut request, identity, region)?;
+        }
+        if let Some(token) = &self.bearer {
+            let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| Error::msg("the bearer token is not a header value"))?;
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, value);
         }
         let (status, body) = send(&uri, request).await?;
         let value: Value = serde_json::from_slice(&body).map_err(|_| {
@@ -398,8 +430,9 @@ fn sign(
     Ok(())
 }
 
-/// Sends `request` to `uri`'s host over HTTP/1.1 — TLS with the system's roots for https.
-async fn send(
+/// Sends `request` to `uri`'s host over HTTP/1.1 — TLS with the system's roots for https. An
+/// error names the method and the URL without its query (which may carry a token).
+pub(crate) async fn send(
     uri: &http::Uri,
     request: http::Request<Full<bytes::Bytes>>,
 ) -> Result<(u16, bytes::Bytes)> {
@@ -413,7 +446,14 @@ async fn send(
     let tcp = tokio::net::TcpStream::connect((host, port))
         .await
         .map_err(|e| Error::msg(format!("connecting to {host}:{port}: {e}")))?;
-    let failed = |e: &dyn std::fmt::Display| Error::msg(format!("GET {uri}: {e}"));
+    let method = request.method().clone();
+    let shown = format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or("", |a| a.as_str()),
+        uri.path()
+    );
+    let failed = |e: &dyn std::fmt::Display| Error::msg(format!("{method} {shown}: {e}"));
     let response = if https {
         let mut roots = rustls::RootCertStore::empty();
         for certificate in rustls_native_certs::load_native_certs().certs {

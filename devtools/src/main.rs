@@ -11,6 +11,7 @@ mod follow;
 mod inbox;
 mod media;
 mod queue;
+mod smoke;
 mod table;
 mod timeline;
 
@@ -108,6 +109,11 @@ async fn run(command: Command) -> Result<ExitCode> {
             }
         }
         Command::Inbox(options) => inbox::run(options).await?,
+        Command::Smoke(options) => {
+            if !smoke::run(options).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Erase {
             table,
             bucket,

@@ -108,6 +108,31 @@ impl AwsConfig {
     }
 }
 
+/// EventBridge (the projector's events): PutEvents of up to 10 entries, well within a stream
+/// batch's time.
+const EVENTBRIDGE_LIMITS: Limits = Limits {
+    connect: Duration::from_secs(1),
+    attempt: Duration::from_secs(3),
+    operation: Duration::from_secs(10),
+};
+
+impl AwsConfig {
+    /// The projector's EventBridge client on `http`.
+    pub fn eventbridge_client(&self, http: SharedHttpClient) -> aws_sdk_eventbridge::Client {
+        let mut config = client_config!(aws_sdk_eventbridge, self, http, EVENTBRIDGE_LIMITS);
+        if let Some(url) = &self.eventbridge_endpoint {
+            config = config.endpoint_url(url);
+        }
+        aws_sdk_eventbridge::Client::from_conf(config.build())
+    }
+}
+
+/// An EventBridge client as the projector's, configured from the process environment.
+pub fn eventbridge_client() -> aws_sdk_eventbridge::Client {
+    let aws = AwsConfig::from_env();
+    aws.eventbridge_client(aws.https_client())
+}
+
 /// An HTTPS client as a function's, configured from the process environment (tests and tools).
 pub fn https_client() -> SharedHttpClient {
     AwsConfig::from_env().https_client()

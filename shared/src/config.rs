@@ -139,6 +139,7 @@ pub struct AwsConfig {
     pub dynamodb_endpoint: Option<String>,
     pub sqs_endpoint: Option<String>,
     pub s3_endpoint: Option<String>,
+    pub eventbridge_endpoint: Option<String>,
 }
 
 impl FunctionConfig {
@@ -191,6 +192,7 @@ impl AwsConfig {
             dynamodb_endpoint: endpoint("AWS_ENDPOINT_URL_DYNAMODB"),
             sqs_endpoint: endpoint("AWS_ENDPOINT_URL_SQS"),
             s3_endpoint: endpoint("AWS_ENDPOINT_URL_S3"),
+            eventbridge_endpoint: endpoint("AWS_ENDPOINT_URL_EVENTBRIDGE"),
         }
     }
 }
@@ -307,6 +309,7 @@ mod tests {
                 dynamodb_endpoint: Some("http://127.0.0.1:2".into()),
                 sqs_endpoint: Some("http://127.0.0.1:3".into()),
                 s3_endpoint: Some("http://127.0.0.1:2".into()),
+                eventbridge_endpoint: Some("http://127.0.0.1:2".into()),
             }
         );
 

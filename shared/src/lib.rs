@@ -30,6 +30,7 @@ mod digest;
 #[cfg(feature = "erase")]
 pub mod erase;
 pub mod error;
+pub mod events;
 mod handler;
 pub mod inbox;
 pub mod lambda;

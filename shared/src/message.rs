@@ -1,5 +1,5 @@
-//! The normalized message: one shape for every provider, as the README's "The table" section
-//! describes it. Absent means "the provider did not say"; an empty string is never stored.
+//! The normalized message: one shape for every provider, as docs/ARCHITECTURE.md's "The table"
+//! section describes it. Absent means "the provider did not say"; an empty string is never stored.
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};

@@ -5,17 +5,15 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use futures_util::StreamExt as _;
-use ingest::projector::{filter, ProjectorHandler, ProjectorSettings};
-use ingest::response::BatchResponse;
 use ingest::storage::{DynamoDbStore, SummaryItem};
-use ingest::telemetry::MetricsSink;
-use ingest::testkit::stream::{event, stream_arn, streams_client, StreamReader};
+use ingest::testkit::stream::{stream_arn, streams_client, StreamReader};
 use serde_json::Value;
+use support::projector::{new_records, Projector};
 use support::*;
 
 /// A table with its stream, a reader of the stream, and the projector on the table.
@@ -39,56 +37,6 @@ async fn setup(prefix: &str) -> Setup {
         reader: StreamReader::new(streams_client(), arn),
         table,
     }
-}
-
-/// A projector on `table`, its EMF documents kept.
-struct Projector {
-    handler: ProjectorHandler,
-    documents: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Projector {
-    async fn new(table: &str) -> Self {
-        let documents = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&documents);
-        let handler = ProjectorHandler::new(
-            Ok(ProjectorSettings {
-                table_name: table.to_string(),
-            }),
-            local_client().await,
-        )
-        .with_metrics(MetricsSink::new(move |line| {
-            kept.lock()
-                .unwrap()
-                .push(serde_json::from_str(line).unwrap())
-        }));
-        Projector { handler, documents }
-    }
-
-    async fn batch(&self, records: &[Value]) -> BatchResponse {
-        self.handler
-            .handle(&event(records))
-            .await
-            .expect("a stream event")
-    }
-
-    /// The sum of one metric over every batch so far.
-    fn total(&self, metric: &str) -> u64 {
-        let documents = self.documents.lock().unwrap();
-        documents.iter().map(|d| d[metric].as_u64().unwrap()).sum()
-    }
-}
-
-/// The stream's new records that the projector's mapping admits.
-async fn new_records(reader: &mut StreamReader) -> Vec<Value> {
-    let pattern = filter::pattern();
-    reader
-        .read_new()
-        .await
-        .expect("read the stream")
-        .into_iter()
-        .filter(|r| ingest::media::filter::matches(&pattern, r))
-        .collect()
 }
 
 /// Message `n` of Partoo conversation `conversation`, from the customer or the business; `n`

@@ -9,8 +9,17 @@
 //! its earliest record's sequence number: Lambda takes the lowest one reported and retries the
 //! shard from there, so nothing of that conversation, nor anything after it, is skipped; the
 //! conversations already folded fold again to no change, and write nothing.
+//!
+//! Then, when a bus is configured, the batch's events (docs/CONTRACT.md, "Events (3)"): the
+//! public changes of its records, in stream order, published in order per conversation
+//! ([`Publisher`]). The projector publishes them because the stream allows two readers a shard
+//! and has two (media, projector): a third reader would be throttled. A conversation whose
+//! event failed to publish is answered in `batchItemFailures` from that event's record, as a
+//! failed fold is: the retry folds again to no change, and publishes the same events again
+//! (the same `event_id`s, which consumers deduplicate on). Conversations whose fold failed
+//! publish nothing now: the retry from their first record publishes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +29,7 @@ use serde_json::Value;
 
 use super::settings::ProjectorSettings;
 use crate::error::Misconfigured;
+use crate::events::{changes, Event, Fate, Publisher, RecordKind};
 use crate::read::summary::MessageImage;
 use crate::response::{BatchResponse, ItemFailure};
 use crate::storage::keys::MESSAGE_PREFIX;
@@ -46,8 +56,15 @@ pub struct Tally {
     pub unchanged: u64,
     /// Times another writer came between a summary's read and its write (each retried).
     pub conflicts: u64,
-    /// Conversations that failed (answered in `batchItemFailures`).
+    /// Conversations that failed (answered in `batchItemFailures`): their fold, or one of
+    /// their events.
     pub failed: u64,
+    /// Events the bus accepted.
+    pub events_published: u64,
+    /// Events the bus refused for good, kept in the events' dead-letter queue.
+    pub events_dead_lettered: u64,
+    /// Events not published (to be retried with their records).
+    pub events_failed: u64,
 }
 
 /// What the batch holds of one conversation.
@@ -74,12 +91,22 @@ struct Keys {
     sk: String,
 }
 
+impl Keys {
+    /// The keys of the item `record` is of, when it has readable ones.
+    fn of(record: &StreamRecord) -> Option<Keys> {
+        let keys = record.dynamodb.as_ref()?.keys.clone()?;
+        serde_dynamo::from_item(keys).ok()
+    }
+}
+
 /// The projector's handler.
 pub struct ProjectorHandler {
     settings: Result<ProjectorSettings, Misconfigured>,
     store: DynamoDbStore,
     clock: fn() -> DateTime<Utc>,
     metrics: MetricsSink,
+    /// Where events go; `None` (no `EVENT_BUS_NAME`): summaries only.
+    publisher: Option<Publisher>,
 }
 
 impl ProjectorHandler {
@@ -96,7 +123,14 @@ impl ProjectorHandler {
             store: DynamoDbStore::new(dynamodb, table),
             clock: Utc::now,
             metrics: MetricsSink::stdout(),
+            publisher: None,
         }
+    }
+
+    /// Publishes each batch's events through `publisher` (`None`: no events).
+    pub fn with_publisher(mut self, publisher: Option<Publisher>) -> Self {
+        self.publisher = publisher;
+        self
     }
 
     pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
@@ -135,6 +169,7 @@ impl ProjectorHandler {
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
+        let mut folds_failed: BTreeSet<&str> = BTreeSet::new();
         for (pk, conversation, outcome) in outcomes {
             let failed = match outcome {
                 Ok(projected) => {
@@ -152,6 +187,7 @@ impl ProjectorHandler {
             };
             if let Some(why) = failed {
                 tally.failed += 1;
+                folds_failed.insert(pk.as_str());
                 tracing::warn!(
                     conversation = %pk,
                     record = %event.records[conversation.first].identifier(),
@@ -161,7 +197,44 @@ impl ProjectorHandler {
                 failures.push((conversation.first, why));
             }
         }
+        if let Some(publisher) = &self.publisher {
+            // Unattributed records are retried from, so nothing after them is lost either.
+            let (events, origins) = batch_events(&event.records, &folds_failed);
+            let fates = publisher.publish(&events).await;
+            let mut events_failed: BTreeSet<&str> = BTreeSet::new();
+            for ((one, &at), fate) in events.iter().zip(&origins).zip(fates) {
+                match fate {
+                    Fate::Published => tally.events_published += 1,
+                    Fate::DeadLettered { error } => {
+                        tally.events_dead_lettered += 1;
+                        tracing::warn!(
+                            conversation = %one.conversation,
+                            event_id = %one.event_id,
+                            detail_type = one.detail_type,
+                            reason = %error,
+                            "event refused by the bus for good; kept in the events' dead-letter queue"
+                        );
+                    }
+                    Fate::Failed { error } => {
+                        tally.events_failed += 1;
+                        // The conversation's first failed event: the publisher sent none of
+                        // its later ones, and the stream retries from this record.
+                        if events_failed.insert(one.conversation.as_str()) {
+                            tally.failed += 1;
+                            tracing::warn!(
+                                conversation = %one.conversation,
+                                record = %event.records[at].identifier(),
+                                reason = %error,
+                                "events not published; the stream will retry from this record"
+                            );
+                            failures.push((at, error));
+                        }
+                    }
+                }
+            }
+        }
         failures.sort();
+        failures.dedup_by_key(|(at, _)| *at);
         let response = BatchResponse {
             batch_item_failures: failures
                 .iter()
@@ -179,6 +252,9 @@ impl ProjectorHandler {
             unchanged = tally.unchanged,
             conflicts = tally.conflicts,
             failed = tally.failed,
+            events_published = tally.events_published,
+            events_dead_lettered = tally.events_dead_lettered,
+            events_failed = tally.events_failed,
             elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             "batch projected"
         );
@@ -218,12 +294,7 @@ fn group(records: &[StreamRecord]) -> (BTreeMap<String, Conversation>, Vec<(usiz
     let mut conversations: BTreeMap<String, Conversation> = BTreeMap::new();
     let mut unattributed = Vec::new();
     for (at, record) in records.iter().enumerate() {
-        let keys = record
-            .dynamodb
-            .as_ref()
-            .and_then(|d| d.keys.clone())
-            .and_then(|keys| serde_dynamo::from_item::<_, Keys>(keys).ok());
-        let Some(Keys { pk, sk }) = keys else {
+        let Some(Keys { pk, sk }) = Keys::of(record) else {
             unattributed.push((at, "a record without a message's keys".to_string()));
             continue;
         };
@@ -260,6 +331,37 @@ fn group(records: &[StreamRecord]) -> (BTreeMap<String, Conversation>, Vec<(usiz
     (conversations, unattributed)
 }
 
+/// The events of a batch's records, in stream order, and the place in the batch of the record
+/// each is of. Records of conversations in `skip` (their fold failed: they are retried, events
+/// and all) and records that are not a message item's make none.
+pub fn batch_events(records: &[StreamRecord], skip: &BTreeSet<&str>) -> (Vec<Event>, Vec<usize>) {
+    let mut events = Vec::new();
+    let mut origins = Vec::new();
+    for (at, record) in records.iter().enumerate() {
+        let Some(Keys { pk, sk }) = Keys::of(record) else {
+            continue;
+        };
+        if !sk.starts_with(MESSAGE_PREFIX) || skip.contains(pk.as_str()) {
+            continue;
+        }
+        let kind = match record.change() {
+            Some(Change::Insert) => RecordKind::Insert,
+            Some(Change::Modify) => RecordKind::Modify,
+            Some(Change::Remove) => RecordKind::Remove,
+            None => continue,
+        };
+        let image = |image: Option<&serde_dynamo::Item>| -> Option<crate::storage::Item> {
+            image.cloned().map(Into::into)
+        };
+        let (old, new) = (image(record.old_image()), image(record.new_image()));
+        for change in changes(kind, old.as_ref(), new.as_ref()) {
+            events.push(Event::of(change, &pk));
+            origins.push(at);
+        }
+    }
+    (events, origins)
+}
+
 /// One invocation's metrics in Embedded Metric Format, dimension `Function` = `projector`.
 pub fn emf_document(
     tally: &Tally,
@@ -280,6 +382,8 @@ pub fn emf_document(
         summary_conflicts: u64,
         projector_failed_conversations: u64,
         projector_failed_records: u64,
+        events_published: u64,
+        events_dead_lettered: u64,
         latency: f64,
     }
     const METRICS: &[Metric] = &[
@@ -290,6 +394,9 @@ pub fn emf_document(
         metric("SummaryConflicts", "Count"),
         metric("ProjectorFailedConversations", "Count"),
         metric("ProjectorFailedRecords", "Count"),
+        // The template's dashboard charts these two by name.
+        metric("EventsPublished", "Count"),
+        metric("EventsDeadLettered", "Count"),
         metric("Latency", "Milliseconds"),
     ];
     let document = Invocation {
@@ -302,6 +409,8 @@ pub fn emf_document(
         summary_conflicts: tally.conflicts,
         projector_failed_conversations: tally.failed,
         projector_failed_records: failed_records,
+        events_published: tally.events_published,
+        events_dead_lettered: tally.events_dead_lettered,
         latency: (latency_ms * 1000.0).round() / 1000.0,
     };
     serde_json::to_value(document).expect("an EMF document serializes")
@@ -393,6 +502,35 @@ mod tests {
     }
 
     #[test]
+    fn a_batchs_events_are_its_public_changes_in_stream_order() {
+        let mut modify = record("MODIFY", 2, "MSG#1", Some(image("MSG#1", "edited")));
+        modify["dynamodb"]["OldImage"] = image("MSG#1", "first");
+        let mut other = record("INSERT", 3, "MSG#9", Some(image("MSG#9", "elsewhere")));
+        other["dynamodb"]["Keys"]["pk"] = serde_json::json!({"S": "partoo#2"});
+        other["dynamodb"]["NewImage"]["pk"] = serde_json::json!({"S": "partoo#2"});
+        let batch = records(vec![
+            record("INSERT", 1, "MSG#1", Some(image("MSG#1", "first"))),
+            modify,
+            other,
+            record("REMOVE", 4, "MSG#1", None),
+            record("MODIFY", 5, "SUMMARY", Some(serde_json::json!({}))),
+        ]);
+        let (events, origins) = batch_events(&batch, &BTreeSet::new());
+        let types: Vec<_> = events.iter().map(|e| e.detail_type).collect();
+        assert_eq!(
+            types,
+            ["Message Stored", "Message Updated", "Message Stored"],
+            "a removal and a summary make none"
+        );
+        assert_eq!(origins, [0, 1, 2]);
+        assert_eq!(events[2].conversation, "partoo#2");
+        // A conversation whose fold failed publishes on the retry, not now.
+        let (events, origins) = batch_events(&batch, &BTreeSet::from(["partoo#1"]));
+        assert_eq!(events.len(), 1);
+        assert_eq!(origins, [2]);
+    }
+
+    #[test]
     fn the_emf_document_declares_its_metrics() {
         let tally = Tally {
             records: 7,
@@ -400,11 +538,15 @@ mod tests {
             written: 2,
             conflicts: 1,
             failed: 1,
+            events_published: 4,
+            events_dead_lettered: 1,
             ..Tally::default()
         };
         let doc = emf_document(&tally, 1, 12.3456789, 1_700_000_000_000);
         assert_eq!(doc["Function"], "projector");
         assert_eq!(doc["SummariesWritten"], 2);
+        assert_eq!(doc["EventsPublished"], 4);
+        assert_eq!(doc["EventsDeadLettered"], 1);
         assert_eq!(doc["Latency"], 12.346);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         for metric in directive["Metrics"].as_array().unwrap() {

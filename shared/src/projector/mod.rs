@@ -5,7 +5,8 @@
 //! begins with `MSG#`, inserted, modified or removed). [`handler`] groups a batch's records by
 //! conversation and folds each conversation's once ([`DynamoDbStore::project`]): one read of
 //! its summary and at most one write, so a burst of one conversation's messages costs one
-//! summary update. [`run`] is the function's whole `main`.
+//! summary update. Then it publishes the batch's events on the bus, when `EVENT_BUS_NAME`
+//! names one ([`crate::events`]). [`run`] is the function's whole `main`.
 
 pub mod filter;
 mod handler;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 
-pub use handler::{emf_document, ProjectorHandler, Tally};
+pub use handler::{batch_events, emf_document, ProjectorHandler, Tally};
 pub use settings::ProjectorSettings;
 
 #[cfg(doc)]
@@ -33,7 +34,19 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         tracing::error!(error = %e, "misconfigured: every batch will fail");
     }
     let client = config.aws.dynamodb_client(config.aws.https_client());
-    let handler = Arc::new(ProjectorHandler::new(settings, client));
+    let events = crate::events::EventsConfig::read(&env);
+    let publisher = events.publisher(&config.aws);
+    // Once, at start: whether this projector publishes, and where (names, no secrets).
+    match &publisher {
+        None => tracing::info!("EVENT_BUS_NAME unset: no events are published, summaries only"),
+        Some(p) => tracing::info!(
+            bus = %p.bus,
+            source = %p.source,
+            dead_letter_queue = p.dead_letters.is_some(),
+            "events are published"
+        ),
+    }
+    let handler = Arc::new(ProjectorHandler::new(settings, client).with_publisher(publisher));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let handler = Arc::clone(&handler);
         async move { handler.handle(event.payload.get().as_bytes()).await }

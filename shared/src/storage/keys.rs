@@ -1,6 +1,6 @@
-//! The table's key layout (README, "The table"): one partition per conversation, the messages
-//! in order under `MSG#` (by the [`OrderKey`] their provider gives them), an id item per message
-//! under `ID#`, quarantined bodies apart. Only storage makes keys; nothing else knows their
+//! The table's key layout (docs/ARCHITECTURE.md, "The table"): one partition per conversation, the
+//! messages in order under `MSG#` (by the [`OrderKey`] their provider gives them), an id item per
+//! message under `ID#`, quarantined bodies apart. Only storage makes keys; nothing else knows their
 //! layout.
 
 use crate::error::Invalid;

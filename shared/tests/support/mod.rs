@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod items;
+pub mod projector;
 pub mod proxy;
 pub mod recording;
 pub mod sqs;
