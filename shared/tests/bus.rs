@@ -221,6 +221,20 @@ async fn deliver(table: &str, id: ProviderId, body: &Value) -> String {
     answer["status"].as_str().unwrap_or_default().to_string()
 }
 
+/// Stores Partoo message `n` of each `(conversation, n)` on `table` (each must be new), and
+/// the stream records they made.
+async fn store_partoo(table: &mut Table, messages: &[(&str, u64)]) -> Vec<Value> {
+    let partoo = ProviderId::Partoo.samples();
+    for (conversation, n) in messages {
+        let body = partoo.message(conversation, *n, &format!("m{n}"));
+        assert_eq!(
+            deliver(&table.name, ProviderId::Partoo, &body).await,
+            "stored"
+        );
+    }
+    new_records(&mut table.reader).await
+}
+
 /// (conversation_id, detail-type, message_id[, attachment_index]) of each event, in order.
 fn summary_of(events: &[Value]) -> Vec<(String, String, String)> {
     events
@@ -642,15 +656,7 @@ async fn a_bus_that_refuses_leaves_the_records_for_retry_then_the_dead_letter_qu
     )
     .await;
 
-    let partoo = ProviderId::Partoo.samples();
-    for (conversation, n) in [("91", 1), ("92", 1), ("91", 2)] {
-        let body = partoo.message(conversation, n, &format!("m{n}"));
-        assert_eq!(
-            deliver(&table.name, ProviderId::Partoo, &body).await,
-            "stored"
-        );
-    }
-    let records = new_records(&mut table.reader).await;
+    let records = store_partoo(&mut table, &[("91", 1), ("92", 1), ("91", 2)]).await;
     assert_eq!(records.len(), 3);
     let sequence = |r: &Value| {
         r["dynamodb"]["SequenceNumber"]
@@ -850,15 +856,7 @@ async fn entries_refused_for_good_go_to_the_dead_letter_queue_with_their_detail(
     let bus = Bus::new("bus-refused").await;
     let (dead_letters, _) = bus.queue("events-dlq").await;
     let refusing = refusing_bus().await;
-    let partoo = ProviderId::Partoo.samples();
-    for (conversation, n) in [("96", 1), ("97", 1), ("96", 2)] {
-        let body = partoo.message(conversation, n, &format!("m{n}"));
-        assert_eq!(
-            deliver(&table.name, ProviderId::Partoo, &body).await,
-            "stored"
-        );
-    }
-    let records = new_records(&mut table.reader).await;
+    let records = store_partoo(&mut table, &[("96", 1), ("97", 1), ("96", 2)]).await;
     assert_eq!(records.len(), 3);
 
     // Without a dead-letter queue, a refused entry cannot be kept: its record is retried.
