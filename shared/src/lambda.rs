@@ -23,6 +23,19 @@ use crate::storage::{DynamoDbStore, MessageStore};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The C `pow`, for the functions' one call into libm: the SDK's retry back-off (`f64::powf`
+/// in `StandardRetryStrategy`). Defined here, that call resolves inside the binary and, as
+/// rustc links with `--as-needed`, libm.so is left out of the process: loaded, its
+/// indirect-function resolvers and that one function kept ~0.3 MiB of its code resident in
+/// every function (issue 19's peak RSS). `libm` is rust-lang's pure-Rust port of musl's; a
+/// back-off's `2^attempt` needs nothing more of it. scripts/test.sh checks that no built
+/// function needs libm.so.
+#[cfg(feature = "own-pow")]
+#[no_mangle]
+pub extern "C" fn pow(base: f64, exponent: f64) -> f64 {
+    libm::pow(base, exponent)
+}
+
 /// A provider's function, from start to finish: its configuration is read once (the shared
 /// part and the provider's verifier), then logging, the DynamoDB client and — when
 /// `SPOOL_QUEUE_URL` is set — the SQS client are made, during init (neither sends anything then
