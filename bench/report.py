@@ -27,6 +27,7 @@ ZIP_LIMIT = 3_500_000
 COLD_START_RATIO = 20  # init + first invocation ≤ 1/20 of the peer's
 STARTUP_INSTRUCTIONS_RATIO = 80  # start-up instructions ≤ 1/80 of the peer's
 WARM_INSTRUCTIONS_RATIO = 10  # instructions per warm invocation ≤ 1/10 of the peer's
+PEAK_RSS_MIB = 8  # a warm function's peak RSS (VmHWM), issue 19
 
 
 def criterion_medians(root: Path) -> dict[tuple[str, str], float]:
@@ -240,6 +241,13 @@ def render(medians: dict, harness: dict, meta: dict, zips: Path, analysis: str,
                                 f"{setting['memory_mb']} MB (TLS, CPU share)",
                                 fraction(total, peer_total), total * COLD_START_RATIO <= peer_total))
         w("")
+    # Issue 19: a warm function's peak RSS under 8 MiB, at every memory size it was run at.
+    for name in FUNCTIONS:
+        peaks = [median_of(cold[key][name], "peak_rss_kib") for key in tls_keys if name in cold[key]]
+        if peaks:
+            targets.append((f"{name} peak RSS ≤ {PEAK_RSS_MIB} MiB (TLS, CPU share, the largest median "
+                            "over the memory sizes)", f"{max(peaks) / 1024:.2f} MiB",
+                            max(peaks) <= PEAK_RSS_MIB * 1024))
 
     if tls_keys:
         w("CPU time of a cold start and of a warm invocation (medians over every TLS run, all memory "
