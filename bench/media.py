@@ -203,10 +203,8 @@ def main() -> int:
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_ENDPOINT_URL_DYNAMODB": args.dynamodb, "AWS_ENDPOINT_URL_S3": args.s3,
     }
-    api = RuntimeApi()
     media_env = {
         **base_env,
-        "AWS_LAMBDA_RUNTIME_API": api.address,
         "AWS_LAMBDA_FUNCTION_NAME": "media",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
@@ -229,8 +227,13 @@ def main() -> int:
                 "eventID": message_id, "eventName": "INSERT", "eventSource": "aws:dynamodb",
                 "dynamodb": {"SequenceNumber": f"{run + 1:021d}", "NewImage": item,
                              "StreamViewType": "NEW_IMAGE"}}]}).encode()
-            process = subprocess.Popen([args.bootstrap], env=media_env, stdout=log, stderr=log,
-                                       stdin=subprocess.DEVNULL)
+            # A Runtime API of its own for each process: the last run's process, stopped while it
+            # waited in GET /next, leaves a handler thread waiting for an event, which would take
+            # this run's and hand it to a closed connection.
+            api = RuntimeApi()
+            process = subprocess.Popen([args.bootstrap],
+                                       env={**media_env, "AWS_LAMBDA_RUNTIME_API": api.address},
+                                       stdout=log, stderr=log, stdin=subprocess.DEVNULL)
             try:
                 time.sleep(0.5)  # init; the clock starts when the event is handed over
                 started = time.perf_counter()
@@ -243,6 +246,7 @@ def main() -> int:
             finally:
                 process.terminate()
                 process.wait(10)
+                api.close()
             got = ddb(args.dynamodb, "GetItem", {"TableName": args.table, "Key": {
                 "pk": item["pk"], "sk": item["sk"]}, "ConsistentRead": True})
             stored = got["Item"]["attachments"]["L"][0]["M"]["stored"]["M"]
@@ -262,7 +266,6 @@ def main() -> int:
             print(f"plain copy:     {seconds:.2f} s, {size / seconds / 2**20:.1f} MiB/s, "
                   f"peak RSS {rss / 1024:.1f} MiB", flush=True)
     finally:
-        api.close()
         server.terminate()
         server.wait(10)
         big.unlink(missing_ok=True)
